@@ -1,0 +1,1 @@
+"""Exchange Contact Sync Workbench."""

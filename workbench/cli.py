@@ -1,0 +1,67 @@
+"""Command line: parses, calls services, prints. No business logic here.
+
+Each command group lives in ``workbench.commands.<group>`` and registers its
+sub-commands; heavy imports happen inside the handlers so ``--help`` is fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from workbench.errors import WorkbenchError
+
+# Command group modules, in the order `workbench --help` lists them.
+COMMAND_MODULES = (
+    "settings",
+    "contacts",
+    "operators",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Ops workbench for CRM <-> Microsoft Exchange contact sync.",
+    )
+    parser.add_argument("--store", metavar="PATH",
+                        help="DuckDB store file (env WORKBENCH_STORE, default ./workbench.duckdb)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"workbench.commands.{name}").register(sub)
+    return parser
+
+
+def report_error(exc: WorkbenchError) -> int:
+    print(exc.headline(), file=sys.stderr)
+    if exc.detail:
+        for line in exc.detail.splitlines():
+            print(f"  {line}", file=sys.stderr)
+    return exc.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.store:
+        os.environ["WORKBENCH_STORE"] = args.store
+    try:
+        return int(args.handler(args) or 0)
+    except WorkbenchError as exc:
+        return report_error(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: never a traceback for a user
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        print(f"INTERNAL: unexpected {type(exc).__name__} — rerun with WORKBENCH_DEBUG=1 and report it",
+              file=sys.stderr)
+        print(f"  {exc}", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

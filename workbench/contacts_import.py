@@ -1,0 +1,83 @@
+"""Load CRM contacts with their team (operator ids) from CSV: validate all, then write all."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.csvio import read_csv
+from workbench.errors import ValidationError
+from workbench.fields import CONTACT_FIELDS
+from workbench.settings import EMAIL_RE
+from workbench.store import Store, now
+from workbench.store.operators_table import known_ids
+
+COLUMNS = ("contact_id",) + CONTACT_FIELDS + ("private", "team", "updated_at")
+_BOOL = {"true": True, "yes": True, "y": True, "1": True,
+         "false": False, "no": False, "n": False, "0": False, "": False}
+
+
+@dataclass
+class ContactsImport:
+    contacts: int
+    team_rows: int
+
+
+def _row_problems(line: int, row: dict[str, str], operators: set[str]) -> list[str]:
+    problems = []
+    if not row["contact_id"]:
+        problems.append(f"line {line}: contact_id is empty (required)")
+    if row["email"] and not EMAIL_RE.match(row["email"]):
+        problems.append(f"line {line}: email={row['email']!r} is not a valid e-mail address")
+    if row["private"].lower() not in _BOOL:
+        problems.append(f"line {line}: private={row['private']!r} must be true or false")
+    for op in filter(None, (t.strip() for t in row["team"].split(";"))):
+        if op not in operators:
+            problems.append(f"line {line}: team={op!r} is not a known operator id")
+    if row["updated_at"]:
+        try:
+            datetime.fromisoformat(row["updated_at"])
+        except ValueError:
+            problems.append(f"line {line}: updated_at={row['updated_at']!r} is not an ISO date-time")
+    return problems
+
+
+def import_contacts(store: Store, path: str | Path) -> ContactsImport:
+    table = read_csv(path, required=("contact_id", "given_name", "surname", "email", "team"))
+    operators = known_ids(store)
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    records = []
+    stamp = now()
+    for line, values in table.rows:
+        row = {c: "" for c in COLUMNS}
+        row.update({h: v.strip() for h, v in zip(table.header, values) if h in row})
+        problems += _row_problems(line, row, operators)
+        cid = row["contact_id"]
+        if cid in seen:
+            problems.append(f"line {line}: contact_id={cid!r} already on line {seen[cid]} (must be unique)")
+        seen[cid] = line
+        records.append(row)
+    if problems:
+        raise ValidationError("CSV_INVALID", problems[:50] + ([f"... and {len(problems) - 50} more"]
+                                                          if len(problems) > 50 else []))
+    contacts = pd.DataFrame({
+        "contact_id": [r["contact_id"] for r in records],
+        **{f: [r[f] or None for r in records] for f in CONTACT_FIELDS},
+        "private": [_BOOL[r["private"].lower()] for r in records],
+        "updated_at": [datetime.fromisoformat(r["updated_at"]) if r["updated_at"] else stamp for r in records],
+    })
+    team = pd.DataFrame(
+        [(r["contact_id"], op.strip(), stamp) for r in records for op in r["team"].split(";") if op.strip()],
+        columns=["contact_id", "operator_id", "added_at"],
+    )
+    cols = ", ".join(contacts.columns)
+    with store.write() as con:
+        con.register("incoming_contacts", contacts)
+        con.register("incoming_team", team)
+        con.execute(f"INSERT OR REPLACE INTO contacts ({cols}) SELECT {cols} FROM incoming_contacts")
+        con.execute("DELETE FROM contact_team WHERE contact_id IN (SELECT contact_id FROM incoming_contacts)")
+        con.execute("INSERT OR IGNORE INTO contact_team SELECT contact_id, operator_id, added_at FROM incoming_team")
+    return ContactsImport(len(contacts), len(team))

@@ -1,0 +1,202 @@
+"""One error family and the failure catalogue.
+
+Every failure the workbench reports has a stable code with a title, the likely
+cause and the remedy. The CLI prints ``CODE: title — remedy``; the dashboard,
+the journal and failure e-mails use the same entries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    title: str
+    cause: str
+    remedy: str
+    exit_code: int = 1          # 2 = bad input or usage, 1 = the operation failed
+    transient: bool = False     # retried until the mailbox deadline
+
+
+CATALOGUE: dict[str, Failure] = {}
+
+
+def _entry(code: str, title: str, cause: str, remedy: str, *, exit_code: int = 1,
+           transient: bool = False) -> None:
+    CATALOGUE[code] = Failure(code, title, cause, remedy, exit_code, transient)
+
+
+# --- input and local state ---------------------------------------------------
+_entry("USAGE", "Bad command line", "An option or argument is missing or malformed.",
+       "Run the command with --help to see its usage.", exit_code=2)
+_entry("SETTING_INVALID", "Setting value refused",
+       "A value does not meet the rule for its setting.",
+       "Correct the value named in the message; `workbench settings show` lists every rule.",
+       exit_code=2)
+_entry("SETTINGS_INCOMPLETE", "Settings incomplete or inconsistent",
+       "A required setting is empty, or settings contradict each other.",
+       "Run `workbench settings check` and set each value it names.", exit_code=2)
+_entry("STORE_BUSY", "Store is locked by another process",
+       "Another workbench process (dashboard, notebook, agent, CLI) kept the DuckDB file "
+       "open longer than the lock timeout.",
+       "Wait for that process to finish its operation or stop it, then retry; "
+       "raise WORKBENCH_LOCK_TIMEOUT for slow disks.")
+_entry("STORE_UNREADABLE", "Store file cannot be opened",
+       "The file is not a DuckDB database, is from a newer workbench, or is damaged.",
+       "Point --store / WORKBENCH_STORE at the right file, or move the damaged one aside.")
+_entry("FILE_NOT_FOUND", "File not found", "A path given on the command line does not exist.",
+       "Check the path and try again.", exit_code=2)
+_entry("CSV_INVALID", "CSV file refused",
+       "The file is not a readable CSV, or rows break the import rules.",
+       "Fix the rows listed (line, column, reason) or rerun with --skip-invalid.", exit_code=2)
+_entry("SECRET_MISSING", "Password not available",
+       "The password is neither in its environment variable, the OS keyring nor typed at a prompt.",
+       "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run in a terminal to be prompted.",
+       exit_code=2)
+_entry("OPERATOR_NOT_FOUND", "No such operator",
+       "An operator id given is not in the store.",
+       "Check `workbench operators list`; import the operator first.", exit_code=2)
+
+# --- keystore and TLS ---------------------------------------------------------
+_entry("KEYSTORE_MISSING", "Keystore file not found",
+       "keystore_path points to a file that does not exist.",
+       "Create it: `workbench keystore fetch-cert URL -o server.pem` then "
+       "`workbench keystore import server.pem --keystore FILE --alias exchange`.", exit_code=2)
+_entry("KEYSTORE_PASSWORD", "Keystore password wrong",
+       "The keystore's integrity check failed: the password does not match.",
+       "Set WORKBENCH_KEYSTORE_PASSWORD to the password used when the keystore was created.",
+       exit_code=2)
+_entry("KEYSTORE_CORRUPT", "Keystore damaged or not a keystore",
+       "The file is truncated, damaged, or of a format other than JKS or PKCS12.",
+       "Recreate it with `workbench keystore import`, or convert it with keytool -importkeystore.",
+       exit_code=2)
+_entry("KEYSTORE_ALIAS_EXISTS", "Alias already in keystore",
+       "The keystore already has an entry under that alias.",
+       "Choose another --alias, or pass --replace to overwrite it.", exit_code=2)
+_entry("TLS_UNTRUSTED", "Exchange server certificate not trusted",
+       "The certificate the server presents is not signed by any certificate in the keystore.",
+       "Fetch it with `workbench keystore fetch-cert URL -o server.pem`, check its fingerprint "
+       "with your Exchange admin, then `workbench keystore import server.pem --keystore FILE --alias exchange`.")
+_entry("TLS_EXPIRED", "Exchange server certificate expired",
+       "The certificate presented by the server (or held in the keystore) is past its validity.",
+       "Ask the Exchange admin to renew the server certificate, then fetch and import it again.")
+_entry("TLS_FAILED", "TLS handshake failed",
+       "The TLS connection could not be set up (protocol or cipher mismatch, wrong port).",
+       "Check exchange_url points at the HTTPS EWS endpoint and the port speaks TLS.")
+
+# --- Exchange -----------------------------------------------------------------
+_entry("EWS_UNREACHABLE", "Exchange endpoint unreachable",
+       "No connection to the host and port of exchange_url (DNS, firewall, server down).",
+       "Check exchange_url, DNS and firewalls; try opening the URL from this machine.",
+       transient=True)
+_entry("EWS_TIMEOUT", "Exchange did not answer in time",
+       "The request timed out or the connection dropped mid-request.",
+       "Usually transient; if it persists check the server load and network path.", transient=True)
+_entry("EWS_SERVER_ERROR", "Exchange server error",
+       "Exchange answered with an HTTP 5xx or an internal error.",
+       "Usually transient; the sync retries until the notification frequency deadline.",
+       transient=True)
+_entry("EWS_THROTTLED", "Exchange is throttling requests",
+       "Exchange answered ErrorServerBusy with a back-off hint (EWS throttling policy).",
+       "The workbench waits as told and retries; lower batch_size or max_concurrent_mailboxes "
+       "or ask for a throttling policy for the service account.", transient=True)
+_entry("EWS_AUTH_REJECTED", "Credentials rejected",
+       "Exchange refused the impersonation account's user name or password (HTTP 401, NTLM).",
+       "Check impersonation_account and WORKBENCH_EWS_PASSWORD with the Exchange admin.")
+_entry("EWS_IMPERSONATION_DENIED", "Impersonation denied",
+       "The service account lacks the ApplicationImpersonation role for this mailbox.",
+       "Ask the Exchange admin to grant ApplicationImpersonation to the service account "
+       "(New-ManagementRoleAssignment) with a scope that includes this mailbox.")
+_entry("EWS_MAILBOX_NOT_FOUND", "Mailbox not found",
+       "No Exchange mailbox has the operator's e-mail address.",
+       "Correct the operator's e-mail to their Exchange address, or disable contact sync for them.")
+_entry("EWS_EMAIL_MISMATCH", "Operator e-mail is not the mailbox's primary address",
+       "The e-mail resolves to a mailbox whose primary SMTP address differs (an alias).",
+       "Update the operator's e-mail to the primary address shown, so sync and audit agree.")
+_entry("EWS_VERSION_MISMATCH", "Server version differs from the setting",
+       "The server reports an Exchange version other than exchange_version.",
+       "Set exchange_version to the version the server reports.")
+_entry("EWS_VERSION_UNSUPPORTED", "Exchange version not supported",
+       "The server does not speak the requested EWS version.",
+       "Use Exchange2010, Exchange2013 or Exchange2016, matching the server.")
+_entry("EWS_ITEM_REJECTED", "Exchange rejected an item",
+       "Exchange refused to save, update or delete one contact (per-item error).",
+       "See the journal entry for the item and the Exchange message; fix the contact data and rerun.")
+_entry("EWS_CONFLICT", "Item changed in Exchange meanwhile",
+       "The item's change key is stale: someone edited it after the plan was made.",
+       "Rerun the sync: a new plan sees the current version.", transient=True)
+_entry("EWS_PROTOCOL", "Unexpected answer from Exchange",
+       "Exchange sent something the workbench could not interpret.",
+       "Check exchange_url points at /EWS/Exchange.asmx; report the journal entry if it persists.")
+_entry("SUBSCRIPTION_LAPSED", "Push subscription lapsed",
+       "No notification or status ping arrived for more than twice the notification frequency.",
+       "The agent re-creates it; if it recurs check that notification_url is reachable from Exchange.")
+_entry("LISTENER_UNREACHABLE", "Notification listener unreachable",
+       "Nothing listens at notification_url, or Exchange cannot reach it.",
+       "Start `workbench agent`; publish notification_url through the VPN or DMZ proxy.")
+
+# --- sync -----------------------------------------------------------------------
+_entry("CRM_VALIDATION", "CRM rejected a contact",
+       "A contact coming from Exchange fails a CRM rule (e.g. no name, malformed e-mail).",
+       "Fix the contact in Outlook; the next sync picks it up.")
+_entry("SKIPPED_PRIVATE", "Private contact skipped",
+       "The Exchange contact is marked private; include_private is off.",
+       "Nothing to do, or set include_private=true to sync private contacts.")
+_entry("SKIPPED_NO_CATEGORY", "Contact without the sync category skipped",
+       "The Exchange contact does not carry sync_category.",
+       "Add the category in Outlook (or with a rule) to sync it.")
+_entry("AMBIGUOUS_MATCH", "Ambiguous e-mail match",
+       "Several contacts on one side share the e-mail address; the workbench never guesses.",
+       "Merge the duplicates or give them distinct e-mail addresses, then rerun.")
+_entry("CONFLICT_MANUAL", "Conflict waits for a person",
+       "Both sides changed since the last sync and conflict_policy is manual.",
+       "Edit one side to the wanted value, or set conflict_policy to crm-wins / exchange-wins.")
+_entry("MASS_DELETE", "Mass deletion refused",
+       "The plan would delete or unlink more than the allowed share of a mailbox's links.",
+       "Check the preview; if it is intended rerun with --allow-mass-delete.")
+_entry("SYNC_DEADLINE", "Sync cancelled at the deadline",
+       "Transient failures went on longer than notification_frequency_minutes for this mailbox.",
+       "See the failure e-mail and the journal; the next slot retries from where it stopped.")
+_entry("SYNC_CANCELLED", "Sync cancelled", "The run was cancelled by a person.",
+       "Run it again when ready; nothing done is lost.")
+
+
+class WorkbenchError(Exception):
+    """An error with a catalogue code; ``detail`` names the field, value and rule."""
+
+    def __init__(self, code: str, detail: str = "", **context: object) -> None:
+        if code not in CATALOGUE:
+            raise KeyError(f"unknown failure code {code!r}")
+        self.code = code
+        self.detail = detail
+        self.context = context
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+    @property
+    def failure(self) -> Failure:
+        return CATALOGUE[self.code]
+
+    @property
+    def exit_code(self) -> int:
+        return self.failure.exit_code
+
+    def headline(self) -> str:
+        f = self.failure
+        return f"{f.code}: {f.title} — {f.remedy}"
+
+
+class ValidationError(WorkbenchError):
+    """Several rule violations reported at once; nothing was written."""
+
+    def __init__(self, code: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(code, "\n".join(problems))
+
+
+def explain(code: str) -> Failure:
+    try:
+        return CATALOGUE[code.upper()]
+    except KeyError:
+        raise WorkbenchError("USAGE", f"code={code!r}: not in the failure catalogue "
+                                      f"(`workbench explain --all` lists them)") from None

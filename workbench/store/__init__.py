@@ -1,0 +1,67 @@
+"""The DuckDB store shared by the CLI, the dashboard, notebooks and the agent.
+
+``Store(path)`` is cheap: it holds only the path. Each operation opens the
+file, works in one transaction and closes it (see ``connection``). Read
+helpers return pandas DataFrames.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import duckdb
+
+from workbench.store.connection import transaction
+from workbench.store.schema import migrate, now
+
+DEFAULT_PATH = "workbench.duckdb"
+
+__all__ = ["Store", "default_path", "now"]
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("WORKBENCH_STORE", DEFAULT_PATH))
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write transaction (migrates the schema on first use)."""
+        with transaction(self.path) as con:
+            if not self._migrated:
+                migrate(con)
+                self._migrated = True
+            yield con
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only transaction; falls back to ``write`` for a store not yet created."""
+        if not self._migrated:
+            with self.write() as con:
+                yield con
+            return
+        with transaction(self.path, read_only=True) as con:
+            yield con
+
+    def df(self, sql: str, params: Sequence[Any] | None = None):
+        """Run a query and return a pandas DataFrame."""
+        with self.read() as con:
+            return con.execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.read() as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        with self.read() as con:
+            row = con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]

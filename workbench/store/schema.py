@@ -1,0 +1,186 @@
+"""Numbered schema migrations and the version table."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+
+from workbench.errors import WorkbenchError
+
+MIGRATIONS: list[str] = [
+    # 1: every table of DESIGN.md "The store"
+    """
+    CREATE TABLE settings (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    );
+    CREATE SEQUENCE settings_changes_seq;
+    CREATE TABLE settings_changes (
+        change_id BIGINT PRIMARY KEY DEFAULT nextval('settings_changes_seq'),
+        changed_at TIMESTAMP NOT NULL,
+        key VARCHAR NOT NULL,
+        old_value VARCHAR,
+        new_value VARCHAR NOT NULL,
+        source VARCHAR NOT NULL
+    );
+    CREATE TABLE operators (
+        operator_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        email VARCHAR NOT NULL,
+        contact_sync BOOLEAN NOT NULL DEFAULT false,
+        updated_at TIMESTAMP NOT NULL,
+        source VARCHAR NOT NULL
+    );
+    CREATE SEQUENCE operator_checks_seq;
+    CREATE TABLE operator_checks (
+        check_id BIGINT PRIMARY KEY DEFAULT nextval('operator_checks_seq'),
+        operator_id VARCHAR NOT NULL,
+        checked_at TIMESTAMP NOT NULL,
+        status VARCHAR NOT NULL,          -- ok, mailbox-not-found, email-mismatch, impersonation-denied, unreachable, ...
+        code VARCHAR,                     -- failure catalogue code, NULL when ok
+        mailbox_address VARCHAR,          -- primary SMTP address Exchange reported
+        detail VARCHAR
+    );
+    CREATE TABLE contacts (
+        contact_id VARCHAR PRIMARY KEY,
+        given_name VARCHAR,
+        surname VARCHAR,
+        email VARCHAR,
+        business_phone VARCHAR,
+        mobile_phone VARCHAR,
+        home_phone VARCHAR,
+        company VARCHAR,
+        job_title VARCHAR,
+        street VARCHAR,
+        city VARCHAR,
+        state VARCHAR,
+        postal_code VARCHAR,
+        country VARCHAR,
+        private BOOLEAN NOT NULL DEFAULT false,
+        updated_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP
+    );
+    CREATE TABLE contact_team (
+        contact_id VARCHAR NOT NULL,
+        operator_id VARCHAR NOT NULL,
+        added_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (contact_id, operator_id)
+    );
+    CREATE TABLE exchange_contacts (
+        operator_id VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        change_key VARCHAR NOT NULL,
+        crm_id VARCHAR,
+        categories VARCHAR[] NOT NULL DEFAULT [],
+        private BOOLEAN NOT NULL DEFAULT false,
+        given_name VARCHAR,
+        surname VARCHAR,
+        email VARCHAR,
+        business_phone VARCHAR,
+        mobile_phone VARCHAR,
+        home_phone VARCHAR,
+        company VARCHAR,
+        job_title VARCHAR,
+        street VARCHAR,
+        city VARCHAR,
+        state VARCHAR,
+        postal_code VARCHAR,
+        country VARCHAR,
+        hash VARCHAR NOT NULL,
+        seen_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (operator_id, item_id)
+    );
+    CREATE TABLE links (
+        operator_id VARCHAR NOT NULL,
+        contact_id VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        change_key VARCHAR,
+        crm_hash VARCHAR NOT NULL,
+        exchange_hash VARCHAR NOT NULL,
+        synced_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (operator_id, contact_id)
+    );
+    CREATE TABLE mailbox_state (
+        operator_id VARCHAR PRIMARY KEY,
+        mailbox_address VARCHAR,
+        sync_state VARCHAR,
+        subscription_id VARCHAR,
+        watermark VARCHAR,
+        subscribed_at TIMESTAMP,
+        last_notification_at TIMESTAMP,
+        last_sync_at TIMESTAMP,
+        last_success_at TIMESTAMP,
+        failure_streak INTEGER NOT NULL DEFAULT 0,
+        last_error_code VARCHAR,
+        next_slot_at TIMESTAMP
+    );
+    CREATE SEQUENCE sync_runs_seq;
+    CREATE TABLE sync_runs (
+        run_id BIGINT PRIMARY KEY DEFAULT nextval('sync_runs_seq'),
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        trigger VARCHAR NOT NULL,         -- cli, dashboard, notebook, slot, notification
+        dry_run BOOLEAN NOT NULL DEFAULT false,
+        status VARCHAR NOT NULL,          -- running, ok, partial, failed, cancelled
+        operators INTEGER NOT NULL DEFAULT 0,
+        planned INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE SEQUENCE sync_log_seq;
+    CREATE TABLE sync_log (
+        log_id BIGINT PRIMARY KEY DEFAULT nextval('sync_log_seq'),
+        run_id BIGINT,
+        logged_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR,
+        contact_id VARCHAR,
+        item_id VARCHAR,
+        action VARCHAR NOT NULL,          -- create-exchange, update-crm, conflict, skip, batch, retry, ...
+        outcome VARCHAR NOT NULL,         -- planned, ok, failed, skipped, retried, cancelled
+        code VARCHAR,                     -- failure catalogue code
+        detail VARCHAR,
+        batch_no INTEGER,
+        items INTEGER,
+        seconds DOUBLE
+    );
+    CREATE SEQUENCE notifications_seq;
+    CREATE TABLE notifications (
+        notification_id BIGINT PRIMARY KEY DEFAULT nextval('notifications_seq'),
+        sent_at TIMESTAMP NOT NULL,
+        run_id BIGINT,
+        operator_id VARCHAR,
+        recipients VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        code VARCHAR,
+        body VARCHAR NOT NULL,
+        status VARCHAR NOT NULL           -- sent, failed
+    );
+    CREATE INDEX contact_team_operator ON contact_team (operator_id);
+    CREATE INDEX sync_log_run ON sync_log (run_id);
+    """,
+]
+
+
+def now() -> datetime:
+    """UTC now without tzinfo: the store keeps naive UTC timestamps."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration not yet applied, each in the caller's transaction."""
+    version = current_version(con)
+    if version > len(MIGRATIONS):
+        raise WorkbenchError("STORE_UNREADABLE", f"schema version {version} is newer than this workbench ({len(MIGRATIONS)})")
+    for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_version VALUES (?, ?)", [number, now()])
+    return len(MIGRATIONS)

@@ -1,0 +1,40 @@
+"""The settings table and its change history."""
+from __future__ import annotations
+
+from workbench.settings import SETTINGS, ExchangeSettings, normalise
+from workbench.store import Store, now
+
+
+def stored_values(store: Store) -> dict[str, str]:
+    """Every setting's text value, defaults filled in."""
+    rows = dict(store.rows("SELECT key, value FROM settings"))
+    return {key: rows.get(key, s.default) for key, s in SETTINGS.items()}
+
+
+def load(store: Store) -> ExchangeSettings:
+    return ExchangeSettings.from_text(stored_values(store))
+
+
+def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[str, tuple[str, str]]:
+    """Validate all pairs, then write them in one transaction; returns {key: (old, new)} for changes.
+
+    Raises ValidationError (nothing written) if any pair is refused.
+    """
+    clean = normalise(pairs)
+    changed: dict[str, tuple[str, str]] = {}
+    with store.write() as con:
+        current = dict(con.execute("SELECT key, value FROM settings").fetchall())
+        stamp = now()
+        for key, value in clean.items():
+            old = current.get(key, SETTINGS[key].default)
+            if old == value:
+                continue
+            con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?, ?)", [key, value, stamp])
+            con.execute("INSERT INTO settings_changes (changed_at, key, old_value, new_value, source) "
+                        "VALUES (?, ?, ?, ?, ?)", [stamp, key, old, value, source])
+            changed[key] = (old, value)
+    return changed
+
+
+def history(store: Store):
+    return store.df("SELECT changed_at, key, old_value, new_value, source FROM settings_changes ORDER BY change_id")
