@@ -77,7 +77,7 @@ def make_contacts(m: int, ops: list[dict], rng: random.Random) -> list[dict]:
             team.append(rng.choice([o["operator_id"] for o in ops]))
         contacts.append({
             "contact_id": f"CRM-{i:06d}", "given_name": given, "surname": surname,
-            "email": f"{ascii_slug(given)}.{ascii_slug(surname)}.{i}@{ascii_slug(company) or 'mail'}.test"
+            "email": f"{ascii_slug(given)}.{ascii_slug(surname)}.{i}@{ascii_slug(company)[:20].strip('-') or 'mail'}.test"
                      if rng.random() > 0.03 else "",
             "business_phone": f"+49 30 {rng.randint(1000000, 9999999)}" if rng.random() > 0.2 else "",
             "mobile_phone": f"+1 617 555 {rng.randint(1000, 9999)}" if rng.random() > 0.5 else "",

@@ -33,22 +33,24 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
+    def migrate(self) -> None:
+        """Bring the schema up to date in a transaction of its own (once per Store object)."""
+        if not self._migrated:
+            with transaction(self.path) as con:
+                migrate(con)
+            self._migrated = True
+
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write transaction (migrates the schema on first use)."""
+        """A read-write transaction."""
+        self.migrate()
         with transaction(self.path) as con:
-            if not self._migrated:
-                migrate(con)
-                self._migrated = True
             yield con
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only transaction; falls back to ``write`` for a store not yet created."""
-        if not self._migrated:
-            with self.write() as con:
-                yield con
-            return
+        """A read-only transaction (other readers may hold the file at the same time)."""
+        self.migrate()
         with transaction(self.path, read_only=True) as con:
             yield con
 

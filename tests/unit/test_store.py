@@ -1,0 +1,123 @@
+"""Migrations, the connection policy and concurrent use of one store file."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.store import Store
+from workbench.store.connection import open_connection
+from workbench.store.schema import MIGRATIONS
+from workbench.store.summary import TABLES
+
+DESIGN_TABLES = {"settings", "operators", "operator_checks", "contacts", "contact_team", "exchange_contacts",
+                 "links", "mailbox_state", "sync_runs", "sync_log", "notifications"}
+
+
+def test_migrations_from_empty_create_every_table_and_rerun_is_a_no_op(tmp_path):
+    path = tmp_path / "s.duckdb"
+    Store(path).scalar("SELECT 1")
+    con = duckdb.connect(str(path))
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    con.close()
+    assert DESIGN_TABLES <= tables
+    assert set(TABLES) <= tables
+    assert [v[0] for v in versions] == list(range(1, len(MIGRATIONS) + 1))
+    Store(path).scalar("SELECT 1")          # a second process/store object: nothing re-applied
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    con.close()
+
+
+def test_a_store_from_a_newer_workbench_is_refused(tmp_path):
+    path = tmp_path / "s.duckdb"
+    Store(path).scalar("SELECT 1")
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_version VALUES (999, now())")
+    con.close()
+    with pytest.raises(WorkbenchError) as exc:
+        Store(path).scalar("SELECT 1")
+    assert exc.value.code == "STORE_UNREADABLE"
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("just text\n" * 100)
+    with pytest.raises(WorkbenchError) as exc:
+        Store(path).scalar("SELECT 1")
+    assert exc.value.code == "STORE_UNREADABLE"
+
+
+def test_failed_transaction_rolls_back(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    with pytest.raises(RuntimeError):
+        with store.write() as con:
+            con.execute("INSERT INTO settings VALUES ('batch_size', '7', now())")
+            raise RuntimeError("boom")
+    assert store.scalar("SELECT count(*) FROM settings") == 0
+
+
+def test_lock_held_too_long_becomes_store_busy_naming_the_holder(tmp_path, monkeypatch):
+    path = tmp_path / "s.duckdb"
+    Store(path).scalar("SELECT 1")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(path)!r})
+        print("held", flush=True)
+        time.sleep(30)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WorkbenchError) as exc:
+            open_connection(path, timeout=0.5)
+        assert exc.value.code == "STORE_BUSY"
+        assert f"PID {holder.pid}" in exc.value.detail
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from workbench.store import Store, now
+    store, tag = Store(sys.argv[1]), sys.argv[2]
+    for i in range(500):
+        with store.write() as con:
+            con.execute("INSERT INTO operators VALUES (?, ?, ?, false, ?, 'test')",
+                        [f"{tag}-{i}", f"Op {i}", f"{tag}{i}@example.com", now()])
+""")
+READER = textwrap.dedent("""
+    import sys, time
+    from workbench.store import Store
+    store, last = Store(sys.argv[1]), 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        n = store.scalar("SELECT count(*) FROM operators")
+        assert n >= last, (n, last)          # committed writes never disappear
+        last = n
+        if n == 1000:
+            break
+    print(last)
+""")
+
+
+def test_two_writers_and_a_reader_share_one_store_without_errors_or_lost_writes(tmp_path):
+    path = tmp_path / "shared.duckdb"
+    Store(path).scalar("SELECT 1")
+    env_cmd = [sys.executable, "-c"]
+    procs = [subprocess.Popen(env_cmd + [WRITER, str(path), tag], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for tag in ("a", "b")]
+    reader = subprocess.Popen(env_cmd + [READER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for proc in procs + [reader]:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert err == ""
+    assert reader.returncode == 0
+    store = Store(path)
+    assert store.scalar("SELECT count(*) FROM operators") == 1000
+    assert store.scalar("SELECT count(DISTINCT operator_id) FROM operators WHERE operator_id LIKE 'a-%'") == 500
