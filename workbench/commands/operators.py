@@ -1,19 +1,54 @@
-"""`workbench operators list|...`."""
+"""`workbench operators list|import|export|enable|disable|verify`."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "verify_status", "verified_at"]
+SHOW_ERRORS = 50
+_DELIMS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("operators", help="operators: list, import, enable, verify")
+    p = sub.add_parser("operators", help="operators: list, import, export, enable, disable, verify")
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
     lst = s.add_parser("list", help="operators with contact sync flag and last verification")
     lst.add_argument("--enabled", action="store_true", help="only operators with contact sync on")
-    lst.add_argument("--unverified", action="store_true", help="only operators not verified ok")
+    lst.add_argument("--unverified", action="store_true",
+                     help="only operators not verified ok (never, failed, or changed since)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=list_operators)
+
+    imp = s.add_parser("import", help="bulk add/update operators from CSV (validated, all or nothing)",
+                       description="Columns operator_id, name, email, contact_sync. Every row is validated "
+                                   "first; nothing is written if a row fails unless --skip-invalid.")
+    imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true", help="validate and review only; write nothing")
+    imp.add_argument("--mode", choices=("add", "add-or-update"), default="add-or-update",
+                     help="add: only new operators (an existing one fails the row); "
+                          "add-or-update (default): add new, update existing")
+    imp.add_argument("--match", choices=("operator_id", "email"), default="operator_id",
+                     help="key that finds the stored operator (default operator_id; email is case-insensitive)")
+    imp.add_argument("--skip-invalid", action="store_true", help="write the valid rows, skip failed ones")
+    imp.add_argument("--errors", metavar="OUT.csv", help="write failed rows (line, column, value, reason) here")
+    imp.add_argument("--json", action="store_true", help="print the review as JSON")
+    imp.set_defaults(handler=import_file)
+
+    exp = s.add_parser("export", help="write operators to CSV (re-importable, formula-safe)")
+    exp.add_argument("file")
+    exp.add_argument("--bom", action="store_true", help="start with a UTF-8 BOM (for Excel)")
+    exp.set_defaults(handler=export_file)
+
+    for name, on in (("enable", True), ("disable", False)):
+        sw = s.add_parser(name, help=f"turn contact sync {'on' if on else 'off'} for operators")
+        sw.add_argument("ids", nargs="+", metavar="ID")
+        sw.set_defaults(handler=switch, enabled=on)
+
+    ver = s.add_parser("verify", help="check operators' mailboxes in Exchange (flag, address, impersonation)")
+    ver.add_argument("ids", nargs="*", metavar="ID", help="operators to check (default: all with contact sync on)")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(handler=verify)
 
 
 def list_operators(args) -> int:
@@ -26,3 +61,110 @@ def list_operators(args) -> int:
     else:
         print_df(df, LIST_COLUMNS)
     return 0
+
+
+def print_review(review, *, show: int = SHOW_ERRORS) -> None:
+    print(f"{review.path}: {review.processed} rows processed "
+          f"({_DELIMS.get(review.delimiter, repr(review.delimiter))}-delimited, "
+          f"mode {review.mode}, match {review.match}{', dry run' if review.dry_run else ''})")
+    for label in ("added", "updated", "unchanged", "failed"):
+        print(f"  {label:<10}{getattr(review, label):>8}")
+    if review.unknown_columns:
+        print(f"unknown columns ignored: {', '.join(review.unknown_columns)}")
+    if review.errors:
+        print("failed rows:")
+        for e in review.errors[:show]:
+            print(f"  {e.message()}")
+        if len(review.errors) > show:
+            print(f"  ... and {len(review.errors) - show} more problems (--errors FILE writes them all)")
+    print(review.outcome())
+
+
+def import_file(args) -> int:
+    from workbench.commands.output import note, print_json
+    from workbench.csvio import CsvFileError, write_csv
+    from workbench.errors import WorkbenchError
+    from workbench.operators.csv_import import ERROR_COLUMNS, import_operators
+    from workbench.store import Store
+    try:
+        review = import_operators(Store(), args.file, mode=args.mode, match=args.match,
+                                  dry_run=args.dry_run, skip_invalid=args.skip_invalid)
+    except CsvFileError as exc:
+        if args.errors:
+            write_csv(args.errors, ERROR_COLUMNS, exc.errors)
+            note(f"problems written to {args.errors}")
+        raise
+    if args.errors and review.errors:
+        review.write_errors(args.errors)
+        note(f"{len(review.errors)} problems written to {args.errors}")
+    if args.json:
+        print_json(review.to_dict())
+    else:
+        print_review(review)
+    if review.failed and not (args.skip_invalid and not args.dry_run):
+        err = WorkbenchError("CSV_INVALID", f"{review.failed} of {review.processed} rows failed "
+                                            f"(lines {_ranges(review.failed_lines)})")
+        print(err.headline(), file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+def _ranges(lines: list[int], limit: int = 20) -> str:
+    text = ", ".join(str(n) for n in lines[:limit])
+    return text + (f", ... ({len(lines) - limit} more)" if len(lines) > limit else "")
+
+
+def export_file(args) -> int:
+    from workbench.operators.export import export_operators
+    from workbench.store import Store
+    n = export_operators(Store(), args.file, bom=args.bom)
+    print(f"exported {n} operators to {args.file}")
+    return 0
+
+
+def switch(args) -> int:
+    from workbench.operators.switches import set_contact_sync
+    from workbench.store import Store
+    result = set_contact_sync(Store(), args.ids, args.enabled)
+    word = "enabled" if args.enabled else "disabled"
+    if result.changed:
+        print(f"contact sync {word}: {', '.join(result.changed)}")
+    if result.unchanged:
+        print(f"already {word}: {', '.join(result.unchanged)}")
+    return 0
+
+
+VERIFY_COLUMNS = ["operator_id", "email", "status", "code", "mailbox_address", "detail"]
+
+
+def verify(args) -> int:
+    from workbench.commands.output import print_json, print_table
+    from workbench.operators.verify import verify_operators
+    from workbench.store import Store
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("verifying mailboxes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, check) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=f"{check.operator_id}: {check.status}" if check else "")
+
+        checks = verify_operators(Store(), args.ids or None, progress=progress)
+    if args.json:
+        print_json([c.to_dict() for c in checks])
+    else:
+        print_table([(c.operator_id, c.email, c.status, c.code or "", c.mailbox_address or "", c.detail)
+                     for c in checks], VERIFY_COLUMNS)
+        bad = [c for c in checks if c.status != "ok"]
+        print(f"{len(checks) - len(bad)} ok, {len(bad)} with problems")
+        for c in bad:
+            if c.code:
+                from workbench.errors import CATALOGUE
+                f = CATALOGUE[c.code]
+                print(f"  {c.operator_id}: {f.code}: {f.title} — {f.remedy}")
+    return 0 if all(c.status == "ok" for c in checks) else 1

@@ -1,0 +1,38 @@
+"""Per-operator contact sync switch (`operators enable|disable ID...`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from workbench.errors import WorkbenchError
+from workbench.store import Store, now
+
+
+@dataclass
+class SwitchResult:
+    enabled: bool
+    changed: list[str] = field(default_factory=list)     # ids whose flag changed
+    unchanged: list[str] = field(default_factory=list)   # ids that already had the wanted value
+
+
+def set_contact_sync(store: Store, ids: Iterable[str], enabled: bool, *, source: str = "cli") -> SwitchResult:
+    """Set contact_sync for every id, all or nothing: an unknown id writes nothing (OPERATOR_NOT_FOUND)."""
+    wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    if not wanted:
+        raise WorkbenchError("USAGE", "give at least one operator id")
+    result = SwitchResult(enabled)
+    with store.write() as con:
+        placeholders = ", ".join("?" for _ in wanted)
+        current = dict(con.execute(f"SELECT operator_id, contact_sync FROM operators "
+                                   f"WHERE operator_id IN ({placeholders})", wanted).fetchall())
+        missing = [i for i in wanted if i not in current]
+        if missing:
+            raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}; "
+                                 "nothing was changed")
+        result.changed = [i for i in wanted if bool(current[i]) != enabled]
+        result.unchanged = [i for i in wanted if bool(current[i]) == enabled]
+        if result.changed:
+            ph = ", ".join("?" for _ in result.changed)
+            con.execute(f"UPDATE operators SET contact_sync = ?, updated_at = ?, source = ? "
+                        f"WHERE operator_id IN ({ph})", [enabled, now(), source, *result.changed])
+    return result
