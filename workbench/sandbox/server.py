@@ -1,0 +1,185 @@
+"""HTTP(S) transport with NTLM connection authentication (pyspnego acceptor), as IIS does it for EWS."""
+from __future__ import annotations
+
+import base64
+import http.server
+import os
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+import spnego
+import spnego.exceptions
+
+from .service import EwsService
+from .store import Store, User, ntlm_user_lines
+
+EWS_PATH = "/ews/exchange.asmx"
+MAX_BODY = 16 * 1024 * 1024          # larger requests are drained and refused with 413
+IDLE_TIMEOUT = 120                   # seconds an idle keep-alive connection stays open
+
+# pyspnego's acceptor reads the credential file named by NTLM_USER_FILE when the AUTHENTICATE message
+# arrives; several sandboxes in one process each point it at their own file under this lock.
+_NTLM_ENV_LOCK = threading.Lock()
+
+
+class EwsHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, port: int, service: EwsService, store: Store, user_file: Path,
+                 tls: ssl.SSLContext | None):
+        self.service, self.store, self.user_file, self.tls = service, store, user_file, tls
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), EwsRequestHandler)
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, addr = self.socket.accept()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self.conn_lock:
+            self.connections.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self.conn_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.conn_lock:
+            open_conns = list(self.connections)
+        for sock in open_conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def write_user_file(self) -> None:
+        lines = [line for user in self.store.distinct_users() for line in ntlm_user_lines(user)]
+        tmp = self.user_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(self.user_file)
+
+
+class EwsRequestHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Microsoft-IIS/10.0"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT
+    server: EwsHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.ntlm = None
+        self.user: User | None = None
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.close_connection = True
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, ssl.SSLError, TimeoutError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep the console quiet
+        return
+
+    # --- responses
+    def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8",
+              headers: list[tuple[str, str]] = ()) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-FEServer", "SANDBOX")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _unauthorized(self, challenge: str | None = None) -> None:
+        headers = [("WWW-Authenticate", challenge)] if challenge else [
+            ("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "NTLM")]
+        self._send(401, b"401 - Unauthorized: Access is denied due to invalid credentials.", "text/html", headers)
+
+    # --- authentication
+    def _authenticate(self) -> User | None:
+        header = self.headers.get("Authorization", "")
+        if self.user is not None and not header:
+            return self.user
+        if not header.startswith("NTLM "):
+            self._unauthorized()
+            return None
+        try:
+            token = base64.b64decode(header[5:], validate=True)
+        except ValueError:
+            self._unauthorized()
+            return None
+        try:
+            with _NTLM_ENV_LOCK:
+                os.environ["NTLM_USER_FILE"] = str(self.server.user_file)
+                if self.ntlm is None or token[8:12] == b"\x01\x00\x00\x00":
+                    self.user = None
+                    self.ntlm = spnego.server(protocol="ntlm")
+                out = self.ntlm.step(token)
+        except spnego.exceptions.SpnegoError:
+            self.ntlm = None
+            self._unauthorized("NTLM")
+            return None
+        if not self.ntlm.complete:
+            self._unauthorized("NTLM " + base64.b64encode(out or b"").decode())
+            return None
+        principal = self.ntlm.client_principal or ""
+        self.ntlm = None
+        self.user = self.server.store.find_user(principal.lstrip("\\"))
+        if self.user is None:
+            self._unauthorized()
+        return self.user
+
+    # --- verbs
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.close_connection = True
+            self._send(411, b"Length Required", "text/plain")
+            return
+        if length > MAX_BODY:
+            remaining = length
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self._send(413, b"413 - Request Entity Too Large", "text/plain")
+            return
+        body = self.rfile.read(length)
+        user = self._authenticate()
+        if user is None:
+            return
+        if self.path.split("?")[0].lower() != EWS_PATH:
+            self._send(404, b"404 - File or directory not found.", "text/html")
+            return
+        outcome = self.server.service.handle(user, body)
+        if outcome.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._send(outcome.status, outcome.body, outcome.content_type)
+
+    def do_GET(self) -> None:
+        user = self._authenticate()
+        if user is None:
+            return
+        self._send(405, b"405 - Method Not Allowed: EWS takes SOAP requests by POST.", "text/plain",
+                   [("Allow", "POST")])
