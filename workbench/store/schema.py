@@ -161,6 +161,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX contact_team_operator ON contact_team (operator_id);
     CREATE INDEX sync_log_run ON sync_log (run_id);
     """,
+    # 2: the agent's sync request queue (CLI/TUI/notebook changes ask for a sync of the operators they touch)
+    #    and the push subscription's callback URL and frequency (a changed setting re-creates it)
+    """
+    CREATE SEQUENCE sync_requests_seq;
+    CREATE TABLE sync_requests (
+        request_id BIGINT PRIMARY KEY DEFAULT nextval('sync_requests_seq'),
+        requested_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR,              -- NULL = every enabled operator
+        reason VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,          -- cli, dashboard, notebook, agent
+        picked_at TIMESTAMP,              -- the agent took it
+        done_at TIMESTAMP,
+        outcome VARCHAR                   -- ok, failed, skipped, coalesced
+    );
+    ALTER TABLE mailbox_state ADD COLUMN subscription_url VARCHAR;
+    ALTER TABLE mailbox_state ADD COLUMN subscription_frequency INTEGER;
+    """,
 ]
 
 
