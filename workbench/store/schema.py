@@ -178,6 +178,30 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mailbox_state ADD COLUMN subscription_url VARCHAR;
     ALTER TABLE mailbox_state ADD COLUMN subscription_frequency INTEGER;
     """,
+    # 3: `workbench check` results (one run, one row per step) for "last check result"
+    """
+    CREATE SEQUENCE check_runs_seq;
+    CREATE TABLE check_runs (
+        run_id BIGINT PRIMARY KEY DEFAULT nextval('check_runs_seq'),
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL,
+        ok BOOLEAN NOT NULL,
+        operator_id VARCHAR,              -- the operator whose mailbox was impersonated
+        exchange_url VARCHAR,
+        source VARCHAR NOT NULL           -- cli, dashboard, notebook, agent
+    );
+    CREATE TABLE check_steps (
+        run_id BIGINT NOT NULL,
+        step_no INTEGER NOT NULL,
+        step VARCHAR NOT NULL,            -- settings, endpoint, keystore, tls, credentials, version, impersonation, listener
+        status VARCHAR NOT NULL,          -- ok, warning, failed, skipped
+        code VARCHAR,                     -- failure catalogue code (failed or warning)
+        detail VARCHAR,
+        checked_at TIMESTAMP NOT NULL,
+        seconds DOUBLE,
+        PRIMARY KEY (run_id, step_no)
+    );
+    """,
 ]
 
 
