@@ -1,0 +1,258 @@
+"""workbench.insights: the notebooks' (and dashboard's) queries, on a store filled directly."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from workbench import insights
+from workbench.errors import CATALOGUE, WorkbenchError
+from workbench.operators.csv_import import import_operators
+from workbench.store import Store
+
+T0 = datetime(2024, 5, 6, 9, 0, 0)
+
+
+def _t(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    with store.write() as con:
+        con.executemany(
+            "INSERT INTO operators VALUES (?, ?, ?, ?, ?, 'test')",
+            [("OP-1", "Ann Alias", "ann.old@example.com", True, T0),
+             ("OP-2", "Bo Gone", "bo@example.com", True, T0),
+             ("OP-3", "Cy Denied", "cy@example.com", True, T0),
+             ("OP-4", "Di Fine", "di@example.com", True, T0),
+             ("OP-5", "=Eve Off", "eve@example.com", False, T0),     # formula-looking name survives the CSV
+             ("OP-6", "Fay Fresh", "fay@example.com", False, T0),   # never verified
+             ("OP-7", "Gil Fixed", "gil@example.com", True, T0)])    # failed once, then ok
+        con.executemany(
+            "INSERT INTO operator_checks (operator_id, checked_at, status, code, mailbox_address, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [("OP-1", _t(1), "email-mismatch", "EWS_EMAIL_MISMATCH", "ann@example.com", "alias"),
+             ("OP-2", _t(1), "mailbox-not-found", "EWS_MAILBOX_NOT_FOUND", None, "no such mailbox"),
+             ("OP-3", _t(1), "impersonation-denied", "EWS_IMPERSONATION_DENIED", "cy@example.com", "denied"),
+             ("OP-4", _t(1), "ok", None, "DI@example.com", None),
+             ("OP-5", _t(1), "ok", None, "eve@example.com", None),
+             ("OP-7", _t(1), "unreachable", "EWS_UNREACHABLE", None, "timeout"),
+             ("OP-7", _t(2), "ok", None, "gil@example.com", None)])
+        # three real runs and one dry run
+        con.executemany(
+            "INSERT INTO sync_runs (run_id, started_at, finished_at, trigger, dry_run, status, operators, planned, "
+            "done, failed, requests, retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, _t(0), _t(2), "cli", False, "ok", 2, 10, 10, 0, 3, 0),
+             (2, _t(30), _t(31), "slot", False, "partial", 2, 8, 6, 2, 4, 3),
+             (3, _t(75), _t(80), "slot", False, "cancelled", 1, 5, 0, 5, 9, 6),
+             (4, _t(76), _t(76), "notebook", True, "ok", 1, 5, 0, 0, 0, 0)])
+        log = [
+            # run 1: two batches
+            (1, _t(1), "OP-4", None, "batch", "ok", None, 1, 6, 2.0),
+            (1, _t(1.5), "OP-7", None, "batch", "ok", None, 1, 4, 0.5),
+            (1, _t(1.6), "OP-4", "C1", "create-exchange", "ok", None, None, None, None),
+            # run 2: throttled twice, one 5xx retry, two failed items
+            (2, _t(30.1), "OP-4", None, "retry", "retried", "EWS_THROTTLED", None, None, 2.0),
+            (2, _t(30.2), "OP-4", None, "retry", "retried", "EWS_THROTTLED", None, None, 4.0),
+            (2, _t(30.3), "OP-7", None, "retry", "retried", "EWS_SERVER_ERROR", None, None, 1.0),
+            (2, _t(30.5), "OP-4", None, "batch", "ok", None, 1, 6, 3.0),
+            (2, _t(30.6), "OP-7", "C2", "update-exchange", "failed", "EWS_ITEM_REJECTED", None, None, None),
+            (2, _t(30.7), "OP-7", "C3", "update-crm", "failed", "CRM_VALIDATION", None, None, None),
+            # run 3: throttled until the deadline, cancelled
+            (3, _t(76), "OP-4", None, "retry", "retried", "EWS_THROTTLED", None, None, 8.0),
+            (3, _t(80), "OP-4", None, "cancel", "cancelled", "SYNC_DEADLINE", None, None, None),
+            # dry run: a planned entry, not a failure
+            (4, _t(76), "OP-4", "C9", "create-exchange", "planned", None, None, None, None),
+        ]
+        con.executemany(
+            "INSERT INTO sync_log (run_id, logged_at, operator_id, contact_id, action, outcome, code, batch_no, "
+            "items, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", log)
+        con.execute("INSERT INTO notifications (sent_at, run_id, operator_id, recipients, subject, code, body, status) "
+                    "VALUES (?, 3, 'OP-4', 'ops@example.com', 'sync cancelled', 'SYNC_DEADLINE', 'b', 'sent')",
+                    [_t(80)])
+        con.executemany(
+            "INSERT INTO mailbox_state (operator_id, mailbox_address, last_sync_at, last_success_at, failure_streak, "
+            "last_error_code, subscription_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [("OP-4", "di@example.com", _t(80), _t(2), 2, "SYNC_DEADLINE", "sub-1"),
+             ("OP-7", "gil@example.com", _t(31), _t(31), 0, None, None)])
+    return store
+
+
+# --- operators --------------------------------------------------------------------
+
+def test_audit_classifies_every_operator_and_explains_failures(store):
+    audit = insights.operator_audit(store).set_index("operator_id")
+    assert audit.loc[["OP-1", "OP-2", "OP-3"], "verification"].tolist() == ["failing"] * 3
+    assert audit.loc[["OP-4", "OP-5", "OP-7"], "verification"].tolist() == ["verified"] * 3   # OP-7: latest wins
+    assert audit.loc["OP-6", "verification"] == "unverified"
+    assert audit.loc["OP-2", "title"] == CATALOGUE["EWS_MAILBOX_NOT_FOUND"].title
+    assert audit.loc["OP-3", "remedy"] == CATALOGUE["EWS_IMPERSONATION_DENIED"].remedy
+    assert audit.loc["OP-7", "checks"] == 2 and audit.loc["OP-7", "failed_checks"] == 1
+    assert audit.loc["OP-4", "failure_streak"] == 2
+
+
+def test_audit_counts(store):
+    counts = insights.audit_counts(store)
+    assert counts == {"operators": 7, "enabled": 5, "disabled": 2, "verified": 3, "enabled_verified": 2,
+                      "failing": 3, "enabled_failing": 3, "unverified": 1, "enabled_unverified": 0,
+                      "email_differs": 1}
+
+
+def test_failing_operators_lists_the_seeded_problems_with_their_codes(store):
+    failing = insights.failing_operators(store)
+    assert dict(zip(failing["operator_id"], failing["verify_code"])) == {
+        "OP-1": "EWS_EMAIL_MISMATCH", "OP-2": "EWS_MAILBOX_NOT_FOUND", "OP-3": "EWS_IMPERSONATION_DENIED"}
+    assert failing["remedy"].notna().all()
+
+
+def test_email_mismatch_is_case_insensitive_and_needs_a_reported_mailbox(store):
+    mism = insights.email_mismatches(store)
+    assert mism["operator_id"].tolist() == ["OP-1"]          # OP-4's DI@ differs only in case; OP-2 has none
+    assert mism.loc[0, "mailbox_address"] == "ann@example.com"
+
+
+def test_cohort_filters_and_refuses_unknown_ids_and_states(store):
+    assert insights.cohort(store, enabled=False, verification="verified")["operator_id"].tolist() == ["OP-5"]
+    assert insights.cohort(store, enabled=False, verification=["verified", "unverified"])["operator_id"].tolist() \
+        == ["OP-5", "OP-6"]
+    assert insights.cohort(store, ids=["OP-3", "OP-4"], verification="verified")["operator_id"].tolist() == ["OP-4"]
+    with pytest.raises(WorkbenchError) as exc:
+        insights.cohort(store, ids=["OP-404"])
+    assert exc.value.code == "OPERATOR_NOT_FOUND"
+    with pytest.raises(WorkbenchError) as exc:
+        insights.cohort(store, verification="green")
+    assert exc.value.code == "USAGE"
+
+
+def test_cohort_csv_is_a_valid_bulk_enable_file_whose_dry_run_writes_nothing(store, tmp_path):
+    path = insights.cohort_csv(store, tmp_path / "enable.csv", enabled=False,
+                               verification=["verified", "unverified"])
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "operator_id,name,email,contact_sync"
+    assert "'=Eve Off" in text                                  # neutralised for spreadsheets
+    review = import_operators(store, path, dry_run=True)
+    assert review.ok and not review.written
+    assert (review.processed, review.updated, review.added) == (2, 2, 0)
+    changes = review.changes_df().set_index("operator_id")
+    assert set(changes.index) == {"OP-5", "OP-6"} and "name" not in changes.loc["OP-5", "changes"]
+    assert store.scalar("SELECT count(*) FROM operators WHERE contact_sync") == 5    # dry run: unchanged
+    review = import_operators(store, path)
+    assert review.written
+    assert store.scalar("SELECT name FROM operators WHERE operator_id = 'OP-5'") == "=Eve Off"
+    assert insights.cohort(store, enabled=False).empty
+
+
+# --- journal ----------------------------------------------------------------------
+
+def test_runs_over_time_buckets_real_runs(store):
+    hourly = insights.runs_over_time(store, every="1 hour")
+    assert hourly["runs"].tolist() == [2, 1]                 # 9:00 and 9:30 in the first hour; 10:15 next
+    assert hourly[["ok", "partial", "cancelled"]].iloc[0].tolist() == [1, 1, 0]
+    assert hourly["cancelled"].iloc[1] == 1
+    assert hourly.index[1] == pd.Timestamp("2024-05-06 10:00")
+    assert insights.runs_over_time(store, every="1 day", include_dry_runs=True)["runs"].tolist() == [4]
+    with pytest.raises(WorkbenchError):
+        insights.runs_over_time(store, every="1 hour; DROP TABLE sync_runs")
+
+
+def test_runs_lists_durations_and_failure_emails(store):
+    runs = insights.runs(store).set_index("run_id")
+    assert runs.loc[3, "seconds"] == 300 and runs.loc[3, "failure_emails"] == 1
+    assert insights.runs(store, include_dry_runs=False).index.size == 3
+
+
+def test_failures_by_code_counts_failed_and_cancelled_with_catalogue_text(store):
+    by_code = insights.failures_by_code(store).set_index("code")
+    assert by_code["failures"].to_dict() == {"CRM_VALIDATION": 1, "EWS_ITEM_REJECTED": 1, "SYNC_DEADLINE": 1}
+    assert by_code.loc["SYNC_DEADLINE", "title"] == CATALOGUE["SYNC_DEADLINE"].title
+    assert insights.failures_by_code(store, run_id=2)["failures"].sum() == 2
+    assert insights.failures_by_code(store, since=_t(60))["code"].tolist() == ["SYNC_DEADLINE"]
+
+
+def test_failures_by_operator_and_matrix(store):
+    by_op = insights.failures_by_operator(store).set_index("operator_id")
+    assert by_op.loc["OP-7", "failures"] == 2
+    assert by_op.loc["OP-7", "codes"] == "CRM_VALIDATION, EWS_ITEM_REJECTED"
+    assert by_op.loc["OP-4", "failure_streak"] == 2
+    matrix = insights.failure_matrix(store)
+    assert matrix.loc["OP-7", "CRM_VALIDATION"] == 1 and matrix.loc["OP-4", "CRM_VALIDATION"] == 0
+    assert insights.failure_matrix(store, run_id=1).empty
+
+
+def test_retries_and_throttling_per_run(store):
+    per_run = insights.retries_and_throttling(store).set_index("run_id")
+    assert list(per_run.index) == [1, 2, 3]                   # the dry run is not a run that retried
+    assert per_run.loc[2, ["retry_entries", "throttled", "server_error", "backoff_seconds"]].tolist() == [3, 2, 1, 7.0]
+    assert per_run.loc[3, ["throttled", "deadline_cancelled", "failure_emails"]].tolist() == [1, 1, 1]
+    by_code = insights.retries_by_code(store)
+    row = by_code[(by_code.code == "EWS_THROTTLED") & (by_code.operator_id == "OP-4")].iloc[0]
+    assert row.retries == 3 and row.backoff_seconds == 14.0
+
+
+def test_batch_throughput(store):
+    batches = insights.batch_throughput(store)
+    assert len(batches) == 3
+    assert batches["items_per_second"].tolist() == [3.0, 8.0, 2.0]
+    per_run = insights.throughput_by_run(store).set_index("run_id")
+    assert per_run.loc[1, "items"] == 10 and per_run.loc[1, "items_per_second"] == pytest.approx(10 / 2.5)
+    assert insights.batch_throughput(store, run_id=2)["items"].tolist() == [6]
+
+
+def test_health_summary_and_mailboxes(store):
+    assert insights.health_summary(store) == {
+        "runs": 3, "runs_ok": 1, "runs_not_ok": 2, "run_retries": 9, "failures": 3, "retry_entries": 4,
+        "throttled": 3, "batches": 3, "batch_items": 16, "items_per_second": round(16 / 5.5, 3),
+        "failure_emails": 1}
+    health = insights.mailbox_health(store)
+    assert health["operator_id"].tolist() == ["OP-4", "OP-7"]
+    assert health.loc[0, "title"] == CATALOGUE["SYNC_DEADLINE"].title and bool(health.loc[0, "subscribed"])
+    assert insights.failure_emails(store)["code"].tolist() == ["SYNC_DEADLINE"]
+
+
+def test_an_empty_store_gives_empty_frames_not_errors(tmp_path):
+    store = Store(tmp_path / "empty.duckdb")
+    for fn in (insights.operator_audit, insights.email_mismatches, insights.runs, insights.runs_over_time,
+               insights.failures_by_code, insights.failures_by_operator, insights.failure_matrix,
+               insights.retries_and_throttling, insights.retries_by_code, insights.batch_throughput,
+               insights.throughput_by_run, insights.mailbox_health, insights.failure_emails):
+        assert fn(store).empty, fn.__name__
+    assert insights.health_summary(store)["runs"] == 0
+    assert insights.audit_counts(store)["operators"] == 0
+
+
+# --- helpers ----------------------------------------------------------------------
+
+def test_frame_difference_shows_changed_added_and_removed_rows():
+    before = pd.DataFrame({"contact_id": ["a", "b", "c"], "action": ["create", "update", "skip"]})
+    after = pd.DataFrame({"contact_id": ["a", "b", "d"], "action": ["create", "conflict", "skip"]})
+    diff = insights.frame_difference(before, after, key="contact_id", compare="action")
+    assert diff.to_dict(orient="list") == {"contact_id": ["b", "c", "d"],
+                                           "action_before": ["update", "skip", None],
+                                           "action_after": ["conflict", None, "skip"]}
+
+
+def test_open_store_reads_the_environment_and_refuses_a_missing_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_STORE", raising=False)
+    with pytest.raises(WorkbenchError) as exc:
+        insights.open_store()
+    assert exc.value.code == "FILE_NOT_FOUND"
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "nope.duckdb"))
+    with pytest.raises(WorkbenchError):
+        insights.open_store()
+    assert not (tmp_path / "nope.duckdb").exists()           # no empty store was created
+    Store(tmp_path / "real.duckdb").scalar("SELECT 1")
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "real.duckdb"))
+    assert insights.open_store().path == tmp_path / "real.duckdb"
+
+
+def test_insights_imports_neither_textual_nor_exchangelib():
+    code = ("import sys, json, workbench.insights; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'exchangelib', 'jks'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
