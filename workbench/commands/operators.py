@@ -105,6 +105,7 @@ def import_file(args) -> int:
         err = WorkbenchError("CSV_INVALID", f"{review.failed} of {review.processed} rows failed "
                                             f"(lines {_ranges(review.failed_lines)})")
         print(err.headline(), file=sys.stderr)
+        print(f"  {err.detail}", file=sys.stderr)
         return err.exit_code
     return 0
 

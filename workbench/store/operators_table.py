@@ -7,7 +7,9 @@ from workbench.store import Store
 
 _LATEST_CHECK = """
     SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source,
-           c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at
+           c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at,
+           c.detail AS verify_detail,
+           (c.checked_at IS NOT NULL AND c.checked_at < o.updated_at) AS verify_stale
     FROM operators o
     LEFT JOIN (
         SELECT * FROM operator_checks
@@ -17,12 +19,15 @@ _LATEST_CHECK = """
 
 
 def operators_df(store: Store, *, enabled: bool | None = None, unverified: bool = False) -> pd.DataFrame:
-    """Operators with their latest verification; filters as `operators list` offers them."""
+    """Operators with their latest verification; filters as `operators list` offers them.
+
+    ``unverified``: never checked, last check not ok, or the operator changed since (verify_stale).
+    """
     where = []
     if enabled is not None:
         where.append("contact_sync" if enabled else "NOT contact_sync")
     if unverified:
-        where.append("(verify_status IS NULL OR verify_status <> 'ok')")
+        where.append("(verify_status IS NULL OR verify_status <> 'ok' OR verify_stale)")
     sql = f"SELECT * FROM ({_LATEST_CHECK}) q"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -31,3 +36,31 @@ def operators_df(store: Store, *, enabled: bool | None = None, unverified: bool 
 
 def known_ids(store: Store) -> set[str]:
     return {r[0] for r in store.rows("SELECT operator_id FROM operators")}
+
+
+def record_checks(store: Store, checks) -> int:
+    """Append verification results (objects with operator_id, checked_at, status, code, mailbox_address,
+    detail) to operator_checks in one transaction."""
+    rows = [(c.operator_id, c.checked_at, c.status, c.code, c.mailbox_address, c.detail) for c in checks]
+    if not rows:
+        return 0
+    with store.write() as con:
+        con.executemany("INSERT INTO operator_checks (operator_id, checked_at, status, code, mailbox_address, detail) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def operators_for_verify(store: Store, ids: list[str] | None) -> list[tuple[str, str, bool]]:
+    """(operator_id, email, contact_sync) of the given ids (all must exist), or of every operator with
+    contact sync on."""
+    if ids:
+        wanted = list(dict.fromkeys(ids))
+        ph = ", ".join("?" for _ in wanted)
+        found = {r[0]: r for r in store.rows(
+            f"SELECT operator_id, email, contact_sync FROM operators WHERE operator_id IN ({ph})", wanted)}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            from workbench.errors import WorkbenchError
+            raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}")
+        return [found[i] for i in wanted]
+    return store.rows("SELECT operator_id, email, contact_sync FROM operators WHERE contact_sync ORDER BY operator_id")
