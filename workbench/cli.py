@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "settings",
     "contacts",
     "operators",
+    "keystore",
+    "check",
+    "explain",
 )
 
 

@@ -74,6 +74,22 @@ _entry("KEYSTORE_CORRUPT", "Keystore damaged or not a keystore",
 _entry("KEYSTORE_ALIAS_EXISTS", "Alias already in keystore",
        "The keystore already has an entry under that alias.",
        "Choose another --alias, or pass --replace to overwrite it.", exit_code=2)
+_entry("KEYSTORE_EMPTY", "Keystore holds no trusted certificate",
+       "The keystore opens, but has no trusted-certificate entry to verify the Exchange server with.",
+       "Add the server certificate: `workbench keystore fetch-cert URL -o server.pem` then "
+       "`workbench keystore import server.pem --keystore FILE --alias exchange`.", exit_code=2)
+_entry("KEYSTORE_READ_ONLY", "Keystore cannot be changed by the workbench",
+       "The workbench writes JKS keystores only; this one is PKCS12 or JCEKS, or holds a private key "
+       "protected by a password other than the store password.",
+       "Add the certificate with `keytool -importcert -file server.pem -keystore FILE -alias exchange`, "
+       "or import into a new JKS file with `workbench keystore import`.", exit_code=2)
+_entry("KEYSTORE_PASSWORD_SHORT", "Keystore password too short",
+       "A new keystore needs a password of at least 6 characters (keytool refuses shorter ones).",
+       "Set WORKBENCH_KEYSTORE_PASSWORD to a password of 6 or more characters.", exit_code=2)
+_entry("CERT_FILE_INVALID", "Certificate file unreadable",
+       "The file holds no PEM or DER X.509 certificate.",
+       "Save the certificate as Base-64 encoded X.509 (PEM), e.g. with `workbench keystore fetch-cert`.",
+       exit_code=2)
 _entry("TLS_UNTRUSTED", "Exchange server certificate not trusted",
        "The certificate the server presents is not signed by any certificate in the keystore.",
        "Fetch it with `workbench keystore fetch-cert URL -o server.pem`, check its fingerprint "
@@ -81,6 +97,11 @@ _entry("TLS_UNTRUSTED", "Exchange server certificate not trusted",
 _entry("TLS_EXPIRED", "Exchange server certificate expired",
        "The certificate presented by the server (or held in the keystore) is past its validity.",
        "Ask the Exchange admin to renew the server certificate, then fetch and import it again.")
+_entry("TLS_HOSTNAME", "Server certificate does not name the host",
+       "The certificate the server presents is trusted, but is issued for another host name than "
+       "the one in exchange_url.",
+       "Use the host name the certificate names in exchange_url (see `workbench keystore fetch-cert`), "
+       "or ask the Exchange admin for a certificate that covers this name.")
 _entry("TLS_FAILED", "TLS handshake failed",
        "The TLS connection could not be set up (protocol or cipher mismatch, wrong port).",
        "Check exchange_url points at the HTTPS EWS endpoint and the port speaks TLS.")
