@@ -1,0 +1,1 @@
+"""The long-running agent: push listener, incremental sync, slot scheduler, subscription watchdog."""

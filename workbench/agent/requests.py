@@ -1,0 +1,73 @@
+"""The sync request queue: a change made through the workbench asks the agent to sync its operators.
+
+The CLI, the dashboard and notebooks call ``request_sync(store, operator_ids, reason)`` after a change
+that affects operators (a contact edited, an operator enabled, settings changed); the running agent polls
+``pending`` about once a second, coalesces the requests per operator and syncs each affected mailbox once.
+``operator_ids=None`` asks for every enabled operator. Without a running agent the rows simply wait
+(``workbench agent --once`` processes them too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from workbench.store import Store, now
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    request_id: int
+    requested_at: datetime
+    operator_id: str | None          # None = every enabled operator
+    reason: str
+    source: str
+
+
+def request_sync(store: Store, operator_ids: Iterable[str] | None, reason: str, *, source: str = "cli") -> list[int]:
+    """Queue a sync of ``operator_ids`` (None = all enabled operators); returns the request ids."""
+    ids: list[str | None] = [None] if operator_ids is None else list(dict.fromkeys(
+        str(i).strip() for i in operator_ids if str(i).strip()))
+    if not ids:
+        return []
+    stamp = now()
+    out: list[int] = []
+    with store.write() as con:
+        for op in ids:
+            row = con.execute("INSERT INTO sync_requests (requested_at, operator_id, reason, source) "
+                              "VALUES (?, ?, ?, ?) RETURNING request_id", [stamp, op, reason, source]).fetchone()
+            out.append(int(row[0]))
+    return out
+
+
+def claim_pending(store: Store, limit: int = 1000) -> list[SyncRequest]:
+    """Take the requests nobody has taken yet (marks them picked)."""
+    with store.write() as con:
+        rows = con.execute("SELECT request_id, requested_at, operator_id, reason, source FROM sync_requests "
+                           "WHERE picked_at IS NULL ORDER BY request_id LIMIT ?", [limit]).fetchall()
+        if rows:
+            con.execute(f"UPDATE sync_requests SET picked_at = ? WHERE request_id IN "
+                        f"({', '.join('?' for _ in rows)})", [now(), *[r[0] for r in rows]])
+    return [SyncRequest(*r) for r in rows]
+
+
+def has_pending(store: Store) -> bool:
+    return bool(store.scalar("SELECT count(*) FROM sync_requests WHERE picked_at IS NULL"))
+
+
+def finish(store: Store, request_ids: Iterable[int], outcome: str) -> None:
+    ids = list(request_ids)
+    if not ids:
+        return
+    with store.write() as con:
+        con.execute(f"UPDATE sync_requests SET done_at = ?, outcome = ? WHERE request_id IN "
+                    f"({', '.join('?' for _ in ids)})", [now(), outcome, *ids])
+
+
+def release_unfinished(store: Store) -> int:
+    """Put requests picked by an agent that stopped before finishing them back in the queue."""
+    with store.write() as con:
+        n = con.execute("SELECT count(*) FROM sync_requests WHERE picked_at IS NOT NULL AND done_at IS NULL"
+                        ).fetchone()[0]
+        con.execute("UPDATE sync_requests SET picked_at = NULL WHERE picked_at IS NOT NULL AND done_at IS NULL")
+    return int(n)
