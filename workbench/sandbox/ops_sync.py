@@ -69,5 +69,7 @@ def sync_folder_items(ctx: Context, op: etree._Element) -> Responses:
                 else:
                     render(payload, node, shape)  # type: ignore[arg-type]
     except EwsError as err:
-        out.error(err)
+        msg = out.error(err)   # exchangelib reads these two before it looks at the response code
+        sub(msg, m("SyncState"), "")
+        sub(msg, m("IncludesLastItemInRange"), "true")
     return out

@@ -1,0 +1,53 @@
+"""``workbench sandbox [--port N] [--state-dir DIR] [--http] [--version V] [--seed DIR]`` (foreground)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .sandbox import INFO_FILE, Sandbox
+from .service import VERSIONS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench sandbox",
+                                description="Run the sandbox Exchange (EWS over HTTPS + NTLM on 127.0.0.1).")
+    p.add_argument("--port", type=int, default=0, help="EWS port (default: a free port)")
+    p.add_argument("--admin-port", type=int, default=0, help="admin endpoint port (default: a free port)")
+    p.add_argument("--state-dir", type=Path, default=Path(".sandbox"), help="state directory (default: .sandbox)")
+    p.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
+    p.add_argument("--version", choices=sorted(VERSIONS), default="Exchange2016", help="Exchange version to emulate")
+    p.add_argument("--seed", type=Path, help="directory holding exchange_seed.json (or the file itself)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.seed is not None and not args.seed.exists():
+        print(f"seed not found: {args.seed}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        sandbox = Sandbox(args.state_dir, seed=args.seed, version=args.version, http=args.http, port=args.port,
+                          admin_port=args.admin_port).start()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"sandbox could not start: {exc}", file=sys.stderr)
+        return 1
+    info = sandbox.info
+    print(f"EWS endpoint     {info.url}  ({info.version})")
+    print(f"service account  {info.service_account.username}  (password in {args.state_dir / INFO_FILE})")
+    print(f"CA certificate   {info.ca_cert or '-- plain HTTP --'}")
+    print(f"admin endpoint   {info.admin_url}")
+    print(f"mailboxes        {len(info.mailboxes)}")
+    print("Ctrl-C stops the sandbox.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+        print("sandbox stopped; state saved.", flush=True)
+    return 0
