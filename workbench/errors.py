@@ -54,6 +54,9 @@ _entry("SECRET_MISSING", "Password not available",
        "The password is neither in its environment variable, the OS keyring nor typed at a prompt.",
        "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run in a terminal to be prompted.",
        exit_code=2)
+_entry("OPERATOR_SYNC_OFF", "Contact sync is off for this operator",
+       "The operator's contact_sync flag is false, so none of their contacts are synced.",
+       "Run `workbench operators enable ID`, or import a CSV with contact_sync=true for them.")
 _entry("OPERATOR_NOT_FOUND", "No such operator",
        "An operator id given is not in the store.",
        "Check `workbench operators list`; import the operator first.", exit_code=2)
