@@ -85,7 +85,7 @@ _AUDIT_SQL = """
     )
     SELECT o.operator_id, o.name, o.email, o.contact_sync,
            CASE WHEN c.status IS NULL THEN 'unverified'
-                WHEN c.status = 'ok' THEN 'verified' ELSE 'failing' END AS verification,
+                WHEN c.status IN ('ok', 'sync-off') THEN 'verified' ELSE 'failing' END AS verification,
            c.status AS verify_status, c.code AS verify_code, c.detail AS verify_detail,
            c.mailbox_address, c.checked_at AS verified_at,
            coalesce(c.mailbox_address IS NOT NULL AND lower(trim(c.mailbox_address)) <> lower(trim(o.email)),
@@ -103,6 +103,10 @@ _AUDIT_SQL = """
 
 def operator_audit(store: Store) -> pd.DataFrame:
     """Every operator: enabled?, verification state (verified/failing/unverified) and why.
+
+    ``verification`` is about the mailbox: 'verified' when the latest check found it fine (status
+    ``ok``, or ``sync-off`` = fine but the operator's contact sync was off at the time), 'failing'
+    for any other status, 'unverified' when never checked.
 
     ``title``/``remedy`` come from the failure catalogue for the latest check's code;
     ``email_differs`` is true when Exchange reported another primary address.

@@ -41,7 +41,7 @@ def store(tmp_path):
              ("OP-2", _t(1), "mailbox-not-found", "EWS_MAILBOX_NOT_FOUND", None, "no such mailbox"),
              ("OP-3", _t(1), "impersonation-denied", "EWS_IMPERSONATION_DENIED", "cy@example.com", "denied"),
              ("OP-4", _t(1), "ok", None, "DI@example.com", None),
-             ("OP-5", _t(1), "ok", None, "eve@example.com", None),
+             ("OP-5", _t(1), "sync-off", "OPERATOR_SYNC_OFF", "eve@example.com", "contact sync is off"),
              ("OP-7", _t(1), "unreachable", "EWS_UNREACHABLE", None, "timeout"),
              ("OP-7", _t(2), "ok", None, "gil@example.com", None)])
         # three real runs and one dry run
@@ -91,6 +91,7 @@ def test_audit_classifies_every_operator_and_explains_failures(store):
     assert audit.loc[["OP-1", "OP-2", "OP-3"], "verification"].tolist() == ["failing"] * 3
     assert audit.loc[["OP-4", "OP-5", "OP-7"], "verification"].tolist() == ["verified"] * 3   # OP-7: latest wins
     assert audit.loc["OP-6", "verification"] == "unverified"
+    assert audit.loc["OP-5", "verify_status"] == "sync-off"                   # mailbox fine, flag off
     assert audit.loc["OP-2", "title"] == CATALOGUE["EWS_MAILBOX_NOT_FOUND"].title
     assert audit.loc["OP-3", "remedy"] == CATALOGUE["EWS_IMPERSONATION_DENIED"].remedy
     assert audit.loc["OP-7", "checks"] == 2 and audit.loc["OP-7", "failed_checks"] == 1
