@@ -548,7 +548,7 @@ def probe_tls(url: str, keystore: Keystore, *, timeout: float = 10.0) -> TlsProb
         with ctx.wrap_socket(raw, server_hostname=host):
             pass
     except ssl.SSLCertVerificationError as exc:
-        code = {10: "TLS_EXPIRED", 62: "TLS_HOSTNAME"}.get(exc.verify_code, "TLS_UNTRUSTED")
+        code = {10: "TLS_EXPIRED", 62: "TLS_HOSTNAME", 64: "TLS_HOSTNAME"}.get(exc.verify_code, "TLS_UNTRUSTED")
         if code == "TLS_UNTRUSTED" and any(c.expired() for c in presented):
             code = "TLS_EXPIRED"
         return TlsProbe(False, code, f"{host}:{port}: {exc.verify_message}", presented)

@@ -1,0 +1,153 @@
+"""Shared fixtures: a running sandbox Exchange and a workbench store configured against it.
+
+- ``seed_dir``            (session) demo data for 6 operators / 60 contacts (operators.csv, contacts.csv,
+                          exchange_seed.json), generated once into a temp dir; read-only for tests.
+- ``make_sandbox``        factory: ``make_sandbox(seed=..., version=..., **Sandbox kwargs)`` -> running Sandbox,
+                          stopped at teardown (exchangelib connections closed too).
+- ``sandbox``             a running Sandbox seeded from ``seed_dir`` (Exchange2016, HTTPS).
+- ``exchange_env``        sandbox + a fresh store in tmp_path configured the way a user does it: keystore via
+                          fetch-cert + import (Python API), settings via ``settings_table.update``, operators and
+                          contacts loaded from ``seed_dir``, and WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD /
+                          WORKBENCH_STORE set with monkeypatch. Yields ``ExchangeEnv``.
+- ``close_ews_connections()`` drops exchangelib's cached protocols/sessions (``ews_clean`` is the fixture form).
+
+Only fixtures that more than one test area needs live here; areas add theirs in their own conftest.py.
+"""
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+DEMO_OPERATORS = 6
+DEMO_CONTACTS = 60
+
+
+def close_ews_connections() -> None:
+    """exchangelib caches Protocol objects per (endpoint, credentials): close them between tests."""
+    from exchangelib.protocol import close_connections
+    close_connections()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (right now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ews_clean() -> Iterator[None]:
+    close_ews_connections()
+    yield
+    close_ews_connections()
+
+
+@pytest.fixture(scope="session")
+def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workbench.demodata import generate
+    out = tmp_path_factory.mktemp("demo-seed")
+    generate(out, operators=DEMO_OPERATORS, contacts=DEMO_CONTACTS)
+    return out
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path, seed_dir: Path) -> Iterator[Callable[..., Any]]:
+    from workbench.sandbox import Sandbox
+    started: list[Any] = []
+
+    def make(seed: Path | None | str = "default", *, state_dir: Path | None = None, **kwargs: Any):
+        use_seed = seed_dir if seed == "default" else seed
+        state = state_dir or tmp_path / f"sandbox-{len(started) + 1}"
+        sb = Sandbox(state_dir=state, seed=use_seed, **kwargs).start()
+        started.append(sb)
+        return sb
+
+    yield make
+    close_ews_connections()
+    for sb in reversed(started):
+        sb.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., Any]):
+    return make_sandbox()
+
+
+@dataclass
+class ExchangeEnv:
+    store: Any                 # workbench.store.Store
+    sandbox: Any               # workbench.sandbox.Sandbox
+    info: Any                  # SandboxInfo (url, ca_cert, service_account, mailboxes, admin_url, version)
+    seed_dir: Path
+    workdir: Path
+    keystore_path: Path
+    keystore_password: str
+    password: str              # the impersonation account's password (also in WORKBENCH_EWS_PASSWORD)
+
+    def connect(self, **kwargs: Any):
+        """An ExchangeConnection through the public API (passwords from the environment)."""
+        from workbench.exchange.client import connect
+        return connect(self.store, **kwargs)
+
+    def settings(self):
+        from workbench.store.settings_table import load
+        return load(self.store)
+
+
+def load_operators(store: Any, csv_path: Path) -> None:
+    """Operators from a demo operators.csv through the operators import service (add or update)."""
+    from workbench.operators.csv_import import import_operators
+    review = import_operators(store, csv_path, source="test-seed")
+    assert review.written or review.failed == 0, f"operators import refused: {review.errors[:3]}"
+
+
+def configure_store(store: Any, sandbox: Any, workdir: Path, keystore_password: str, *,
+                    seed_dir: Path | None = None, alias: str = "exchange") -> Path:
+    """What a user does: fetch the server certificate, import it into a new JKS, set the settings."""
+    from workbench.exchange import keystore as ks
+    from workbench.store import settings_table
+    pem = ks.save_pem(ks.fetch_chain(sandbox.info.url), workdir / "exchange-server.pem")
+    keystore_path = workdir / "exchange.jks"
+    ks.import_certificate(pem, keystore_path, alias, keystore_password)
+    settings_table.update(store, {
+        "contact_integration": "true",
+        "exchange_url": sandbox.info.url,
+        "exchange_version": sandbox.info.version,
+        "impersonation_account": sandbox.info.service_account.username,
+        "keystore_path": str(keystore_path),
+        "notification_url": f"http://127.0.0.1:{free_port()}/ews/notify",
+        "failure_recipients": "sales-ops@example.com",
+    }, source="test")
+    if seed_dir is not None:
+        from workbench.contacts_import import import_contacts
+        load_operators(store, seed_dir / "operators.csv")
+        import_contacts(store, seed_dir / "contacts.csv")
+    return keystore_path
+
+
+@pytest.fixture
+def exchange_env(sandbox: Any, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExchangeEnv:
+    from workbench.store import Store
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    store_path = workdir / "workbench.duckdb"
+    keystore_password = "ks-" + secrets.token_urlsafe(12)
+    monkeypatch.setenv("WORKBENCH_STORE", str(store_path))
+    monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
+    monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sandbox.info.service_account.password)
+    store = Store(store_path)
+    keystore_path = configure_store(store, sandbox, workdir, keystore_password, seed_dir=seed_dir)
+    return ExchangeEnv(store=store, sandbox=sandbox, info=sandbox.info, seed_dir=seed_dir, workdir=workdir,
+                       keystore_path=keystore_path, keystore_password=keystore_password,
+                       password=sandbox.info.service_account.password)
+
+
+@pytest.fixture
+def configure_exchange_store() -> Callable[..., Path]:
+    """``configure_exchange_store(store, sandbox, workdir, keystore_password, seed_dir=None)`` -> keystore path."""
+    return configure_store
