@@ -184,6 +184,12 @@ _entry("SYNC_DEADLINE", "Sync cancelled at the deadline",
        "See the failure e-mail and the journal; the next slot retries from where it stopped.")
 _entry("SYNC_CANCELLED", "Sync cancelled", "The run was cancelled by a person.",
        "Run it again when ready; nothing done is lost.")
+_entry("SKIPPED_DIRECTION", "Change not synced in this direction",
+       "sync_direction lets changes flow one way only; this change goes the other way.",
+       "Nothing to do, or set sync_direction=two-way to sync it.")
+_entry("SYNC_DISABLED", "Contact sync is switched off",
+       "The master switch contact_integration is false.",
+       "Run `workbench settings set contact_integration=true` when the settings are complete.", exit_code=2)
 
 
 class WorkbenchError(Exception):
