@@ -81,7 +81,7 @@ def test_skip_invalid_writes_valid_rows_and_errors_csv_lists_the_rest(demo_store
                                  "OP-102,Other,other@example.com,perhaps\n")
     out = tmp_path / "errors.csv"
     assert cli("operators", "import", str(f), "--skip-invalid", "--errors", str(out)) == 0
-    assert "written: 1 operators (1 added, 0 updated) in one transaction; 2 failed rows skipped" in cli.out
+    assert "written: 1 operator (1 added, 0 updated) in one transaction; 2 failed rows skipped" in cli.out
     assert demo_store.scalar("SELECT count(*) FROM operators WHERE operator_id LIKE 'OP-1__'") == 1
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["line"], r["column"], r["value"]) for r in rows] == [

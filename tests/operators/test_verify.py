@@ -40,7 +40,8 @@ def test_verify_reports_each_status_and_stores_it(exchange_env, cli):
 def test_verify_table_output_names_the_remedy(exchange_env, cli):
     assert cli("operators", "verify", "OP-003", "OP-004") == 1
     assert "OP-003" in cli.out and "impersonation-denied" in cli.out
-    assert "EWS_IMPERSONATION_DENIED: Impersonation denied — Ask the Exchange admin" in cli.out
+    assert "    EWS_IMPERSONATION_DENIED: Impersonation denied — Ask the Exchange admin" in cli.out
+    assert "OP-003: mailbox lukasz" in cli.out and "ErrorImpersonateUserDenied" in cli.out
     assert "1 ok, 1 with problems" in cli.out
 
 

@@ -135,7 +135,7 @@ def switch(args) -> int:
     return 0
 
 
-VERIFY_COLUMNS = ["operator_id", "email", "status", "code", "mailbox_address", "detail"]
+VERIFY_COLUMNS = ["operator_id", "email", "status", "code", "mailbox_address"]
 
 
 def verify(args) -> int:
@@ -158,14 +158,15 @@ def verify(args) -> int:
         checks = verify_operators(Store(), args.ids or None, progress=progress)
     if args.json:
         print_json([c.to_dict() for c in checks])
-    else:
-        print_table([(c.operator_id, c.email, c.status, c.code or "", c.mailbox_address or "", c.detail)
-                     for c in checks], VERIFY_COLUMNS)
-        bad = [c for c in checks if c.status != "ok"]
-        print(f"{len(checks) - len(bad)} ok, {len(bad)} with problems")
-        for c in bad:
-            if c.code:
-                from workbench.errors import CATALOGUE
-                f = CATALOGUE[c.code]
-                print(f"  {c.operator_id}: {f.code}: {f.title} — {f.remedy}")
-    return 0 if all(c.status == "ok" for c in checks) else 1
+        return 0 if all(c.ok for c in checks) else 1
+    from workbench.errors import CATALOGUE
+    print_table([(c.operator_id, c.email, c.status, c.code or "", c.mailbox_address or "") for c in checks],
+                VERIFY_COLUMNS)
+    bad = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(bad)} ok, {len(bad)} with problems")
+    for c in bad:
+        f = CATALOGUE[c.code] if c.code in CATALOGUE else None
+        print(f"  {c.operator_id}: {c.detail}")
+        if f is not None:
+            print(f"    {f.code}: {f.title} — {f.remedy}")
+    return 0 if not bad else 1

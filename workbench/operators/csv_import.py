@@ -99,7 +99,7 @@ class ImportReview:
         if self.written:
             n = self.added + self.updated
             skipped = f"; {self.failed} failed rows skipped" if self.failed else ""
-            return f"written: {n} operators ({self.added} added, {self.updated} updated) in one transaction{skipped}"
+            return f"written: {n} operator{'s' if n != 1 else ''} ({self.added} added, {self.updated} updated) in one transaction{skipped}"
         if self.dry_run:
             return "dry run: nothing written" + ("" if self.ok else f" ({self.failed} rows would fail)")
         if not self.ok and not self.skip_invalid:
