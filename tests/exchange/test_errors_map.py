@@ -1,0 +1,95 @@
+"""to_workbench_error maps exchangelib / HTTP / TLS / socket exceptions onto the catalogue; `workbench explain`."""
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+
+import pytest
+import requests
+from exchangelib import errors as ee
+
+from workbench.cli import main
+from workbench.errors import CATALOGUE, WorkbenchError
+from workbench.exchange.errors_map import to_workbench_error
+from workbench.secrets import _remember, redact
+
+
+def _wrapped(inner: BaseException, outer: BaseException) -> BaseException:
+    """outer raised while handling inner (as exchangelib re-raises TLS and connection errors)."""
+    try:
+        try:
+            raise inner
+        except BaseException:
+            raise outer
+    except BaseException as exc:
+        return exc
+
+
+def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
+    err = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {message}")
+    err.verify_code, err.verify_message = code, message
+    return err
+
+
+@pytest.mark.parametrize("exc, code", [
+    (ee.UnauthorizedError("Invalid credentials for https://x/EWS/Exchange.asmx"), "EWS_AUTH_REJECTED"),
+    (ee.ErrorImpersonateUserDenied("denied"), "EWS_IMPERSONATION_DENIED"),
+    (ee.ErrorNonExistentMailbox("no mailbox"), "EWS_MAILBOX_NOT_FOUND"),
+    (ee.ErrorNameResolutionNoResults("none"), "EWS_MAILBOX_NOT_FOUND"),
+    (ee.ErrorServerBusy("busy", back_off=1.5), "EWS_THROTTLED"),
+    (ee.RateLimitError("Max timeout reached", wait=60), "EWS_THROTTLED"),
+    (ee.ErrorInvalidServerVersion("bad version"), "EWS_VERSION_UNSUPPORTED"),
+    (ee.ErrorInvalidChangeKey("stale"), "EWS_CONFLICT"),
+    (ee.ErrorIrresolvableConflict("stale"), "EWS_CONFLICT"),
+    (ee.ErrorItemSave("rejected"), "EWS_ITEM_REJECTED"),
+    (ee.ErrorQuotaExceeded("full"), "EWS_ITEM_REJECTED"),
+    (ee.ErrorInternalServerError("boom"), "EWS_SERVER_ERROR"),
+    (ee.ErrorSubscriptionNotFound("gone"), "SUBSCRIPTION_LAPSED"),
+    (ee.MalformedResponseError("junk"), "EWS_PROTOCOL"),
+    (ee.TransportError("Unknown ResponseCode in response: ErrorWhatever"), "EWS_PROTOCOL"),
+    (_wrapped(_verify_error(20, "unable to get local issuer certificate"),
+              ee.TransportError("HTTPSConnectionPool ... CERTIFICATE_VERIFY_FAILED")), "TLS_UNTRUSTED"),
+    (_wrapped(_verify_error(10, "certificate has expired"),
+              ee.TransportError("HTTPSConnectionPool ... certificate has expired")), "TLS_EXPIRED"),
+    (_wrapped(_verify_error(64, "IP address mismatch"), ee.TransportError("mismatch")), "TLS_HOSTNAME"),
+    (requests.exceptions.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), "TLS_FAILED"),
+    (_wrapped(ConnectionRefusedError(111, "Connection refused"),
+              ee.ErrorTimeoutExpired("Reraised from ConnectionError(...)")), "EWS_UNREACHABLE"),
+    (_wrapped(socket.gaierror(-2, "Name or service not known"), ee.ErrorTimeoutExpired("Reraised")),
+     "EWS_UNREACHABLE"),
+    (_wrapped(requests.exceptions.ReadTimeout("read timed out"), ee.ErrorTimeoutExpired("Reraised")), "EWS_TIMEOUT"),
+    (ConnectionResetError(104, "Connection reset by peer"), "EWS_TIMEOUT"),
+    (ValueError("something odd"), "EWS_PROTOCOL"),
+])
+def test_mapping(exc: BaseException, code: str) -> None:
+    err = to_workbench_error(exc, mailbox="alice@example.com")
+    assert isinstance(err, WorkbenchError) and err.code == code
+    assert err.context["mailbox"] == "alice@example.com" and "alice@example.com" in err.detail
+
+
+def test_throttle_keeps_back_off_and_workbench_errors_pass_through() -> None:
+    assert to_workbench_error(ee.ErrorServerBusy("busy", back_off=1.5)).context["back_off"] == 1.5
+    original = WorkbenchError("KEYSTORE_PASSWORD", "x")
+    assert to_workbench_error(original, mailbox="m@example.com") is original
+
+
+def test_known_secrets_are_scrubbed_from_details() -> None:
+    _remember("S3cret-Passw0rd")
+    err = to_workbench_error(ee.UnauthorizedError("login S3cret-Passw0rd failed"))
+    assert "S3cret-Passw0rd" not in err.detail and "********" in err.detail
+    assert redact("a S3cret-Passw0rd b") == "a ******** b"
+
+
+def test_explain_one_and_all(capsys) -> None:
+    assert main(["explain", "tls_untrusted"]) == 0
+    out = capsys.readouterr().out
+    f = CATALOGUE["TLS_UNTRUSTED"]
+    assert out.splitlines()[0] == f"TLS_UNTRUSTED: {f.title}" and f.cause in out and f.remedy in out
+    assert main(["explain", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert all(code in out for code in CATALOGUE)
+    assert main(["explain", "--all", "--json"]) == 0
+    assert {e["code"] for e in json.loads(capsys.readouterr().out)} == set(CATALOGUE)
+    assert main(["explain", "NO_SUCH_CODE"]) == 2
+    assert "USAGE" in capsys.readouterr().err
