@@ -7,7 +7,7 @@ from exchangelib import FaultTolerance
 from exchangelib.errors import (ErrorImpersonateUserDenied, ErrorNonExistentMailbox, RateLimitError, TransportError,
                                 UnauthorizedError)
 from exchangelib.protocol import BaseProtocol, close_connections
-from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016
+from exchangelib.version import EXCHANGE_2016
 
 
 def test_wrong_password_is_401(sandbox, account):

@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from .soap import T, EwsError, local, sub, t
+from .soap import EwsError, local, sub, t
 
 ITEM_ORDER = (
     'MimeContent', 'ItemId', 'ParentFolderId', 'ItemClass', 'Subject', 'Sensitivity', 'Body', 'Attachments',
@@ -408,6 +408,3 @@ def render(item: Item, parent: etree._Element, shape: Shape) -> etree._Element:
             node.append(etree.fromstring(item.raw[name]))
     return node
 
-
-def text_of(node: etree._Element, name: str) -> str | None:
-    return node.findtext(f"{{{T}}}{name}")

@@ -94,9 +94,8 @@ def render_notification(parent: etree._Element, sub_: Subscription, previous: in
 class Subscriptions:
     """Registry of live subscriptions; push ones get a sender thread."""
 
-    def __init__(self, store: Store, minute_seconds: float, push_factory: Callable[[Subscription], "PushSender"]):
+    def __init__(self, store: Store, push_factory: Callable[[Subscription], "PushSender"]):
         self.store = store
-        self.minute_seconds = minute_seconds
         self.push_factory = push_factory
         self.lock = threading.Lock()
         self.live: dict[str, Subscription] = {}

@@ -130,7 +130,7 @@ class Sandbox:
             self.store.add_mailbox(Mailbox(self.service_account, display_name="Sync Service"))
         self.store.add_user(User(self.service_account, self.password, can_impersonate=True,
                                  mailbox=self.service_account))
-        self.subscriptions = Subscriptions(self.store, self.minute_seconds, self._push_sender)
+        self.subscriptions = Subscriptions(self.store, self._push_sender)
         self.service = EwsService(self.store, self.faults, self.subscriptions, self.version, self.minute_seconds,
                                   self.capture)
         tls = None
