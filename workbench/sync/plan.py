@@ -491,6 +491,19 @@ def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
     return Plan(ps, actions, _changes(actions), ops)
 
 
+def operator_mailboxes(con: duckdb.DuckDBPyConnection, operators: Sequence[str] | None = None) -> pd.DataFrame:
+    """The enabled operators (of ``operators``, or all) with the mailbox address to impersonate."""
+    ops_filter = ""
+    if operators is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _want (operator_id VARCHAR)")
+        ids = list(dict.fromkeys(operators))
+        if ids:
+            con.executemany("INSERT INTO _want VALUES (?)", [[i] for i in ids])
+        ops_filter = "AND o.operator_id IN (SELECT operator_id FROM _want)"
+    con.execute(_statements(ops_filter)[0])
+    return _objects(con.execute("SELECT * FROM _ops ORDER BY operator_id").df())
+
+
 def plan_store(store: Any, settings: Any = None, operators: Sequence[str] | None = None) -> Plan:
     """Plan from the store's current tables (the stored snapshot)."""
     if settings is None:
@@ -504,7 +517,8 @@ def fields_of(row: Any, side: str) -> dict[str, str | None]:
     """The mapped field values of one action row, for ``side`` 'crm' or 'ex' (blanks as None)."""
     out: dict[str, str | None] = {}
     for f in _F:
-        v = _norm(row[f"{side}_{f}"])
+        key = f"{side}_{f}"
+        v = _norm(getattr(row, key) if hasattr(row, "_fields") else row[key])
         out[f] = v or None
     return out
 

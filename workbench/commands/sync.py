@@ -1,0 +1,123 @@
+"""`workbench sync preview|run`: what a sync would do, and doing it."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sync", help="preview and run the contact sync")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pre = s.add_parser("preview", help="what a sync would do (fresh snapshot, nothing written to Exchange or CRM)")
+    pre.add_argument("--operator", action="append", metavar="ID", help="only this operator (repeatable)")
+    pre.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    pre.add_argument("--stored", action="store_true", help="plan from the stored snapshot (no Exchange request)")
+    pre.add_argument("--limit", type=int, default=40, help="detail rows shown in table format (default 40)")
+    pre.set_defaults(handler=preview_cmd)
+    run = s.add_parser("run", help="snapshot, plan and execute the sync")
+    run.add_argument("--operator", action="append", metavar="ID", help="only this operator (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="plan and journal, write nothing")
+    run.add_argument("--allow-mass-delete", action="store_true",
+                     help="execute even when a mailbox would lose more than mass_delete_percent of its links")
+    run.add_argument("--json", action="store_true")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(handler=run_cmd)
+
+
+def preview_cmd(args) -> int:
+    import sys
+
+    from workbench.commands.output import note, print_df, print_json, records
+    from workbench.store import Store
+    from workbench.sync.preview import preview
+    pv = preview(Store(), args.operator, snapshot=not args.stored)
+    if args.format == "json":
+        print_json({"summary": records(pv.summary), "detail": records(pv.detail),
+                    "conflicts": records(pv.conflicts), "overwrites": records(pv.overwrites),
+                    "guards": records(pv.guards), "errors": pv.errors})
+        return 0
+    if args.format == "csv":
+        pv.detail.to_csv(sys.stdout, index=False)
+        for op, err in pv.errors.items():
+            note(f"{op}: not planned: {err}")
+        return 0
+    if pv.summary.empty:
+        print("nothing to do: the plan has no actions")
+    else:
+        print_df(pv.summary)
+    for row in pv.guards.itertuples():
+        print(f"\nMASS_DELETE guard: {row.operator_id} would delete/unlink {row.deletes} of {row.links} links; "
+              f"`workbench sync run --allow-mass-delete` to execute")
+    if len(pv.overwrites):
+        print(f"\nExchange edits the CRM-wins rule will overwrite ({len(pv.overwrites)}):")
+        print_df(pv.overwrites.head(args.limit))
+    if len(pv.detail):
+        print(f"\nDetail (first {min(args.limit, len(pv.detail))} of {len(pv.detail)} rows; --format csv for all):")
+        print_df(pv.detail.head(args.limit))
+    for op, err in pv.errors.items():
+        note(f"{op}: not planned: {err}")
+    return 0
+
+
+def run_cmd(args) -> int:
+    import sys
+    import threading
+
+    from workbench.commands.output import note, print_json, print_table
+    from workbench.store import Store
+    from workbench.sync.engine import CancelToken, run_sync
+
+    cancel = CancelToken()
+    box: dict = {}
+    bar = None
+    progress_cb = None
+    if not args.json and not args.no_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]:.1f} items/s"), TextColumn("batch {task.fields[batch]}"),
+                       TimeElapsedColumn(), transient=False, console=None)
+        task = bar.add_task("sync", total=None, rate=0.0, batch="-")
+
+        def progress_cb(ev) -> None:
+            bar.update(task, total=ev.items_total, completed=ev.items_done, rate=ev.items_per_second,
+                       batch=f"{ev.batch_no}/{ev.batches_total} {ev.operator_id}", description=ev.message[:40])
+
+    def work() -> None:
+        try:
+            box["result"] = run_sync(Store(), args.operator, dry_run=args.dry_run,
+                                     allow_mass_delete=args.allow_mass_delete, progress=progress_cb, cancel=cancel,
+                                     trigger="cli")
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="sync-run", daemon=True)
+    if bar is not None:
+        bar.start()
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        note("cancelling: finishing the current batch ...")
+        cancel.cancel()
+        thread.join()
+    finally:
+        if bar is not None:
+            bar.stop()
+    if "error" in box:
+        raise box["error"]
+    result = box["result"]
+    if args.json:
+        print_json(result.to_json())
+    else:
+        rows = [(m.operator_id, m.mailbox, m.status, m.planned, m.done, m.failed, m.left, m.skipped, m.code or "",
+                 "yes" if m.notified else "") for m in result.mailboxes]
+        print_table(rows, ["operator", "mailbox", "status", "planned", "done", "failed", "left", "skipped", "code",
+                           "e-mailed"])
+        print(f"\nrun {result.run_id}: {result.status}{' (dry run)' if result.dry_run else ''}; "
+              f"{result.done} done, {result.failed} failed, {result.retries} retries, "
+              f"{result.requests} EWS requests, {result.seconds:.1f}s")
+        for m in result.mailboxes:
+            if m.code and m.status != "dry-run":
+                note(f"{m.operator_id}: {m.code}: {m.detail}")
+        print(f"journal: workbench log --run {result.run_id}", file=sys.stderr)
+    return 0 if result.status == "ok" else 1

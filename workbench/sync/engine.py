@@ -1,0 +1,735 @@
+"""The sync engine: snapshot, plan in full, then execute in batches with retries, deadlines and cancel.
+
+``run_sync(store, operators=None, dry_run=False, allow_mass_delete=False, progress=None, cancel=None,
+trigger="cli") -> RunResult`` is the one entry point (CLI, dashboard, notebooks, agent).
+
+Phases of a run:
+
+1. Snapshot (per mailbox, concurrently within ``max_concurrent_mailboxes``): the contacts folder,
+   mapped fields only, paged at ``batch_size``, replaces that mailbox's rows in ``exchange_contacts``.
+   A mailbox whose snapshot fails is not planned (a stale snapshot could mean wrong deletes).
+   ``snapshot=False`` plans from the stored snapshot (the agent keeps it current incrementally with
+   ``sync_tables.apply_snapshot_changes``).
+2. Plan: ``workbench.sync.plan.build_plan`` for all snapshotted mailboxes, before any write. Every
+   decision is journaled. The mass-deletion guard stops a mailbox unless ``allow_mass_delete``.
+3. Execute (per mailbox, concurrently): batches of ``batch_size`` actions of one kind, one bulk EWS
+   call per batch; each batch's outcomes (links, CRM rows, team, snapshot rows, journal) are
+   committed in one store transaction. Per-item errors are journaled and the rest go on.
+4. Propagation: an Exchange edit written to the CRM in step 3 is pushed to the other mailboxes
+   linked to that contact in the same run (a second, small plan from the stored snapshot).
+
+Faults: exchangelib runs FailFast; this module retries transient failures (honouring Exchange's
+BackOffMilliseconds) until the mailbox's deadline (``notification_frequency_minutes``, or
+``deadline_seconds``), then cancels that mailbox. Before re-creating after any failed CreateItem it
+looks the items up by CRM id, so nothing is created twice. Permanent failures stop the mailbox at
+once. Either way one failure e-mail per mailbox goes to ``failure_recipients`` through Exchange as
+the service account, and is recorded in ``notifications``. Other mailboxes go on.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from workbench.errors import CATALOGUE, WorkbenchError
+from workbench.store import Store, now
+from workbench.store import sync_tables as st
+from workbench.sync import notify
+from workbench.sync.plan import Plan, build_plan, fields_of, operator_mailboxes
+
+#: order in which a mailbox executes its action kinds
+EXEC_ORDER = ("create-exchange", "update-exchange", "delete-exchange", "create-crm", "update-crm", "link",
+              "unlink-crm", "forget")
+FIRST_BACKOFF = 0.2
+#: a mailbox failing the same way again is e-mailed about again only after this long
+REMIND_AFTER = timedelta(hours=24)
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    operator_id: str | None
+    batch_no: int
+    batches_total: int
+    items_done: int
+    items_total: int
+    items_per_second: float
+    message: str = ""
+
+
+class CancelToken:
+    """Cooperative cancel: the engine checks it between batches and while it waits to retry."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if cancelled meanwhile."""
+        return self._event.wait(max(0.0, seconds))
+
+
+@dataclass
+class MailboxResult:
+    operator_id: str
+    mailbox: str
+    status: str = "pending"        # ok, partial, failed, cancelled, guarded, dry-run, skipped
+    code: str | None = None
+    detail: str = ""
+    planned: int = 0               # write actions planned
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    notified: bool = False
+
+    @property
+    def left(self) -> int:
+        return max(0, self.planned - self.done - self.failed)
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    dry_run: bool
+    plan: Plan | None
+    mailboxes: list[MailboxResult] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def planned(self) -> int:
+        return sum(m.planned for m in self.mailboxes)
+
+    @property
+    def done(self) -> int:
+        return sum(m.done for m in self.mailboxes)
+
+    @property
+    def failed(self) -> int:
+        return sum(m.failed for m in self.mailboxes)
+
+    def mailbox(self, operator_id: str) -> MailboxResult:
+        return next(m for m in self.mailboxes if m.operator_id == operator_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status, "dry_run": self.dry_run, "planned": self.planned,
+                "done": self.done, "failed": self.failed, "requests": self.requests, "retries": self.retries,
+                "seconds": round(self.seconds, 3),
+                "mailboxes": [{**asdict(m), "left": m.left} for m in self.mailboxes]}
+
+
+class _Stop(Exception):
+    """A mailbox stops: deadline passed (SYNC_DEADLINE) or a person cancelled (SYNC_CANCELLED)."""
+
+    def __init__(self, code: str, detail: str, last: WorkbenchError | None = None) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.last = code, detail, last
+
+
+@dataclass
+class _Box:
+    result: MailboxResult
+    deadline: float
+    account: Any = None
+    stopped: bool = False
+
+
+@dataclass
+class _Outcome:
+    """What one batch changes in the store; committed in one transaction."""
+    links: list[dict] = field(default_factory=list)
+    unlinks: list[tuple[str, str]] = field(default_factory=list)
+    crm: list[dict] = field(default_factory=list)
+    team_add: list[tuple[str, str]] = field(default_factory=list)
+    team_remove: list[tuple[str, str]] = field(default_factory=list)
+    snap: list[dict] = field(default_factory=list)
+    snap_delete: list[str] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+    ok: int = 0
+    failed: int = 0
+    touched_crm: list[str] = field(default_factory=list)
+
+
+def _summary(row: Any, changes: pd.DataFrame | None) -> str:
+    text = row.reason or ""
+    if changes is not None and len(changes):
+        fields = ", ".join(changes["field"].tolist())
+        text = f"{text}; fields: {fields}" if text else f"fields: {fields}"
+    return text
+
+
+class _Run:
+    def __init__(self, store: Store, settings: Any, *, run_id: int, conn: Any, dry_run: bool,
+                 allow_mass_delete: bool, progress: Callable[[ProgressEvent], None] | None,
+                 cancel: CancelToken, deadline_seconds: float | None, clock: Callable[[], float]) -> None:
+        self.store, self.settings, self.run_id, self.conn = store, settings, run_id, conn
+        self.dry_run, self.allow_mass_delete = dry_run, allow_mass_delete
+        self.progress, self.cancel, self.clock = progress, cancel, clock
+        self.deadline_seconds = (float(deadline_seconds) if deadline_seconds is not None
+                                 else settings.notification_frequency_minutes * 60.0)
+        self.batch_size = int(settings.batch_size)
+        self.category = settings.sync_category
+        self.store_lock = threading.Lock()
+        self.count_lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.items_total = 0
+        self.items_done = 0
+        self.started = clock()
+        self.notified: set[str] = set()
+
+    # --- store access: one writer at a time in this process ------------------------
+    def write(self, fn: Callable[[Any], Any]) -> Any:
+        with self.store_lock, self.store.write() as con:
+            return fn(con)
+
+    def log(self, entries: list[dict]) -> None:
+        if entries:
+            self.write(lambda con: st.journal(con, self.run_id, entries))
+
+    # --- calling Exchange --------------------------------------------------------
+    def _count(self, n: int = 1) -> None:
+        with self.count_lock:
+            self.requests += n
+
+    def wait_or_stop(self, box: _Box, err: WorkbenchError, attempt: int, what: str) -> None:
+        """After a transient error: journal it, wait the back-off, or stop at the deadline / on cancel."""
+        now = self.clock()
+        if now >= box.deadline:
+            minutes = self.deadline_seconds / 60.0
+            raise _Stop("SYNC_DEADLINE", f"{what}: still failing after {minutes:g} min; last error {err.code}: "
+                                         f"{err.detail}", err)
+        hint = err.context.get("back_off")
+        wait = float(hint) if hint else min(MAX_BACKOFF, FIRST_BACKOFF * (2 ** attempt))
+        wait = min(wait, max(0.0, box.deadline - now))
+        with self.count_lock:
+            self.retries += 1
+        self.log([{"operator_id": box.result.operator_id, "action": "retry", "outcome": "retried",
+                   "code": err.code, "detail": f"{what}: waiting {wait:.2f}s ({'server hint' if hint else 'back-off'})"
+                                               f"; {err.detail}", "seconds": wait}])
+        if self.cancel.wait(wait):
+            raise _Stop("SYNC_CANCELLED", "cancelled by a person while waiting to retry")
+
+    def call(self, box: _Box, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        attempt = 0
+        while True:
+            if self.cancel.cancelled:
+                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            self._count()
+            try:
+                return fn(*args)
+            except WorkbenchError as err:
+                if not err.failure.transient:
+                    raise
+                self.wait_or_stop(box, err, attempt, what)
+                attempt += 1
+
+    # --- phase 1: snapshot ----------------------------------------------------------
+    def snapshot(self, box: _Box) -> None:
+        from workbench.exchange import mailbox_ops as ops
+        r = box.result
+        box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
+        rows = self.call(box, "read contacts", ops.read_snapshot, box.account, self.batch_size)
+        self._count(max(0, -(-len(rows) // self.batch_size)))   # GetItem pages besides the FindItem
+        self.write(lambda con: st.replace_snapshot(con, r.operator_id, rows))
+        self.log([{"operator_id": r.operator_id, "action": "snapshot", "outcome": "ok", "items": len(rows),
+                   "detail": f"{len(rows)} contacts read from {r.mailbox}"}])
+
+    # --- phase 3: execute --------------------------------------------------------------
+    def execute(self, box: _Box, plan: Plan, *, pass_name: str = "") -> list[str]:
+        """Run one mailbox's write actions in batches; returns CRM contact ids changed from Exchange."""
+        from workbench.exchange import mailbox_ops as ops
+        r = box.result
+        acts = plan.writes
+        batches: list[tuple[str, pd.DataFrame]] = []
+        for kind in EXEC_ORDER:
+            frame = acts[acts["action"] == kind]
+            for start in range(0, len(frame), self.batch_size):
+                batches.append((kind, frame.iloc[start:start + self.batch_size]))
+        touched: list[str] = []
+        if not batches:
+            return touched
+        if box.account is None and any(k in ("create-exchange", "update-exchange", "delete-exchange")
+                                       or bool(f["stamp"].any()) for k, f in batches):
+            box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
+        changes = plan.changes
+        for batch_no, (kind, frame) in enumerate(batches, start=1):
+            if self.cancel.cancelled:
+                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            t0 = self.clock()
+            out = _Outcome()
+            self._run_batch(box, kind, frame, out)
+            seconds = self.clock() - t0
+            for entry in out.log:
+                entry.setdefault("batch_no", batch_no)
+                aid = entry.pop("_action_id", None)
+                if aid is not None and entry["outcome"] == "ok":
+                    entry["detail"] = _summary(entry["_row"], changes[changes["action_id"] == aid])
+                entry.pop("_row", None)
+            out.log.append({"operator_id": r.operator_id, "action": "batch", "outcome": "ok" if not out.failed
+                            else "failed", "batch_no": batch_no, "items": len(frame), "seconds": seconds,
+                            "detail": f"{pass_name}{kind}: {out.ok} ok, {out.failed} failed"})
+            self.write(lambda con: self._commit(con, r.operator_id, out))
+            r.done += out.ok
+            r.failed += out.failed
+            touched += out.touched_crm
+            with self.count_lock:
+                self.items_done += len(frame)
+                done, total = self.items_done, self.items_total
+            elapsed = max(1e-6, self.clock() - self.started)
+            if self.progress:
+                self.progress(ProgressEvent(r.operator_id, batch_no, len(batches), done, max(total, done),
+                                            done / elapsed, f"{r.operator_id}: {kind} ({len(frame)})"))
+        return touched
+
+    def _commit(self, con: Any, operator_id: str, out: _Outcome) -> None:
+        st.upsert_crm_contacts(con, out.crm)
+        st.add_team(con, out.team_add)
+        st.remove_team(con, out.team_remove)
+        st.drop_links(con, out.unlinks)
+        st.upsert_links(con, out.links)
+        st.apply_snapshot_changes(con, operator_id, out.snap, out.snap_delete)
+        st.journal(con, self.run_id, out.log)
+
+    def _entry(self, row: Any, outcome: str, code: str | None = None, detail: str | None = None) -> dict:
+        return {"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
+                "action": row.action, "outcome": outcome, "code": code, "detail": detail,
+                "_action_id": row.action_id, "_row": row}
+
+    def _fail(self, out: _Outcome, row: Any, err: WorkbenchError) -> None:
+        out.failed += 1
+        out.log.append(self._entry(row, "failed", err.code, err.detail))
+
+    def _categories(self, row: Any) -> list[str]:
+        cats = list(row.ex_categories) if row.ex_categories is not None else []
+        return list(dict.fromkeys(cats + [self.category]))
+
+    def _retrying(self, box: _Box, what: str, attempt_fn: Callable[[int], None]) -> None:
+        attempt = 0
+        while True:
+            if self.cancel.cancelled:
+                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            try:
+                attempt_fn(attempt)
+                return
+            except WorkbenchError as err:
+                if not err.failure.transient:
+                    raise
+                self.wait_or_stop(box, err, attempt, what)
+                attempt += 1
+
+    def _run_batch(self, box: _Box, kind: str, frame: pd.DataFrame, out: _Outcome) -> None:
+        from workbench.exchange import mailbox_ops as ops
+        from workbench.exchange.mapping import expected_row
+        rows = list(frame.itertuples(index=False))
+        op = box.result.operator_id
+        bs = self.batch_size
+
+        if kind == "create-exchange":
+            results: dict[int, Any] = {}
+
+            def attempt(n: int) -> None:
+                pending = [r for r in rows if r.action_id not in results]
+                if n > 0 and pending:
+                    # the failed request may have created some of them: look them up by CRM id first
+                    self._count()
+                    found = ops.find_by_crm_ids(box.account, [r.contact_id for r in pending], bs)
+                    for r in pending:
+                        hits = found.get(r.contact_id)
+                        if hits:
+                            results[r.action_id] = ops.ItemRef(hits[0]["item_id"], hits[0]["change_key"])
+                    pending = [r for r in pending if r.action_id not in results]
+                if not pending:
+                    return
+                self._count(-(-len(pending) // bs))
+                refs = ops.create_contacts(box.account, [
+                    {"fields": fields_of(r, "crm"), "crm_id": r.contact_id, "categories": [self.category],
+                     "private": bool(r.crm_private)} for r in pending], bs)
+                for r, ref in zip(pending, refs):
+                    results[r.action_id] = ref
+
+            self._retrying(box, "create contacts", attempt)
+            for r in rows:
+                ref = results.get(r.action_id)
+                if isinstance(ref, WorkbenchError) or ref is None:
+                    self._fail(out, r, ref or WorkbenchError("EWS_ITEM_REJECTED", "no result"))
+                    continue
+                out.ok += 1
+                out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": ref.item_id,
+                                  "change_key": ref.change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
+                out.snap.append(expected_row(ref.item_id, ref.change_key, fields_of(r, "crm"), crm_id=r.contact_id,
+                                             categories=[self.category], private=bool(r.crm_private)))
+                out.log.append(self._entry(r, "ok"))
+            return
+
+        if kind == "update-exchange":
+            results = {}
+
+            def attempt(n: int) -> None:
+                pending = [r for r in rows if r.action_id not in results]
+                if not pending:
+                    return
+                self._count(-(-len(pending) // bs))
+                refs = ops.update_contacts(box.account, [
+                    {"item_id": r.item_id, "change_key": r.change_key, "fields": fields_of(r, "crm"),
+                     "crm_id": r.contact_id, "categories": self._categories(r)} for r in pending], bs)
+                for r, ref in zip(pending, refs):
+                    results[r.action_id] = ref
+                # a stale change key: done already (a lost answer), or edited meanwhile (a real conflict)
+                stale = [r for r in pending if isinstance(results[r.action_id], WorkbenchError)
+                         and ops.is_conflict(results[r.action_id])]
+                if stale:
+                    self._count()
+                    current = ops.fetch_rows(box.account, [r.item_id for r in stale])
+                    from workbench.fields import content_hash
+                    for r in stale:
+                        cur = current.get(r.item_id)
+                        if cur is not None and content_hash(cur) == r.crm_hash and cur["crm_id"] == r.contact_id:
+                            results[r.action_id] = ops.ItemRef(cur["item_id"], cur["change_key"])
+
+            self._retrying(box, "update contacts", attempt)
+            for r in rows:
+                ref = results.get(r.action_id)
+                if isinstance(ref, WorkbenchError) or ref is None:
+                    self._fail(out, r, ref or WorkbenchError("EWS_ITEM_REJECTED", "no result"))
+                    continue
+                out.ok += 1
+                out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": r.item_id,
+                                  "change_key": ref.change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
+                out.snap.append(expected_row(r.item_id, ref.change_key, fields_of(r, "crm"), crm_id=r.contact_id,
+                                             categories=self._categories(r), private=bool(r.ex_private)))
+                if r.team_add:
+                    out.team_add.append((r.contact_id, op))
+                out.log.append(self._entry(r, "ok"))
+            return
+
+        if kind == "delete-exchange":
+            results = {}
+
+            def attempt(n: int) -> None:
+                pending = [r for r in rows if r.action_id not in results]
+                if not pending:
+                    return
+                self._count(-(-len(pending) // bs))
+                res = ops.move_to_deleted_items(box.account, [(r.item_id, None) for r in pending], bs)
+                for r, x in zip(pending, res):
+                    # not found = moved already (a move gives the item a new id) or deleted by the user
+                    results[r.action_id] = True if (x is True or ops.is_not_found(x)) else x
+
+            self._retrying(box, "move contacts to Deleted Items", attempt)
+            for r in rows:
+                res = results.get(r.action_id)
+                if res is not True:
+                    self._fail(out, r, res if isinstance(res, WorkbenchError)
+                               else WorkbenchError("EWS_ITEM_REJECTED", "no result"))
+                    continue
+                out.ok += 1
+                if r.match == "link":
+                    out.unlinks.append((op, r.contact_id))
+                out.snap_delete.append(r.item_id)
+                out.log.append(self._entry(r, "ok"))
+            return
+
+        # CRM-side kinds: first the Exchange bookkeeping (CRM id + category) where needed
+        stamped: dict[int, Any] = {}
+        need = [r for r in rows if bool(r.stamp)]
+        if need:
+            def attempt(n: int) -> None:
+                pending = [r for r in need if r.action_id not in stamped]
+                if not pending:
+                    return
+                self._count(-(-len(pending) // bs))
+                refs = ops.update_contacts(box.account, [
+                    {"item_id": r.item_id, "change_key": None, "fields": None, "crm_id": r.contact_id,
+                     "categories": self._categories(r)} for r in pending], bs)
+                for r, ref in zip(pending, refs):
+                    stamped[r.action_id] = ref
+
+            self._retrying(box, "stamp CRM id", attempt)
+        for r in rows:
+            ref = stamped.get(r.action_id)
+            if isinstance(ref, WorkbenchError):
+                self._fail(out, r, ref)
+                continue
+            if ref is not None:
+                # the link keeps the snapshot's change key: an edit made before the stamp still counts
+                out.snap.append(expected_row(r.item_id, ref.change_key, fields_of(r, "ex"), crm_id=r.contact_id,
+                                             categories=self._categories(r), private=bool(r.ex_private)))
+            if kind in ("create-crm", "update-crm"):
+                out.crm.append({"contact_id": r.contact_id, **fields_of(r, "ex"), "private": bool(r.ex_private)})
+                out.touched_crm.append(r.contact_id)
+            if kind == "create-crm" or r.team_add:
+                out.team_add.append((r.contact_id, op))
+            if kind in ("create-crm", "update-crm", "link"):
+                crm_hash = r.crm_hash if kind == "link" else r.exchange_hash
+                out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": r.item_id,
+                                  "change_key": r.change_key, "crm_hash": crm_hash, "exchange_hash": r.exchange_hash})
+            elif kind == "unlink-crm":
+                out.team_remove.append((r.contact_id, op))
+                out.unlinks.append((op, r.contact_id))
+            elif kind == "forget":
+                out.unlinks.append((op, r.contact_id))
+            out.ok += 1
+            out.log.append(self._entry(r, "ok"))
+
+    # --- failure e-mail -------------------------------------------------------------
+    def notify_failure(self, box: _Box, code: str, detail: str, last: WorkbenchError | None = None) -> None:
+        from workbench.exchange import mailbox_ops as ops
+        r = box.result
+        if r.operator_id in self.notified:
+            return
+        self.notified.add(r.operator_id)
+        earlier = self.write(lambda con: con.execute(
+            "SELECT max(n.sent_at) FROM notifications n LEFT JOIN mailbox_state m USING (operator_id) "
+            "WHERE n.operator_id = ? AND n.code = ? AND n.status = 'sent' AND n.sent_at >= ? "
+            "AND (m.last_success_at IS NULL OR n.sent_at > m.last_success_at)",
+            [r.operator_id, code, now() - REMIND_AFTER]).fetchone()[0])
+        if earlier is not None:
+            # still the same failure, already reported: no e-mail every slot (a reminder after REMIND_AFTER)
+            self.log([{"operator_id": r.operator_id, "action": "notify", "outcome": "skipped", "code": code,
+                       "detail": f"same failure already e-mailed at {earlier:%Y-%m-%d %H:%M} UTC; "
+                                 f"next reminder after {REMIND_AFTER}"}])
+            return
+        mail = notify.compose(run_id=self.run_id, operator_id=r.operator_id, mailbox=r.mailbox, code=code,
+                              detail=detail, done=r.done, left=r.left, failed=r.failed,
+                              deadline_minutes=self.deadline_seconds / 60.0 if code == "SYNC_DEADLINE" else None)
+        recipients = self.settings.recipients
+        status = "sent"
+        problem = None
+        if not recipients:
+            status, problem = "failed", "failure_recipients is empty"
+        else:
+            sender = self.settings.impersonation_account
+            for attempt in range(6):
+                try:
+                    account = ops.open_mailbox(self.conn, sender)
+                    ops.send_mail(account, recipients, mail.subject, mail.body)
+                    problem = None
+                    break
+                except WorkbenchError as err:
+                    problem = f"{err.code}: {err.detail}"
+                    if not err.failure.transient:
+                        break
+                    hint = err.context.get("back_off")
+                    time.sleep(min(5.0, float(hint) if hint else FIRST_BACKOFF * (2 ** attempt)))
+            if problem:
+                status = "failed"
+        body = mail.body if problem is None else mail.body + f"\n(not sent: {problem})\n"
+        self.write(lambda con: (
+            st.record_notification(con, run_id=self.run_id, operator_id=r.operator_id,
+                                   recipients=";".join(recipients), subject=mail.subject, code=code,
+                                   body=body, status=status),
+            st.journal(con, self.run_id, [{"operator_id": r.operator_id, "action": "notify",
+                                           "outcome": "ok" if status == "sent" else "failed", "code": code,
+                                           "detail": f"failure e-mail to {';'.join(recipients) or '-'}"
+                                                     + (f" not sent: {problem}" if problem else "")}])))
+        r.notified = status == "sent"
+
+
+def _journal_plan(plan: Plan, dry_run: bool) -> list[dict]:
+    entries = []
+    for row in plan.actions.itertuples(index=False):
+        if row.action == "skip" or row.action == "conflict":
+            outcome = "skipped"
+        else:
+            outcome = "planned"
+        entries.append({"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
+                        "action": row.action, "outcome": outcome, "code": row.code,
+                        "detail": f"{'dry run: ' if dry_run else ''}{row.reason}"
+                                  + ("; conflict, winner " + str(row.winner) if row.conflict else "")})
+    return entries
+
+
+def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool = False,
+             allow_mass_delete: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
+             cancel: CancelToken | None = None, trigger: str = "cli", *, snapshot: bool = True,
+             deadline_seconds: float | None = None, clock: Callable[[], float] = time.monotonic,
+             connection: Any = None, propagate: bool = True) -> RunResult:
+    """Snapshot, plan and (unless ``dry_run``) execute the sync of the given operators (default: all enabled).
+
+    ``deadline_seconds`` overrides notification_frequency_minutes as the per-mailbox retry deadline;
+    ``clock`` is the monotonic clock the deadline is measured with; ``connection`` an open
+    ``ExchangeConnection`` to use (else ``workbench.exchange.client.connect(store)``).
+    """
+    from workbench.store.settings_table import load
+    from workbench.store.operators_table import known_ids
+    settings = load(store)
+    if not settings.contact_integration and not dry_run:
+        raise WorkbenchError("SYNC_DISABLED", "contact_integration=false")
+    if operators is not None:
+        unknown = sorted(set(operators) - known_ids(store))
+        if unknown:
+            raise WorkbenchError("OPERATOR_NOT_FOUND", f"operator id(s) {', '.join(unknown)} not in the store")
+    cancel = cancel or CancelToken()
+    t_start = time.monotonic()
+    with store.write() as con:
+        targets = operator_mailboxes(con, operators)
+    run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, operators=len(targets), planned=0)
+    boxes = {op: _Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
+    own_conn = connection is None
+    conn = connection
+    if snapshot or not dry_run:
+        try:
+            if conn is None:
+                from workbench.exchange.client import connect
+                conn = connect(store)
+        except WorkbenchError as err:
+            with store.write() as con:
+                st.journal(con, run_id, [{"action": "connect", "outcome": "failed", "code": err.code,
+                                          "detail": err.detail}])
+                st.finish_run(con, run_id, status="failed", done=0, failed=0, requests=0, retries=0)
+            raise
+    run = _Run(store, settings, run_id=run_id, conn=conn, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+               progress=progress, cancel=cancel, deadline_seconds=deadline_seconds, clock=clock)
+    for box in boxes.values():
+        box.deadline = clock() + run.deadline_seconds
+    workers = max(1, min(int(settings.max_concurrent_mailboxes), len(boxes) or 1))
+
+    def stop_box(box: _Box, status: str, code: str, detail: str, last: WorkbenchError | None = None) -> None:
+        box.stopped = True
+        r = box.result
+        r.status, r.code, r.detail = status, code, detail
+        run.log([{"operator_id": r.operator_id, "action": "mailbox", "outcome": "cancelled" if status == "cancelled"
+                  else "failed", "code": code, "detail": f"{r.mailbox}: {detail}; done {r.done}, left {r.left}"}])
+        run.write(lambda con: st.mark_mailbox(con, r.operator_id, r.mailbox, ok=False, code=code))
+        if code != "SYNC_CANCELLED":
+            run.notify_failure(box, code, detail, last)
+
+    def guarded(fn: Callable[[_Box], Any]) -> Callable[[_Box], Any]:
+        def wrapper(box: _Box) -> Any:
+            if box.stopped:
+                return None
+            try:
+                return fn(box)
+            except _Stop as stop:
+                stop_box(box, "cancelled", stop.code, stop.detail, stop.last)
+            except WorkbenchError as err:
+                stop_box(box, "failed", err.code, err.detail, err)
+            return None
+        return wrapper
+
+    plan: Plan | None = None
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-mailbox") as pool:
+            # 1. snapshot
+            if snapshot:
+                list(pool.map(guarded(run.snapshot), boxes.values()))
+            ready = [op for op, b in boxes.items() if not b.stopped]
+            # 2. plan, in full, before any write
+            plan = run.write(lambda con: build_plan(con, settings, ready))
+            run.log(_journal_plan(plan, dry_run))
+            run.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
+                                              [len(plan.writes), run_id]))
+            for op in ready:
+                box = boxes[op]
+                sub = plan.for_operator(op)
+                box.result.planned = len(sub.writes)
+                box.result.skipped = int((sub.actions["action"] == "skip").sum())
+                if plan.guard_tripped(op) and not allow_mass_delete and not dry_run:
+                    row = sub.operators.iloc[0]
+                    box.stopped = True
+                    box.result.status, box.result.code = "guarded", "MASS_DELETE"
+                    box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
+                                         f"(> {settings.mass_delete_percent}%); rerun with --allow-mass-delete")
+                    run.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
+                              "detail": box.result.detail}])
+            if dry_run:
+                for op in ready:
+                    boxes[op].result.status = "dry-run"
+            else:
+                run.items_total = sum(boxes[op].result.planned for op in ready if not boxes[op].stopped)
+                touched: dict[str, list[str]] = {}
+
+                def execute(box: _Box) -> None:
+                    touched[box.result.operator_id] = run.execute(box, plan.for_operator(box.result.operator_id))
+                    box.result.status = "ok" if not box.result.failed else "partial"
+                    run.write(lambda con: st.mark_mailbox(con, box.result.operator_id, box.result.mailbox,
+                                                          ok=True, code=None))
+                list(pool.map(guarded(execute), [boxes[op] for op in ready]))
+                # 4. propagate Exchange edits written to the CRM to the other linked mailboxes
+                changed = {c for ids in touched.values() for c in ids}
+                if propagate and changed and not cancel.cancelled:
+                    again = [op for op in ready if boxes[op].result.status in ("ok", "partial")]
+                    second = run.write(lambda con: build_plan(con, settings, again))
+                    follow = second.actions[(second.actions["action"] == "update-exchange")
+                                            & second.actions["contact_id"].isin(changed)]
+                    if len(follow):
+                        extra = Plan(second.settings, follow.reset_index(drop=True),
+                                     second.changes[second.changes["action_id"].isin(follow["action_id"])],
+                                     second.operators)
+                        run.log(_journal_plan(extra, False))
+                        run.items_total += len(follow)
+
+                        def execute_again(box: _Box) -> None:
+                            sub = extra.for_operator(box.result.operator_id)
+                            box.result.planned += len(sub.writes)
+                            run.execute(box, sub, pass_name="propagate ")
+                            box.result.status = "ok" if not box.result.failed else "partial"
+                        list(pool.map(guarded(execute_again),
+                                      [boxes[op] for op in sorted(set(follow["operator_id"]))]))
+    finally:
+        results = list(boxes.values())
+        statuses = {b.result.status for b in results}
+        if cancel.cancelled:
+            status = "cancelled"
+        elif not results or statuses <= {"ok", "dry-run"}:
+            status = "ok"
+        elif statuses <= {"failed", "cancelled"}:
+            status = "failed"
+        else:
+            status = "partial"
+        with store.write() as con:
+            st.finish_run(con, run_id, status=status, done=sum(b.result.done for b in results),
+                          failed=sum(b.result.failed for b in results), requests=run.requests, retries=run.retries)
+        if own_conn and conn is not None:
+            conn.close()
+    return RunResult(run_id, status, dry_run, plan, [b.result for b in results], run.requests, run.retries,
+                     time.monotonic() - t_start)
+
+
+def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, connection: Any = None,
+                   deadline_seconds: float | None = None) -> dict[str, WorkbenchError | None]:
+    """Refresh ``exchange_contacts`` for the enabled operators; {operator_id: None or the error}."""
+    from workbench.store.settings_table import load
+    settings = load(store)
+    with store.write() as con:
+        targets = operator_mailboxes(con, operators)
+    conn = connection
+    if conn is None:
+        from workbench.exchange.client import connect
+        conn = connect(store)
+    run = _Run(store, settings, run_id=None, conn=conn, dry_run=True, allow_mass_delete=False, progress=None,
+               cancel=CancelToken(), deadline_seconds=deadline_seconds, clock=time.monotonic)
+    out: dict[str, WorkbenchError | None] = {}
+
+    def one(pair: tuple[str, str]) -> None:
+        op, mb = pair
+        box = _Box(MailboxResult(op, mb), deadline=time.monotonic() + run.deadline_seconds)
+        try:
+            run.snapshot(box)
+            out[op] = None
+        except _Stop as stop:
+            out[op] = stop.last or WorkbenchError(stop.code, stop.detail)
+        except WorkbenchError as err:
+            out[op] = err
+    try:
+        workers = max(1, min(int(settings.max_concurrent_mailboxes), len(targets) or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, zip(targets["operator_id"], targets["mailbox"])))
+    finally:
+        if connection is None:
+            conn.close()
+    return out
