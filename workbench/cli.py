@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "keystore",
     "check",
     "explain",
+    "sync",
+    "log",
 )
 
 
