@@ -1,0 +1,79 @@
+"""Snapshot tests: every screen at 120x40 with frozen time and the fixed journal store.
+
+Accept changes with `pytest tests/ui/test_snapshots.py --snapshot-update` after looking at them.
+"""
+from __future__ import annotations
+
+from conftest import settle
+
+SIZE = (120, 40)
+
+
+def _go(*keys):
+    async def run_before(pilot):
+        await settle(pilot)
+        if keys:
+            await pilot.press(*keys)
+        await settle(pilot)
+    return run_before
+
+
+def test_overview(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go())
+
+
+def test_settings(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("2"))
+
+
+def test_settings_validation_error(snap_compare, make_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        pilot.app.screen.query_one("#in-batch_size").value = "9999"
+        pilot.app.screen.query_one("#in-failure_recipients").value = "ops@example.com;oops"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_operators(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("3"))
+
+
+def test_operators_import_review(snap_compare, make_app, tmp_path):
+    csv = tmp_path / "new_operators.csv"
+    csv.write_text("operator_id,name,email,contact_sync\n"
+                   "OP-100,Ada Lovelace,ada.lovelace@example.com,true\n"
+                   "OP-101,Bad Mail,not-an-email,true\n"
+                   "OP-004,Mei Demir,mei.demir4@example.com,false\n", encoding="utf-8")
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        pilot.app.screen.query_one("#import-path").value = str(csv)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_log_failed_only(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("6", "f"))
+
+
+def test_log_notifications(snap_compare, make_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        pilot.app.screen.query_one("#log-tabs").active = "tab-notifications"
+        await settle(pilot)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("question_mark"))

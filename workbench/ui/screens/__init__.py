@@ -1,0 +1,1 @@
+"""One module per dashboard screen (one per app mode)."""

@@ -1,0 +1,115 @@
+"""Overview: is contact sync healthy? Everything at a glance, read in one worker."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from workbench.ui.data import Overview, cell, fmt_ago, overview
+from workbench.ui.screens.base import WorkbenchScreen
+
+
+class OverviewScreen(WorkbenchScreen):
+    SUB_TITLE = "Overview"
+
+    @dataclass
+    class Loaded(Message):
+        data: Overview
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="ov-boxes"):
+            yield Static(id="ov-integration", classes="box")
+            yield Static(id="ov-operators", classes="box")
+            yield Static(id="ov-agent", classes="box")
+        with Vertical(id="ov-runs-box", classes="section"):
+            yield Static("Last runs", classes="section-title")
+            yield DataTable(id="ov-runs", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="ov-attention-box", classes="section"):
+            yield Static("Needs attention", classes="section-title")
+            with VerticalScroll():
+                yield Static(id="ov-attention")
+
+    def on_mount(self) -> None:
+        runs = self.query_one("#ov-runs", DataTable)
+        runs.add_columns("Run", "Started", "Trigger", "Dry run", "Status", "Operators", "Planned", "Done",
+                         "Failed")
+        for box, title in (("#ov-integration", "Contact sync"), ("#ov-operators", "Operators"),
+                           ("#ov-agent", "Agent & subscriptions")):
+            self.query_one(box).border_title = title
+
+    def refresh_data(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        self.post_message(self.Loaded(overview(self.store, self.clock())))
+
+    @on(Loaded)
+    def show(self, event: Loaded) -> None:
+        d, clock_now = event.data, self.clock()
+        integ = Text()
+        integ.append("Integration  ")
+        integ.append(" ON " if d.integration else " OFF ",
+                     style="bold black on green" if d.integration else "bold white on red")
+        integ.append("\nSettings     ")
+        if d.settings_problems:
+            integ.append(f"✗ {len(d.settings_problems)} problem(s)", style="bold red")
+            for problem in d.settings_problems[:3]:
+                integ.append(f"\n  · {problem.split(':')[0].split('=')[0]}", style="red")
+        else:
+            integ.append("✓ valid", style="bold green")
+        integ.append("\nLast check   ")
+        if d.last_check is None:
+            integ.append("never run", style="yellow")
+        else:
+            ok = d.last_check.get("ok")
+            integ.append("✓ passed" if ok else "✗ failed", style="bold green" if ok else "bold red")
+            integ.append(f"  {fmt_ago(d.last_check.get('checked_at'), clock_now)}")
+        self.query_one("#ov-integration", Static).update(integ)
+
+        ops = Text()
+        ops.append(f"{d.operators_total:>6,} total\n")
+        ops.append(f"{d.operators_enabled:>6,} contact sync on\n")
+        ops.append(f"{d.operators_verified:>6,} verified ok\n", style="green")
+        ops.append(f"{d.operators_failing:>6,} failing verification\n",
+                   style="bold red" if d.operators_failing else "")
+        ops.append(f"{d.operators_unverified:>6,} never verified", style="yellow" if d.operators_unverified else "")
+        self.query_one("#ov-operators", Static).update(ops)
+
+        agent = Text()
+        agent.append(f"{d.mailboxes:>5,} mailboxes tracked\n")
+        agent.append(f"{d.subscribed:>5,} push subscriptions\n")
+        agent.append(f"{d.lapsed:>5,} lapsed (silent > 2× frequency)\n", style="bold red" if d.lapsed else "")
+        agent.append(f"{d.streaking:>5,} with a failure streak\n", style="bold red" if d.streaking else "")
+        agent.append(f"last notification {fmt_ago(d.last_notification_at, clock_now)}; "
+                     f"oldest success {fmt_ago(d.last_success_at, clock_now)}")
+        self.query_one("#ov-agent", Static).update(agent)
+
+        runs = self.query_one("#ov-runs", DataTable)
+        runs.clear()
+        for row in d.runs:
+            status = row[4]
+            style = {"ok": "green", "failed": "bold red", "partial": "yellow", "cancelled": "yellow",
+                     "running": "cyan"}.get(status, "")
+            values = [cell(v) for v in row]
+            values[4] = Text(status, style=style)
+            runs.add_row(*values, key=str(row[0]))
+        if not d.runs:
+            runs.add_row("", "no sync run yet", "", "", "", "", "", "", "")
+
+        att = Text()
+        for item in d.attention:
+            if att:
+                att.append("\n")
+            att.append(f"✗ {item.code}", style="bold red")
+            att.append(f" ×{item.count} ({item.where}) — {item.title}\n", style="bold")
+            att.append(f"  remedy: {item.remedy}")
+        if not d.attention:
+            att.append("✓ no failures in the last run or in verification", style="green")
+        self.query_one("#ov-attention", Static).update(att)
+        self.query_one("#ov-attention-box").border_subtitle = f"journal: {d.journal_rows:,} entries"

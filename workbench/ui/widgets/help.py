@@ -1,0 +1,42 @@
+"""The help screen: what each screen is for and its keys."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# Workbench dashboard — help
+
+Every screen is one keystroke away; the footer shows the keys of the screen you are on.
+**ctrl+p** opens the command palette (all main actions by name). **?** shows this help, **ctrl+q** quits.
+
+| Key | Screen | What you do there |
+|---|---|---|
+| 1 | Overview | Is contact sync healthy? Integration switch, settings check, operators, last runs, failures with their remedy, agent health |
+| 2 | Settings | Every setting with its rule; inline validation; **ctrl+s** saves all or nothing. Keystore panel: entries, expiry, fetch + import the server certificate |
+| 3 | Operators | Filter (**/**), sort (**s**), toggle contact sync (**space**), verify selected (**v**) or all (**V**), import CSV (**i**) with a review before commit |
+| 4 | Preview | The plan for the selected or all operators, grouped by action; field-level before/after; **a** applies after a confirmation |
+| 5 | Sync | Start (**r**) and cancel (**c**) a sync; progress per mailbox and overall, items per second, live journal |
+| 6 | Log | The journal: filter by run, operator, failed only (**f**); **enter** shows a failure's cause and remedy; notifications sent |
+
+Tables page through the store: **[** / **]** previous / next page, **ctrl+home** / **ctrl+end** first / last page.
+Long work runs in the background: the screen stays usable; errors show as `CODE: title — remedy`.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 110; height: 80%; border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close help")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,151 @@
+"""A DataTable that shows one page of a DuckDB query at a time.
+
+The table never holds more than ``page_size`` rows: a worker thread fetches
+the page (LIMIT/OFFSET plus a count) and posts it back; the UI thread fills
+the DataTable. ``[`` / ``]`` move a page, ``home`` / ``end`` with ctrl jump to
+the first / last page. Rows keep their stable key (the query's first column).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from workbench.ui.data import Page, PageSource, cell
+
+
+class PagedTable(Vertical, can_focus=False):
+    DEFAULT_CSS = """
+    PagedTable { height: 1fr; }
+    PagedTable > DataTable { height: 1fr; }
+    PagedTable > .pager { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
+        Binding("ctrl+home", "first_page", "First page", show=False),
+        Binding("ctrl+end", "last_page", "Last page", show=False),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        table: "PagedTable"
+        page: Page
+
+        @property
+        def control(self) -> "PagedTable":
+            return self.table
+
+    def __init__(self, source: PageSource | None = None, *, page_size: int = 100,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.source = source
+        self.page_size = page_size
+        self.page_offset = 0
+        self.total = 0
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        table = DataTable(cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", classes="pager")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        if self.source is not None:
+            self._set_columns()
+
+    def _set_columns(self) -> None:
+        table = self.table
+        table.clear(columns=True)
+        for col in self.source.columns:
+            table.add_column(col.label, key=col.key, width=col.width)
+
+    def set_source(self, source: PageSource, *, keep_offset: bool = False) -> None:
+        columns_changed = self.source is None or self.source.columns != source.columns
+        self.source = source
+        if columns_changed and self.is_mounted:
+            self._set_columns()
+        self.load(self.page_offset if keep_offset else 0)
+
+    def reload(self) -> None:
+        self.load(self.page_offset)
+
+    def load(self, offset: int) -> None:
+        if self.source is None:
+            return
+        self.loaded = False
+        self._fetch(self.source, offset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="page")
+    def _fetch(self, source: PageSource, offset: int) -> None:
+        page = source.page(self.app.store, offset, self.page_size)
+        self.post_message(self.Loaded(self, page))
+
+    @on(Loaded)
+    def _show(self, event: Loaded) -> None:
+        event.stop()
+        page = event.page
+        table = self.table
+        keep_row = table.cursor_row if page.offset == self.page_offset else 0
+        self.page_offset, self.total = page.offset, page.total
+        table.clear()
+        for row in page.rows:
+            table.add_row(*(cell(v) for v in row[1:]), key=str(row[0]))
+        if page.rows:
+            table.move_cursor(row=min(keep_row, len(page.rows) - 1), animate=False)
+        self._update_pager()
+        self.loaded = True
+        self.post_message(self.Refreshed(self))
+
+    @dataclass
+    class Refreshed(Message):
+        """A page was shown (tests and screens may wait on it)."""
+        table: "PagedTable"
+
+        @property
+        def control(self) -> "PagedTable":
+            return self.table
+
+    def _update_pager(self) -> None:
+        if self.total == 0:
+            text = "no rows"
+        else:
+            last = min(self.page_offset + self.page_size, self.total)
+            pages = (self.total - 1) // self.page_size + 1
+            text = (f"rows {self.page_offset + 1:,}–{last:,} of {self.total:,} · page "
+                    f"{self.page_offset // self.page_size + 1:,}/{pages:,} · [ ] page")
+        self.query_one(".pager", Static).update(text)
+
+    def action_page(self, delta: int) -> None:
+        new = self.page_offset + delta * self.page_size
+        if 0 <= new < max(self.total, 1):
+            self.load(new)
+
+    def action_first_page(self) -> None:
+        self.load(0)
+
+    def action_last_page(self) -> None:
+        self.load(max(0, (self.total - 1) // self.page_size * self.page_size))
+
+    def on_worker_state_changed(self, event) -> None:
+        from workbench.ui.screens.base import report_worker_error
+        report_worker_error(self, event)
+
+    @property
+    def selected_key(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def focus_table(self) -> None:
+        self.table.focus()
