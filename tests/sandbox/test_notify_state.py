@@ -81,6 +81,24 @@ def test_push_events_status_pings_and_unsubscribe(sandbox, account):
     listener.shutdown()
 
 
+def test_drop_subscription_and_fast_stop(make_sandbox, account):
+    listener = Listener()
+    sb = make_sandbox(status_minute_seconds=60.0)
+    sb.add_mailbox("frank@example.com")
+    acc = account(sb, "frank@example.com")
+    sid, _ = acc.contacts.subscribe_to_push(callback_url=listener.url, status_frequency=30)
+    assert listener.wait_for(lambda ns: len(ns) >= 1)
+    sb.drop_subscription(sid)
+    acc.bulk_create(acc.contacts, [Contact(display_name="Unheard")])
+    time.sleep(0.3)
+    assert "CreatedEvent" not in event_names(listener.notifications)
+    acc.contacts.subscribe_to_push(callback_url=listener.url, status_frequency=30)
+    started = time.monotonic()
+    sb.stop()
+    assert time.monotonic() - started < 3
+    listener.shutdown()
+
+
 def test_push_backoff_drops_subscription_when_listener_is_gone(sandbox, account):
     listener = Listener()
     url = listener.url
@@ -112,7 +130,8 @@ def test_restart_keeps_mailboxes_items_and_sync_state(make_sandbox, account, tmp
     got = acc2.contacts.get(crm_id="P-1")
     assert (got.id, got.changekey) == (created.id, created.changekey)
     assert list(acc2.contacts.sync_items(sync_state=sync_state)) == []
-    assert "FindItem" in [r.operation for r in sb2.requests]
+    finds = [r for r in sb2.requests if r.operation == "FindItem"]
+    assert finds and all("Restriction" in r.flags for r in finds)   # no FindItem of the whole folder
 
 
 def test_cli_runs_in_foreground_and_stops_on_sigterm(tmp_path):

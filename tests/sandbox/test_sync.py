@@ -34,6 +34,8 @@ def test_sync_creates_updates_deletes(sandbox, account):
     assert len(changes) == 2   # the item created and deleted in between does not show up
     assert [i.job_title for k, i in changes if k == "update"] == ["Changed"]
     assert drain(acc.contacts, state3)[0] == []
+    last = [r for r in sandbox.requests if r.operation == "SyncFolderItems"][-1]
+    assert last.flags == ("SyncState",)
 
 
 def test_bad_sync_state_is_refused(sandbox, account):

@@ -113,9 +113,11 @@ class Subscriptions:
     def end(self, sid: str) -> None:
         with self.lock:
             sub_ = self.live.pop(sid, None)
-            self.senders.pop(sid, None)
+            sender = self.senders.pop(sid, None)
         if sub_ is not None:
             sub_.ended.set()
+        if sender is not None:
+            sender.wake.set()
 
     def get(self, sid: str) -> Subscription | None:
         with self.lock:

@@ -258,6 +258,10 @@ class Sandbox:
             return MailboxView(mb.primary, list(mb.aliases), dump("contacts"), dump("deleteditems"),
                                dump("sentitems"), dump("inbox"))
 
+    def drop_subscription(self, subscription_id: str) -> None:
+        """End a subscription as Exchange would when it gives up on it (no more notifications)."""
+        self.subscriptions.end(subscription_id)
+
     def _push_sender(self, subscription: Subscription) -> PushSender:
         return PushSender(subscription, self.store, self.subscriptions, self.minute_seconds,
                           self.service.server_version, self.service.record, self.service.push_note)

@@ -57,6 +57,7 @@ class RequestRecord:
     errors: int             # of those, error messages
     status: int             # HTTP status (0 = connection dropped)
     outcome: str            # NoError, the fault or first error code, "dropped", ...
+    flags: tuple[str, ...] = ()   # request features: "SyncState" (non-empty), "Restriction", "SortOrder"
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -94,9 +95,10 @@ class EwsService:
                 self.captured.append((direction, body))
 
     def note(self, user: str, mailbox: str | None, operation: str, items: int, errors: int, status: int,
-             outcome: str) -> None:
+             outcome: str, flags: tuple[str, ...] = ()) -> None:
         with self._log_lock:
-            self.log.append(RequestRecord(time.time(), user, mailbox, operation, items, errors, status, outcome))
+            self.log.append(RequestRecord(time.time(), user, mailbox, operation, items, errors, status, outcome,
+                                          flags))
 
     def push_note(self, mailbox: str, operation: str, items: int, outcome: str) -> None:
         self.note("(sandbox)", mailbox, operation, items, 0, 0, outcome)
@@ -154,7 +156,9 @@ class EwsService:
         self.record("response", payload)
         first_error = next((c.text for c in responses.root.iter("{*}ResponseCode") if c.text != "NoError"),
                            "NoError")
-        self.note(user.username, mailbox_addr, op_name, responses.count, responses.errors, 200, first_error)
+        flags = tuple(local(c) for c in op if local(c) in ("Restriction", "SortOrder")
+                      or (local(c) == "SyncState" and (c.text or "").strip()))
+        self.note(user.username, mailbox_addr, op_name, responses.count, responses.errors, 200, first_error, flags)
         return Outcome(200, payload)
 
     def _impersonate(self, user: User, header: etree._Element, op_name: str):
