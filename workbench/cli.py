@@ -21,8 +21,10 @@ COMMAND_MODULES = (
     "keystore",
     "check",
     "explain",
+    "agent",
     "sync",
     "log",
+    "sandbox",
 )
 
 
@@ -49,7 +51,10 @@ def report_error(exc: WorkbenchError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.argv = extra  # options a pass-through command (sandbox) parses itself
     if args.store:
         os.environ["WORKBENCH_STORE"] = args.store
     try:
