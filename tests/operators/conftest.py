@@ -1,16 +1,11 @@
 """Fixtures for the operators tests: a store file per test and a CLI runner."""
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
 
+from op_helpers import DATA
 from workbench.cli import main
 from workbench.store import Store
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-HEADER = "operator_id,name,email,contact_sync\n"
 
 
 @pytest.fixture
@@ -46,11 +41,3 @@ class Cli:
 @pytest.fixture
 def cli(capsys) -> Cli:
     return Cli(capsys)
-
-
-def operator_rows(store: Store) -> list[tuple]:
-    return store.rows("SELECT * FROM operators ORDER BY operator_id")
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, HEADER
+from op_helpers import DATA, HEADER
 from workbench.operators.csv_import import PAUSE_ENV, import_operators
 from workbench.store import Store
 

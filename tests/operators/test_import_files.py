@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from conftest import HEADER, file_digest, operator_rows
+from op_helpers import HEADER, file_digest, operator_rows
 from workbench.csvio import CsvFileError
 from workbench.operators.csv_import import import_operators
 

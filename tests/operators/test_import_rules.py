@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import DATA, HEADER, file_digest, operator_rows
+from op_helpers import DATA, HEADER, file_digest, operator_rows
 from workbench.operators.csv_import import ImportReview, import_operators
 
 
