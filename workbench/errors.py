@@ -49,7 +49,8 @@ _entry("FILE_NOT_FOUND", "File not found", "A path given on the command line doe
        "Check the path and try again.", exit_code=2)
 _entry("CSV_INVALID", "CSV file refused",
        "The file is not a readable CSV, or rows break the import rules.",
-       "Fix the rows listed (line, column, reason) or rerun with --skip-invalid.", exit_code=2)
+       "Fix what is listed (line, column, reason); for bad rows, --skip-invalid imports only the valid ones.",
+       exit_code=2)
 _entry("SECRET_MISSING", "Password not available",
        "The password is neither in its environment variable, the OS keyring nor typed at a prompt.",
        "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run in a terminal to be prompted.",
