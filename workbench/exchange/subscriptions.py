@@ -22,6 +22,10 @@ from workbench.exchange.errors_map import to_workbench_error
 PUSH_EVENT_TYPES = ("CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent")
 
 
+class SyncStateInvalid(Exception):
+    """Exchange refused the stored sync state (ErrorInvalidSyncStateData): start again without one."""
+
+
 @dataclass
 class SyncPage:
     upserts: list[dict[str, Any]] = field(default_factory=list)   # mapped rows (see workbench.exchange.mapping)
@@ -52,18 +56,17 @@ def subscribe_push(conn: Any, mailbox: str, callback_url: str, frequency_minutes
 
 def sync_pages(conn: Any, mailbox: str, sync_state: str | None, batch_size: int) -> Iterator[SyncPage]:
     """SyncFolderItems on the Contacts folder from ``sync_state``, page by page, until the last item in range."""
-    from exchangelib.folders import FolderCollection
-    from exchangelib.properties import FieldPath
     from exchangelib.services import SyncFolderItems
-    from exchangelib.util import ID_ONLY
+    from exchangelib.items import ID_ONLY
 
     from workbench.exchange import mapping
 
     try:
         account = conn.account(mailbox)
         folder = account.contacts
-        additional = {FieldPath(field=f) for f in folder.allowed_item_fields(version=account.version)}
-        FolderCollection(account=account, folders=[folder])   # validates the folder like sync_items does
+        # only the mapped fields (as a full snapshot reads them), not exchangelib's default of every field
+        additional = {f for f in folder.normalize_fields(fields=list(mapping.SNAPSHOT_FIELDS))
+                      if not f.field.is_attribute}
     except WorkbenchError:
         raise
     except Exception as exc:
@@ -85,6 +88,8 @@ def sync_pages(conn: Any, mailbox: str, sync_state: str | None, batch_size: int)
         except WorkbenchError:
             raise
         except Exception as exc:
+            if type(exc).__name__ == "ErrorInvalidSyncStateData":
+                raise SyncStateInvalid(str(exc)) from None
             raise to_workbench_error(exc, mailbox=mailbox) from None
         page.sync_state = svc.sync_state
         page.last = bool(svc.includes_last_item_in_range) or svc.sync_state == state

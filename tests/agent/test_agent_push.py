@@ -1,0 +1,79 @@
+"""The running agent against the sandbox: subscriptions, real push notifications, incremental sync."""
+from __future__ import annotations
+
+from exchangelib import Contact
+from exchangelib.indexed_properties import EmailAddress
+
+from .conftest import wait_for
+
+OP, MAILBOX = "OP-004", "mei.demir4@example.com"
+
+
+def subs_of(ra) -> dict:
+    return {r[0]: r[1:] for r in ra.agent.store.rows(
+        "SELECT operator_id, subscription_id, last_notification_at, subscription_frequency FROM mailbox_state "
+        "WHERE subscription_id IS NOT NULL")}
+
+
+def test_agent_subscribes_verified_operators_and_hears_status_pings(verified_env, run_agent):
+    ra = run_agent()
+    sandbox = verified_env.sandbox
+    subs = wait_for(lambda: (s := subs_of(ra)) and len(s) == 2 and all(v[1] for v in s.values()) and s)
+    assert set(subs) == {"OP-004", "OP-005"}            # enabled and verified only
+    assert all(v[2] == 30 for v in subs.values())       # StatusFrequency = notification_frequency_minutes
+    live = {s["id"]: s for s in sandbox.subscriptions.snapshot()}
+    assert {v[0] for v in subs.values()} <= set(live)
+    assert all(live[v[0]]["status_frequency"] == 30 and live[v[0]]["url"].endswith("/ews/notify")
+               for v in subs.values())
+    assert ra.named("subscribed") and ra.named("notification")
+
+
+def mailbox_account(ra, mailbox: str = MAILBOX):
+    """The test's own exchangelib account (the store is read through the agent's, see AgentStore)."""
+    from workbench.exchange.client import connect
+    return connect(ra.agent.store).account(mailbox)
+
+
+def crm_row(ra, item_id: str):
+    rows = ra.agent.store.rows(
+        "SELECT c.contact_id, c.given_name, c.surname, c.job_title, c.email, "
+        "       EXISTS (SELECT 1 FROM contact_team t WHERE t.contact_id = c.contact_id AND t.operator_id = ?) "
+        "FROM links l JOIN contacts c USING (contact_id) WHERE l.operator_id = ? AND l.item_id = ?",
+        [OP, OP, item_id])
+    return rows[0] if rows else None
+
+
+def ready(ra) -> bool:
+    """Subscribed and caught up (the start-up sync of each subscribed mailbox stored a sync state)."""
+    rows = ra.agent.store.rows("SELECT operator_id FROM mailbox_state WHERE subscription_id IS NOT NULL "
+                               "AND sync_state IS NOT NULL")
+    return len(rows) == 2 and not ra.agent.busy()
+
+
+def test_created_updated_deleted_contact_reaches_the_crm_by_push(verified_env, run_agent):
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    acc = mailbox_account(ra)
+    contact = Contact(folder=acc.contacts, display_name="Push Person", given_name="Push", surname="Person",
+                      job_title="Buyer", email_addresses=[EmailAddress(label="EmailAddress1",
+                                                                       email="push.person@client.example")],
+                      categories=["PegaSASync"])
+    contact.save()
+    row = wait_for(lambda: crm_row(ra, contact.id), timeout=5)
+    assert row is not None, ra.events[-10:]
+    contact_id = row[0]
+    assert row[1:] == ("Push", "Person", "Buyer", "push.person@client.example", True)
+
+    contact.job_title = "Head of Buying"
+    contact.save(update_fields=["job_title"])
+    assert wait_for(lambda: (r := crm_row(ra, contact.id)) and r[3] == "Head of Buying", timeout=5)
+
+    item_id = contact.id
+    contact.delete()                                   # (exchangelib clears contact.id)
+    gone = wait_for(lambda: crm_row(ra, item_id) is None, timeout=5)
+    assert gone
+    # the CRM contact stays; the operator is off its team
+    assert ra.agent.store.scalar("SELECT count(*) FROM contacts WHERE contact_id = ?", [contact_id]) == 1
+    assert ra.agent.store.scalar("SELECT count(*) FROM contact_team WHERE contact_id = ? AND operator_id = ?",
+                                 [contact_id, OP]) == 0
+    assert ra.agent.store.scalar("SELECT count(*) FROM sync_runs WHERE trigger = 'notification'") >= 3

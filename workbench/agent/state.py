@@ -1,0 +1,119 @@
+"""The agent's reads and writes of the store: which mailboxes it serves and their mailbox_state rows.
+
+mailbox_state (one row per operator) is what the dashboard and notebooks show of the agent: the push
+subscription (id, watermark, created, callback URL and frequency), the last notification heard, the
+SyncFolderItems state, last sync / success, failure streak and the next slot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workbench.agent.subscriptions import SubscriptionRecord
+from workbench.store import Store
+
+# Enabled operators, with the mailbox address their latest check reported (else their e-mail) and
+# whether that latest check was ok (verified).
+_SERVED = """
+    SELECT o.operator_id, coalesce(c.mailbox_address, o.email) AS mailbox, coalesce(c.status = 'ok', false)
+    FROM operators o
+    LEFT JOIN (SELECT * FROM operator_checks
+               QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1) c
+      USING (operator_id)
+    WHERE o.contact_sync
+    ORDER BY o.operator_id
+"""
+
+
+@dataclass(frozen=True)
+class Served:
+    mailbox: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    operator_id: str
+    mailbox_address: str | None
+    sync_state: str | None
+    subscription_id: str | None
+    watermark: str | None
+    subscribed_at: datetime | None
+    last_notification_at: datetime | None
+    subscription_url: str | None
+    subscription_frequency: int | None
+
+    def record(self) -> SubscriptionRecord:
+        return SubscriptionRecord(self.operator_id, self.subscription_id, self.subscribed_at,
+                                  self.last_notification_at, self.subscription_url, self.subscription_frequency)
+
+
+def served_mailboxes(store: Store) -> dict[str, Served]:
+    """operator_id -> (mailbox address, verified) for every enabled operator."""
+    return {op: Served(mb, bool(ok)) for op, mb, ok in store.rows(_SERVED)}
+
+
+def mailbox_rows(store: Store) -> dict[str, MailboxRow]:
+    rows = store.rows("SELECT operator_id, mailbox_address, sync_state, subscription_id, watermark, subscribed_at, "
+                      "last_notification_at, subscription_url, subscription_frequency FROM mailbox_state")
+    return {r[0]: MailboxRow(*r) for r in rows}
+
+
+def _ensure(con: Any, operator_id: str, mailbox: str | None = None) -> None:
+    con.execute("INSERT OR IGNORE INTO mailbox_state (operator_id, mailbox_address) VALUES (?, ?)",
+                [operator_id, mailbox])
+
+
+def save_subscription(store: Store, operator_id: str, mailbox: str, subscription_id: str, watermark: str,
+                      at: datetime, url: str, frequency: int) -> None:
+    with store.write() as con:
+        _ensure(con, operator_id, mailbox)
+        con.execute("UPDATE mailbox_state SET subscription_id = ?, watermark = ?, subscribed_at = ?, "
+                    "last_notification_at = NULL, subscription_url = ?, subscription_frequency = ?, "
+                    "mailbox_address = ? WHERE operator_id = ?",
+                    [subscription_id, watermark, at, url, frequency, mailbox, operator_id])
+
+
+def clear_subscription(store: Store, operator_id: str) -> None:
+    with store.write() as con:
+        con.execute("UPDATE mailbox_state SET subscription_id = NULL, watermark = NULL, subscribed_at = NULL, "
+                    "subscription_url = NULL, subscription_frequency = NULL WHERE operator_id = ?", [operator_id])
+
+
+def save_heard(store: Store, heard: dict[str, tuple[datetime, str | None]]) -> None:
+    """Last notification time (and watermark) per operator, for the notifications heard since the last call."""
+    if not heard:
+        return
+    with store.write() as con:
+        for op, (at, watermark) in heard.items():
+            con.execute("UPDATE mailbox_state SET last_notification_at = ?, watermark = coalesce(?, watermark) "
+                        "WHERE operator_id = ?", [at, watermark, op])
+
+
+def save_sync_state(con: Any, operator_id: str, mailbox: str, sync_state: str | None) -> None:
+    """Inside the transaction that commits the changes the state covers."""
+    _ensure(con, operator_id, mailbox)
+    con.execute("UPDATE mailbox_state SET sync_state = ? WHERE operator_id = ?", [sync_state, operator_id])
+
+
+def save_next_slot(store: Store, operator_ids: list[str], at: datetime) -> None:
+    if not operator_ids:
+        return
+    with store.write() as con:
+        for op in operator_ids:
+            _ensure(con, op)
+        con.execute(f"UPDATE mailbox_state SET next_slot_at = ? WHERE operator_id IN "
+                    f"({', '.join('?' for _ in operator_ids)})", [at, *operator_ids])
+
+
+def mark_failure(store: Store, operator_id: str, mailbox: str | None, code: str) -> None:
+    from workbench.store.sync_tables import mark_mailbox
+    with store.write() as con:
+        mark_mailbox(con, operator_id, mailbox, ok=False, code=code)
+
+
+def mark_success(store: Store, operator_id: str, mailbox: str | None) -> None:
+    from workbench.store.sync_tables import mark_mailbox
+    with store.write() as con:
+        mark_mailbox(con, operator_id, mailbox, ok=True, code=None)
