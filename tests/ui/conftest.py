@@ -8,7 +8,9 @@ from ui_fixtures import FROZEN, journal_store
 @pytest.fixture(autouse=True)
 def _quiet_terminal(monkeypatch):
     # fixed environment for every dashboard test: no blinking cursor, no user config
+    from textual.widgets import Input
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.delenv("WORKBENCH_STORE", raising=False)
 
 
