@@ -36,7 +36,8 @@ __all__ = [
     "open_store", "operator_audit", "audit_counts", "failing_operators", "email_mismatches", "cohort",
     "cohort_csv", "runs", "runs_over_time", "failures_by_code", "failures_by_operator", "failure_matrix",
     "retries_and_throttling", "retries_by_code", "batch_throughput", "throughput_by_run", "mailbox_health",
-    "failure_emails", "health_summary", "frame_difference",
+    "failure_emails", "health_summary", "run_journal", "journal_counts", "what_if", "compare_previews",
+    "summary_difference", "frame_difference",
 ]
 
 VERIFICATION_STATES = ("verified", "failing", "unverified")
@@ -233,7 +234,7 @@ def runs_over_time(store: Store, *, every: str = "1 hour", include_dry_runs: boo
 # --- failures ---------------------------------------------------------------------
 
 def _failure_where(run_id: int | None, since: Any) -> tuple[str, list[Any]]:
-    where = ["l.outcome IN ('failed', 'cancelled')"]
+    where = ["l.outcome IN ('failed', 'cancelled')", "l.action <> 'batch'"]   # a batch row sums its items
     params: list[Any] = []
     if run_id is not None:
         where.append("l.run_id = ?")
@@ -374,7 +375,7 @@ def health_summary(store: Store) -> dict[str, Any]:
                    coalesce(sum(retries), 0)
             FROM sync_runs WHERE NOT dry_run""").fetchone()
         l = con.execute(f"""
-            SELECT count(*) FILTER (WHERE outcome IN ('failed', 'cancelled')),
+            SELECT count(*) FILTER (WHERE outcome IN ('failed', 'cancelled') AND action <> 'batch'),
                    count(*) FILTER (WHERE {_RETRY.replace('l.', '')}),
                    count(*) FILTER (WHERE {_RETRY.replace('l.', '')} AND code = 'EWS_THROTTLED'),
                    count(*) FILTER (WHERE action = 'batch'),
@@ -388,6 +389,82 @@ def health_summary(store: Store) -> dict[str, Any]:
             "batches": int(l[3]), "batch_items": int(l[4]),
             "items_per_second": round(float(l[4]) / seconds, 3) if seconds > 0 else None,
             "failure_emails": int(emails)}
+
+
+# --- one run's journal ------------------------------------------------------------
+
+JOURNAL_COLUMNS = ["log_id", "logged_at", "operator_id", "contact_id", "action", "outcome", "code", "detail",
+                   "batch_no", "items", "seconds"]
+
+
+def run_journal(store: Store, run_id: int, *, operator_id: str | None = None) -> pd.DataFrame:
+    """Every journal entry of one run (plan decisions, batches, retries, outcomes), in order."""
+    where, params = "run_id = ?", [run_id]
+    if operator_id is not None:
+        where += " AND operator_id = ?"
+        params.append(operator_id)
+    return store.df(f"SELECT {', '.join(JOURNAL_COLUMNS)} FROM sync_log WHERE {where} ORDER BY log_id", params)
+
+
+def journal_counts(store: Store, run_id: int) -> pd.DataFrame:
+    """One run's journal as action x outcome counts (zeros filled)."""
+    df = store.df("SELECT action, outcome, count(*) AS n FROM sync_log WHERE run_id = ? GROUP BY 1, 2", [run_id])
+    if df.empty:
+        return pd.DataFrame(index=pd.Index([], name="action"))
+    table = df.pivot(index="action", columns="outcome", values="n").fillna(0).astype("int64")
+    table.columns.name = "outcome"
+    return table
+
+
+# --- what-if: the same snapshot planned under other settings ---------------------
+
+def what_if(store: Store, preview: Any, **overrides: Any):
+    """Plan the operators of ``preview`` again from the stored snapshot with settings ``overrides``.
+
+    ``overrides``: any of sync_direction, conflict_policy, include_private, sync_category,
+    mass_delete_percent; each validated by its settings rule. Nothing is stored and Exchange is not
+    asked (the snapshot is the one ``preview`` just took). Returns a ``workbench.sync.preview.Preview``.
+    """
+    from dataclasses import fields, replace
+
+    from workbench.settings import SETTINGS, RuleBroken
+    from workbench.store.settings_table import load
+    from workbench.sync.plan import PlanSettings, plan_store
+    from workbench.sync.preview import from_plan
+
+    allowed = [f.name for f in fields(PlanSettings)]
+    parsed: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in allowed:
+            raise WorkbenchError("USAGE", f"{key}: not a planning setting; use one of {', '.join(allowed)}")
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        try:
+            parsed[key] = SETTINGS[key].parse(text)
+        except RuleBroken as exc:
+            raise WorkbenchError("SETTING_INVALID", f"{key}={text!r} refused: must be {exc}") from None
+    settings = replace(PlanSettings.of(load(store)), **parsed)
+    return from_plan(plan_store(store, settings, preview.plan.operator_ids()))
+
+
+def summary_difference(before: Any, after: Any) -> pd.DataFrame:
+    """Action counts of two previews (or plans) side by side: before, after, change; index = action."""
+    def counts(p: Any) -> pd.Series:
+        plan = getattr(p, "plan", p)
+        return pd.Series(plan.counts(), dtype="int64")
+    table = pd.DataFrame({"before": counts(before), "after": counts(after)}).fillna(0).astype("int64")
+    table["change"] = table["after"] - table["before"]
+    table.index.name = "action"
+    return table.sort_index()
+
+
+def compare_previews(before: Any, after: Any) -> pd.DataFrame:
+    """Actions that differ between two previews (or plans), per operator, contact and item.
+
+    Columns: operator_id, contact_id, item_id, action_before, action_after, winner_before, winner_after.
+    """
+    a = getattr(before, "plan", before).actions
+    b = getattr(after, "plan", after).actions
+    return frame_difference(a, b, key=["operator_id", "contact_id", "item_id"], compare=["action", "winner"])
 
 
 # --- comparing two frames (e.g. plans under two settings) -------------------------

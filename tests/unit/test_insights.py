@@ -257,3 +257,83 @@ def test_insights_imports_neither_textual_nor_exchangelib():
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'exchangelib', 'jks'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_a_batch_row_with_failed_items_is_not_itself_a_failure(store):
+    with store.write() as con:
+        con.execute("INSERT INTO sync_log (run_id, logged_at, operator_id, action, outcome, batch_no, items, seconds) "
+                    "VALUES (2, ?, 'OP-7', 'batch', 'failed', 2, 2, 1.0)", [_t(30.8)])
+    assert insights.failures_by_code(store, run_id=2)["failures"].sum() == 2
+    assert insights.health_summary(store)["failures"] == 3
+
+
+def test_run_journal_and_its_counts(store):
+    journal = insights.run_journal(store, 2)
+    assert journal["action"].tolist() == ["retry", "retry", "retry", "batch", "update-exchange", "update-crm"]
+    assert insights.run_journal(store, 2, operator_id="OP-7")["contact_id"].dropna().tolist() == ["C2", "C3"]
+    counts = insights.journal_counts(store, 2)
+    assert counts.loc["retry", "retried"] == 3 and counts.loc["batch", "ok"] == 1 and counts.loc["batch", "failed"] == 0
+    assert insights.journal_counts(store, 99).empty
+
+
+# --- what-if over a conflict --------------------------------------------------------
+
+@pytest.fixture
+def conflict_store(tmp_path):
+    """OP-1 has one linked contact edited on both sides since the last sync, and one Exchange-only edit."""
+    from workbench.fields import content_hash
+    store = Store(tmp_path / "c.duckdb")
+    crm = {"given_name": "Ann", "surname": "Lee", "email": "ann@x.test", "job_title": "CFO"}
+    ex = {**crm, "job_title": "Chief Financial Officer"}
+    crm2 = {"given_name": "Bo", "surname": "Ng", "email": "bo@x.test", "job_title": "Buyer"}
+    ex2 = {**crm2, "job_title": "Head Buyer"}
+    with store.write() as con:
+        con.execute("INSERT INTO operators VALUES ('OP-1', 'One', 'one@example.com', true, ?, 'test')", [T0])
+        for cid, row in (("C1", crm), ("C2", crm2)):
+            con.execute("INSERT INTO contacts (contact_id, given_name, surname, email, job_title, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", [cid, row["given_name"], row["surname"], row["email"],
+                                                      row["job_title"], T0])
+            con.execute("INSERT INTO contact_team VALUES (?, 'OP-1', ?)", [cid, T0])
+        for cid, item, row in (("C1", "I1", ex), ("C2", "I2", ex2)):
+            con.execute("INSERT INTO exchange_contacts (operator_id, item_id, change_key, crm_id, categories, "
+                        "given_name, surname, email, job_title, hash, seen_at) VALUES "
+                        "('OP-1', ?, 'ck2', ?, ['PegaSASync'], ?, ?, ?, ?, ?, ?)",
+                        [item, cid, row["given_name"], row["surname"], row["email"], row["job_title"],
+                         content_hash(row), T0])
+        # C1: both sides changed since the link; C2: only Exchange changed
+        con.execute("INSERT INTO links VALUES ('OP-1', 'C1', 'I1', 'ck1', 'old-crm', 'old-ex', ?)", [T0])
+        con.execute("INSERT INTO links VALUES ('OP-1', 'C2', 'I2', 'ck1', ?, 'old-ex', ?)", [content_hash(crm2), T0])
+    return store
+
+
+def test_what_if_replans_the_same_snapshot_under_other_settings(conflict_store):
+    from workbench.sync.preview import preview
+    base = preview(conflict_store, snapshot=False)
+    assert base.plan.counts() == {"update-exchange": 1, "update-crm": 1}
+    assert base.overwrites["contact_id"].tolist() == ["C1"]
+    exchange_wins = insights.what_if(conflict_store, base, conflict_policy="exchange-wins")
+    assert exchange_wins.plan.counts() == {"update-crm": 2}
+    diff = insights.compare_previews(base, exchange_wins)
+    assert diff[["contact_id", "action_before", "action_after"]].values.tolist() == [
+        ["C1", "update-exchange", "update-crm"]]
+    assert diff.loc[0, "winner_before"] == "crm" and diff.loc[0, "winner_after"] == "exchange"
+    table = insights.summary_difference(base, exchange_wins)
+    assert table.loc["update-exchange"].tolist() == [1, 0, -1] and table.loc["update-crm"].tolist() == [1, 2, 1]
+    one_way = insights.what_if(conflict_store, base, sync_direction="crm-to-exchange")
+    assert "update-crm" not in one_way.plan.counts()
+    manual = insights.what_if(conflict_store, base, conflict_policy="manual")
+    assert manual.plan.counts().get("conflict") == 1
+    # the stored settings are untouched
+    from workbench.store.settings_table import load
+    assert load(conflict_store).conflict_policy == "crm-wins"
+
+
+def test_what_if_refuses_unknown_or_invalid_overrides(conflict_store):
+    from workbench.sync.preview import preview
+    base = preview(conflict_store, snapshot=False)
+    with pytest.raises(WorkbenchError) as exc:
+        insights.what_if(conflict_store, base, batch_size=5)
+    assert exc.value.code == "USAGE"
+    with pytest.raises(WorkbenchError) as exc:
+        insights.what_if(conflict_store, base, conflict_policy="newest-wins")
+    assert exc.value.code == "SETTING_INVALID"
