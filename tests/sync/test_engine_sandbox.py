@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.sync.conftest import writes_since
+from tests.sync.conftest import assert_converged, ok_operators, writes_since
 from workbench.cli import main
 from workbench.sync.engine import run_sync
 
@@ -12,6 +12,9 @@ def test_two_way_sync_of_demo_data_then_a_second_run_writes_nothing(env, capsys)
     r1 = run_sync(env.store)
     print(r1.to_json())
     assert r1.done > 0
+    assert {m.operator_id: m.status for m in r1.mailboxes} == {
+        "OP-001": "ok", "OP-002": "failed", "OP-003": "failed", "OP-004": "ok", "OP-005": "ok"}
+    assert_converged(env, ok_operators(r1))
     mark = len(env.sandbox.requests)
     r2 = run_sync(env.store)
     print(r2.to_json())

@@ -40,9 +40,9 @@ def preview_cmd(args) -> int:
         for op, err in pv.errors.items():
             note(f"{op}: not planned: {err}")
         return 0
-    if pv.summary.empty:
-        print("nothing to do: the plan has no actions")
-    else:
+    if pv.is_empty:
+        print("nothing to do: the plan has no write actions" + (" (skips below)" if len(pv.summary) else ""))
+    if len(pv.summary):
         print_df(pv.summary)
     for row in pv.guards.itertuples():
         print(f"\nMASS_DELETE guard: {row.operator_id} would delete/unlink {row.deletes} of {row.links} links; "

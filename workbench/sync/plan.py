@@ -469,11 +469,6 @@ def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
     actions.insert(0, "action_id", range(1, len(actions) + 1))
     actions["team_add"] = actions["team_add"].astype(bool)
     actions["conflict"] = actions["conflict"].astype(bool)
-    # bookkeeping on the Exchange item: our CRM id and the sync category
-    has_item = actions["item_id"].notna()
-    stamp_needed = has_item & ((actions["ex_crm_id"].fillna("") != actions["contact_id"].fillna(""))
-                               | ~actions["has_cat"].fillna(False).astype(bool))
-    actions["stamp"] = stamp_needed & actions["action"].isin(("link", "update-crm", "create-crm", "update-exchange"))
     # a contact created from Exchange gets the item's own (unknown) CRM id, else a derived stable id
     new_crm = actions["action"] == "create-crm"
     if new_crm.any():
@@ -481,6 +476,11 @@ def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
             cid if isinstance(cid, str) and cid else derived_contact_id(op, item)
             for cid, op, item in zip(actions.loc[new_crm, "ex_crm_id"], actions.loc[new_crm, "operator_id"],
                                      actions.loc[new_crm, "item_id"])]
+    # bookkeeping on the Exchange item: our CRM id and the sync category
+    has_item = actions["item_id"].notna()
+    stamp_needed = has_item & ((actions["ex_crm_id"].fillna("") != actions["contact_id"].fillna(""))
+                               | ~actions["has_cat"].fillna(False).astype(bool))
+    actions["stamp"] = stamp_needed & actions["action"].isin(("link", "update-crm", "create-crm", "update-exchange"))
     actions = _objects(actions.drop(columns=["has_cat"]))
     # mass-deletion guard
     dels = actions[(actions["match"] == "link") & actions["action"].isin(("delete-exchange", "unlink-crm"))]

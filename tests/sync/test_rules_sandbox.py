@@ -1,0 +1,176 @@
+"""Each sync rule, end to end against the sandbox (Python API and CLI)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.sync.conftest import CAT, assert_converged, mailbox_of, mailbox_rows, ok_operators, writes_since
+from tests.sync.edits import add_contact, edit, trash
+from workbench.cli import main
+from workbench.store import now
+from workbench.store.settings_table import update
+from workbench.sync.engine import run_sync
+
+OP = "OP-004"
+
+
+def linked(env, op=OP, n=6):
+    return [r[0] for r in env.store.rows("SELECT contact_id FROM links WHERE operator_id = ? AND contact_id LIKE 'CRM-%' "
+                                         "ORDER BY contact_id LIMIT ?", [op, n])]
+
+
+def on_team(env, contact_id, op=OP):
+    return bool(env.store.scalar("SELECT count(*) FROM contact_team WHERE contact_id = ? AND operator_id = ?",
+                                 [contact_id, op]))
+
+
+def test_deletes_and_category_removal_each_way(env):
+    run_sync(env.store)
+    a, b, c, d = linked(env)[:4]
+    address = mailbox_of(env.store, OP)
+    trash(env, address, a)                              # Exchange delete
+    edit(env, address, b, categories=["Personal"])     # category removed
+    with env.store.write() as con:                      # CRM delete and team removal
+        con.execute("UPDATE contacts SET deleted_at = ? WHERE contact_id = ?", [now(), c])
+        con.execute("DELETE FROM contact_team WHERE contact_id = ? AND operator_id = ?", [d, OP])
+    result = run_sync(env.store, [OP], allow_mass_delete=True)
+    assert result.mailbox(OP).status == "ok"
+    # Exchange side gone -> operator off the team, the CRM contact stays
+    for cid in (a, b):
+        assert not on_team(env, cid)
+        assert env.store.scalar("SELECT deleted_at IS NULL FROM contacts WHERE contact_id = ?", [cid])
+    rows = {r["crm_id"]: r for r in mailbox_rows(env.sandbox, address)}
+    assert rows[b]["categories"] == ["Personal"]        # the de-categorised item is left alone
+    # CRM side gone -> the item is in Deleted Items (recoverable), the CRM contact of d stays
+    deleted = {d_["extended_properties"].get("WorkbenchCrmContactId")
+               for d_ in env.sandbox.mailbox(address).deleted_items}
+    assert {a, c, d} <= deleted and c not in rows and d not in rows
+    assert env.store.scalar("SELECT deleted_at IS NULL FROM contacts WHERE contact_id = ?", [d])
+    assert env.store.scalar("SELECT count(*) FROM links WHERE operator_id = ? AND contact_id IN (?, ?, ?, ?)",
+                            [OP, a, b, c, d]) == 0
+    mark = len(env.sandbox.requests)
+    again = run_sync(env.store, [OP])
+    assert again.plan.is_empty and writes_since(env.sandbox, mark) == []
+    assert_converged(env, [OP])
+
+
+@pytest.mark.parametrize("policy", ["crm-wins", "exchange-wins", "manual"])
+def test_conflict_under_each_policy(env, policy):
+    run_sync(env.store)
+    update(env.store, {"conflict_policy": policy}, source="test")
+    cid = linked(env)[0]
+    address = mailbox_of(env.store, OP)
+    others = [r[0] for r in env.store.rows("SELECT operator_id FROM links WHERE contact_id = ? AND operator_id <> ?",
+                                           [cid, OP])]
+    with env.store.write() as con:
+        con.execute("UPDATE contacts SET job_title = 'CRM title' WHERE contact_id = ?", [cid])
+    edit(env, address, cid, job_title="Outlook title")
+    result = run_sync(env.store)
+    crm_value = env.store.scalar("SELECT job_title FROM contacts WHERE contact_id = ?", [cid])
+    ex_value = {r["crm_id"]: r for r in mailbox_rows(env.sandbox, address)}[cid]["job_title"]
+    if policy == "crm-wins":
+        assert (crm_value, ex_value) == ("CRM title", "CRM title")
+        over = result.plan.actions[result.plan.actions.contact_id == cid]
+        assert over.conflict.all() and (over.winner == "crm").all()
+    elif policy == "exchange-wins":
+        assert (crm_value, ex_value) == ("Outlook title", "Outlook title")
+        for op in others:      # propagated to the other mailboxes linked to the contact in the same run
+            other = {r["crm_id"]: r for r in mailbox_rows(env.sandbox, mailbox_of(env.store, op))}
+            assert other[cid]["job_title"] == "Outlook title"
+    else:
+        assert (crm_value, ex_value) == ("CRM title", "Outlook title")
+        assert env.store.scalar("SELECT count(*) FROM sync_log WHERE run_id = ? AND contact_id = ? "
+                                "AND code = 'CONFLICT_MANUAL'", [result.run_id, cid]) == 1
+    if policy != "manual":
+        mark = len(env.sandbox.requests)
+        assert run_sync(env.store).plan.is_empty
+        assert writes_since(env.sandbox, mark, exclude_mailbox=env.info.service_account.username) == []
+
+
+def test_skips_first_push_category_and_email_match(env):
+    seed = json.loads((env.seed_dir / "exchange_seed.json").read_text())
+    result = run_sync(env.store)
+    log = env.store.df("SELECT * FROM sync_log WHERE run_id = ?", [result.run_id])
+    emails = {e.lower() for e in env.store.df("SELECT email FROM contacts WHERE email IS NOT NULL")["email"]}
+    for mb in seed["mailboxes"]:
+        op = env.store.scalar("SELECT operator_id FROM operators WHERE lower(email) IN ({})".format(
+            ", ".join("?" for _ in [mb["primary_address"], *mb["aliases"]])),
+            [a.lower() for a in [mb["primary_address"], *mb["aliases"]]])
+        if op is None or op not in ok_operators(result):
+            continue
+        rows = mailbox_rows(env.sandbox, mailbox_of(env.store, op))
+        for c in mb["contacts"]:
+            same = [r for r in rows if (r["email"] or "").lower() == (c["email"] or "").lower()]
+            if c["private"] or not c["categories"]:
+                assert c["email"].lower() not in emails                     # never reached the CRM
+                assert all(r["crm_id"] is None for r in same)
+            else:
+                assert len(same) == 1 and same[0]["crm_id"]                # e-mail match linked, no duplicate
+        for r in rows:
+            if r["crm_id"]:
+                assert CAT in r["categories"]                               # first push adds the category
+    assert {"SKIPPED_PRIVATE", "SKIPPED_NO_CATEGORY"} <= set(log["code"].dropna())
+
+
+@pytest.mark.parametrize("direction", ["crm-to-exchange", "exchange-to-crm"])
+def test_direction_settings_are_respected(env, direction):
+    update(env.store, {"sync_direction": direction}, source="test")
+    before = env.store.scalar("SELECT count(*) FROM contacts")
+    mark = len(env.sandbox.requests)
+    result = run_sync(env.store, [OP])
+    address = mailbox_of(env.store, OP)
+    creates = [r for r in env.sandbox.requests[mark:] if r.operation == "CreateItem"
+               and (r.mailbox or "").lower() == address.lower()]
+    crm_ids = {r["crm_id"] for r in mailbox_rows(env.sandbox, address) if r["crm_id"]}
+    team = {r[0] for r in env.store.rows("SELECT contact_id FROM contact_team WHERE operator_id = ?", [OP])}
+    if direction == "crm-to-exchange":
+        assert env.store.scalar("SELECT count(*) FROM contacts") == before       # nothing created in the CRM
+        assert creates and crm_ids <= team
+        assert (result.plan.actions.query("code == 'SKIPPED_DIRECTION'").shape[0]) > 0
+    else:
+        assert not creates                                                       # nothing pushed to Exchange
+        assert env.store.scalar("SELECT count(*) FROM contacts") > before
+        assert any(cid.startswith("EXC-") for cid in team)                       # Outlook-only -> CRM
+        assert not any(cid.startswith("CRM-") and cid in crm_ids for cid in team
+                       if env.store.scalar("SELECT count(*) FROM links WHERE contact_id = ?", [cid]) == 0)
+
+
+def test_mass_delete_guard_stops_the_mailbox_unless_allowed(env, capsys):
+    run_sync(env.store)
+    address = mailbox_of(env.store, OP)
+    ids = linked(env, n=50)
+    for cid in ids[: len(ids) // 2 + 1]:
+        trash(env, address, cid)
+    result = run_sync(env.store, [OP])
+    assert result.mailbox(OP).status == "guarded" and result.mailbox(OP).code == "MASS_DELETE"
+    assert all(on_team(env, cid) for cid in ids)
+    assert main(["sync", "run", "--operator", OP, "--allow-mass-delete", "--json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mailboxes"][0]["status"] == "ok"
+    assert not any(on_team(env, cid) for cid in ids[: len(ids) // 2 + 1])
+
+
+def test_cli_preview_run_and_log(env, capsys):
+    add_contact(env, mailbox_of(env.store, OP), display_name="New Person", given_name="New", surname="Person",
+                categories=[CAT])
+    assert main(["sync", "preview", "--operator", OP, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    actions = {(r["operator_id"], r["action"]): r["count"] for r in data["summary"]}
+    assert actions[(OP, "create-exchange")] > 0 and actions[(OP, "create-crm")] >= 1
+    assert any(d["field"] == "given_name" and d["after"] == "New" for d in data["detail"])
+    assert main(["sync", "preview", "--operator", OP, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("operator_id,action,contact_id,item_id,reason,code,field,before,after")
+    assert main(["sync", "run", "--operator", OP, "--dry-run", "--no-progress"]) == 0
+    assert "(dry run)" in capsys.readouterr().out
+    assert env.store.scalar("SELECT count(*) FROM links") == 0
+    assert main(["sync", "run", "--operator", OP, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{OP}" in out and " ok " in out
+    assert main(["log", "--operator", OP, "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert {e["outcome"] for e in entries} >= {"planned", "ok"}
+    assert main(["log", "--failed"]) == 0
+    assert "no journal entries match" in capsys.readouterr().out
+    assert main(["sync", "preview", "--operator", OP]) == 0
+    assert "nothing to do" in capsys.readouterr().out
