@@ -93,3 +93,14 @@ def test_explain_one_and_all(capsys) -> None:
     assert {e["code"] for e in json.loads(capsys.readouterr().out)} == set(CATALOGUE)
     assert main(["explain", "NO_SUCH_CODE"]) == 2
     assert "USAGE" in capsys.readouterr().err
+
+
+def test_retry_loop_rewraps_are_not_reported_as_throttling():
+    from exchangelib.errors import ErrorServerBusy
+
+    from workbench.exchange.errors_map import to_workbench_error
+    assert to_workbench_error(ErrorServerBusy("Reraised from ErrorTimeoutExpired(read timed out)")).code == "EWS_TIMEOUT"
+    assert to_workbench_error(ErrorServerBusy("Caused by closed connection")).code == "EWS_SERVER_ERROR"
+    assert to_workbench_error(ErrorServerBusy("Caused by HTTP 401 response")).code == "EWS_AUTH_REJECTED"
+    assert to_workbench_error(ErrorServerBusy("The server cannot service this request right now.",
+                                              back_off=1.5)).code == "EWS_THROTTLED"

@@ -91,6 +91,20 @@ def _network_code(chain: list[BaseException], text: str) -> str | None:
     return None
 
 
+# exchangelib's retry loop re-raises timeouts, transient server errors, dropped connections and (under
+# FaultTolerance) a 401 as ErrorServerBusy with one of these prefixes: they are not throttling.
+_REWRAPPED = ("Reraised from", "Caused by")
+
+
+def _rewrapped_code(exc: BaseException, chain: list[BaseException], text: str) -> str:
+    message = str(exc)
+    if "HTTP 401" in message:
+        return "EWS_AUTH_REJECTED"
+    if "ErrorTimeoutExpired" in message:
+        return _network_code(chain, text) or "EWS_TIMEOUT"
+    return _network_code(chain, text) or "EWS_SERVER_ERROR"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
@@ -112,6 +126,8 @@ def to_workbench_error(exc: BaseException, *, mailbox: str | None = None) -> Wor
             if isinstance(exc, classes):
                 code = candidate
                 break
+    if code == "EWS_THROTTLED" and str(exc).startswith(_REWRAPPED):
+        code = _rewrapped_code(exc, chain, text)
     if code is None or code in ("EWS_TIMEOUT", "EWS_SERVER_ERROR"):
         code = _network_code(chain, text) or code
     if code is None:
