@@ -4,7 +4,8 @@ from __future__ import annotations
 from workbench.store import Store
 
 TABLES = ("operators", "operator_checks", "contacts", "contact_team", "exchange_contacts", "links",
-          "mailbox_state", "sync_runs", "sync_log", "notifications", "settings_changes")
+          "mailbox_state", "sync_runs", "sync_log", "notifications", "settings_changes", "sync_requests",
+          "check_runs")
 
 
 def store_summary(store: Store) -> dict[str, int]:
