@@ -1,6 +1,8 @@
 """The running agent against the sandbox: subscriptions, real push notifications, incremental sync."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from exchangelib import Contact
 from exchangelib.indexed_properties import EmailAddress
 
@@ -77,3 +79,73 @@ def test_created_updated_deleted_contact_reaches_the_crm_by_push(verified_env, r
     assert ra.agent.store.scalar("SELECT count(*) FROM contact_team WHERE contact_id = ? AND operator_id = ?",
                                  [contact_id, OP]) == 0
     assert ra.agent.store.scalar("SELECT count(*) FROM sync_runs WHERE trigger = 'notification'") >= 3
+
+
+def test_unknown_subscription_is_answered_unsubscribe_and_the_sandbox_stops(verified_env, run_agent):
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    stranger = mailbox_account(ra, "oluwaseun.adeyemi5@example.com")
+    sid, _ = stranger.contacts.subscribe_to_push(callback_url=ra.agent.settings.notification_url,
+                                                 status_frequency=1)
+    live = lambda: {s["id"] for s in verified_env.sandbox.subscriptions.snapshot()}  # noqa: E731
+    assert wait_for(lambda: sid not in live(), timeout=5)
+    assert any(e.get("answer") == "Unsubscribe" and e.get("why") == "unknown" for e in ra.named("notification"))
+    assert sid not in ra.agent.subscriptions()
+    assert set(ra.agent.subscriptions().values()) == {"OP-004", "OP-005"}     # ours untouched
+
+
+def test_silenced_subscription_is_recreated(verified_env, run_agent):
+    from .conftest import T0
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    before = {op: sid for sid, op in ra.agent.subscriptions().items()}
+    verified_env.sandbox.subscriptions.end(before[OP])        # Exchange stops sending (dropped on its side)
+    ra.agent.clock.set(T0 + timedelta(minutes=2 * 30 + 1))    # more than twice the frequency, nothing heard
+    now_subs = wait_for(lambda: (s := {op: sid for sid, op in ra.agent.subscriptions().items()})
+                        and s.get(OP) not in (None, before[OP]) and s, timeout=10)
+    assert now_subs, ra.events[-10:]
+    assert now_subs[OP] in {s["id"] for s in verified_env.sandbox.subscriptions.snapshot()}
+    row = wait_for(lambda: ra.agent.store.rows("SELECT subscription_id, subscribed_at FROM mailbox_state "
+                                               "WHERE operator_id = ? AND subscription_id = ?", [OP, now_subs[OP]]))
+    assert row == [(now_subs[OP], T0 + timedelta(minutes=61))]
+    assert any(e["operator"] == OP and e["why"] == "silent" for e in ra.named("resubscribed"))
+    # the new subscription works: a change arrives by push again
+    acc = mailbox_account(ra)
+    c = Contact(folder=acc.contacts, display_name="After Silence", given_name="After", surname="Silence",
+                categories=["PegaSASync"])
+    c.save()
+    assert wait_for(lambda: crm_row(ra, c.id), timeout=5)
+
+
+def test_hostile_bodies_to_the_running_agent_are_refused_and_it_keeps_syncing(verified_env, run_agent):
+    from .bodies import billion_laughs, external_entity, send_notification
+    from .test_listener import post
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    port = ra.agent.listener.port
+    our_sid = next(sid for sid, op in ra.agent.subscriptions().items() if op == OP)
+    for body in (billion_laughs(our_sid), external_entity(), b"<not-xml", b"\x00" * 1000,
+                 send_notification(our_sid).replace(b"</s:Envelope>", b"")):
+        status, _ = post(port, body)
+        assert 400 <= status < 500
+    assert ra.named("notification-refused")
+    acc = mailbox_account(ra)
+    c = Contact(folder=acc.contacts, display_name="Still Here", given_name="Still", surname="Here",
+                categories=["PegaSASync"])
+    c.save()
+    assert wait_for(lambda: crm_row(ra, c.id), timeout=5)
+
+
+def test_disabling_an_operator_ends_the_subscription(verified_env, run_agent):
+    from workbench.operators.switches import set_contact_sync
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    old = next(sid for sid, op in ra.agent.subscriptions().items() if op == "OP-005")
+    set_contact_sync(ra.agent.store, ["OP-005"], False, source="test")
+    ra.agent.clock.advance(minutes=1)                          # the next watchdog pass
+    assert wait_for(lambda: ra.agent.store.scalar(
+        "SELECT subscription_id IS NULL FROM mailbox_state WHERE operator_id = 'OP-005'"), timeout=5)
+    acc = mailbox_account(ra, "oluwaseun.adeyemi5@example.com")
+    Contact(folder=acc.contacts, display_name="Nobody Listens", categories=["PegaSASync"]).save()
+    assert wait_for(lambda: old not in {s["id"] for s in verified_env.sandbox.subscriptions.snapshot()}, timeout=5)
+    assert any(e.get("why") == "retired" and e.get("answer") == "Unsubscribe" for e in ra.named("notification"))

@@ -121,6 +121,7 @@ class Agent:
         self.settings: Any = None
         self._last_watchdog: datetime | None = None
         self.jobs_done = 0
+        self.ticks = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Agent":
@@ -224,6 +225,7 @@ class Agent:
             if self.scheduler is not None and self.scheduler.due(now):
                 self.start_slot(now)
             self.watchdog()
+            self.ticks += 1
         except WorkbenchError as exc:
             self.log("agent-error", code=exc.code, detail=exc.detail[:300])
         except Exception as exc:   # the loop survives anything one tick does
