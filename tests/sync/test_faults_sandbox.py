@@ -1,0 +1,97 @@
+"""Faults: throttling, denied impersonation, deadline, per-item errors, cancel."""
+from __future__ import annotations
+
+import pytest
+
+from tests.sync.conftest import assert_converged, mailbox_of, ok_operators, writes_since
+from workbench.sync.engine import CancelToken, run_sync
+
+OP = "OP-004"
+
+
+def sent_mails(env):
+    return env.sandbox.mailbox(env.info.service_account.username).sent_items
+
+
+def test_throttling_on_30_percent_of_requests_still_converges(env):
+    env.sandbox.faults.set(throttle_share=0.3, backoff_ms=50, seed=11)
+    events = []
+    result = run_sync(env.store, progress=events.append)
+    env.sandbox.faults.clear()
+    throttled = [r for r in env.sandbox.requests if r.outcome == "ErrorServerBusy"]
+    assert throttled and result.retries >= len([r for r in throttled if r.mailbox != env.info.service_account.username]) - 2
+    assert {m.operator_id: m.status for m in result.mailboxes if m.status not in ("failed",)} == {
+        "OP-001": "ok", "OP-004": "ok", "OP-005": "ok"}
+    assert_converged(env, ok_operators(result))
+    assert events and events[-1].items_done == events[-1].items_total
+    mark = len(env.sandbox.requests)
+    assert run_sync(env.store).plan.is_empty
+    assert writes_since(env.sandbox, mark, exclude_mailbox=env.info.service_account.username) == []
+
+
+def test_impersonation_denied_for_one_mailbox_sends_exactly_one_failure_mail(env):
+    address = mailbox_of(env.store, OP)
+    env.sandbox.faults.set(deny_impersonation={address})
+    result = run_sync(env.store)
+    box = result.mailbox(OP)
+    assert (box.status, box.code, box.notified) == ("failed", "EWS_IMPERSONATION_DENIED", True)
+    assert {m.operator_id: m.status for m in result.mailboxes if m.operator_id in ("OP-001", "OP-005")} == {
+        "OP-001": "ok", "OP-005": "ok"}
+    assert_converged(env, ["OP-001", "OP-005"])
+    mails = [m for m in sent_mails(env) if OP in (m.get("subject") or "")]
+    assert len(mails) == 1
+    body = mails[0]["body"]
+    assert address in body and "EWS_IMPERSONATION_DENIED" in body and "ApplicationImpersonation" in body
+    assert "Done:" in body and "Left:" in body
+    assert mails[0]["to_recipients"] == ["sales-ops@example.com"]
+    rec = env.store.df("SELECT * FROM notifications WHERE operator_id = ?", [OP])
+    assert rec[["code", "status", "recipients"]].values.tolist() == [["EWS_IMPERSONATION_DENIED", "sent",
+                                                                       "sales-ops@example.com"]]
+
+
+def test_transient_failures_past_the_deadline_cancel_the_mailbox_and_notify(env):
+    run_sync(env.store, [OP])                        # a first sync, so the next one has something to do
+    env.sandbox.faults.set(http_error_share=1.0, http_error_status=503)
+    result = run_sync(env.store, [OP], deadline_seconds=1.0)
+    env.sandbox.faults.clear()
+    box = result.mailbox(OP)
+    assert (box.status, box.code) == ("cancelled", "SYNC_DEADLINE")
+    assert result.retries >= 1
+    rec = env.store.df("SELECT code, status, body FROM notifications WHERE operator_id = ?", [OP])
+    assert rec["code"].tolist() == ["SYNC_DEADLINE"]          # recorded; Exchange itself refused to send it
+    log = env.store.df("SELECT * FROM sync_log WHERE run_id = ? AND operator_id = ?", [result.run_id, OP])
+    assert "SYNC_DEADLINE" in set(log["code"].dropna()) and "retried" in set(log["outcome"])
+
+
+def test_a_rejected_item_is_journaled_and_the_rest_go_on(env):
+    victim = env.store.rows("SELECT c.contact_id, c.given_name || ' ' || c.surname FROM contacts c "
+                            "JOIN contact_team t USING (contact_id) WHERE t.operator_id = ? ORDER BY 1 LIMIT 1", [OP])[0]
+    env.sandbox.faults.set(item_failures={victim[1]: "ErrorItemSave"})
+    result = run_sync(env.store, [OP])
+    box = result.mailbox(OP)
+    assert box.failed >= 1 and box.done > 0 and box.status == "partial"
+    failed = env.store.df("SELECT * FROM sync_log WHERE run_id = ? AND outcome = 'failed' AND contact_id IS NOT NULL",
+                          [result.run_id])
+    assert victim[0] in set(failed["contact_id"]) and set(failed["code"]) == {"EWS_ITEM_REJECTED"}
+    env.sandbox.faults.clear()
+    again = run_sync(env.store, [OP])
+    assert again.mailbox(OP).status == "ok"
+    assert_converged(env, [OP])
+
+
+def test_cancel_token_stops_between_batches(env):
+    from workbench.store.settings_table import update
+    update(env.store, {"batch_size": "3"}, source="test")
+    token = CancelToken()
+    seen = []
+
+    def progress(ev):
+        seen.append(ev)
+        if len(seen) == 2:
+            token.cancel()
+    result = run_sync(env.store, [OP], progress=progress, cancel=token)
+    assert result.status == "cancelled" and result.mailbox(OP).code == "SYNC_CANCELLED"
+    assert len(seen) == 2 and result.mailbox(OP).left > 0
+    assert env.store.scalar("SELECT count(*) FROM notifications") == 0      # a person cancelled: no e-mail
+    assert run_sync(env.store, [OP]).mailbox(OP).status == "ok"
+    assert_converged(env, [OP])
