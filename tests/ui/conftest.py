@@ -27,30 +27,3 @@ def make_app(store):
         kw.setdefault("clock", lambda: FROZEN)
         return WorkbenchApp(kw.pop("store", store), **kw)
     return make
-
-
-async def settle(pilot, rounds: int = 20) -> None:
-    """Wait until workers are done and the messages they posted are handled (no sleeping).
-
-    Handlers may start new workers (a dismissed dialog's callback, a page reload), so
-    the app counts as settled after three consecutive idle rounds.
-    """
-    app = pilot.app
-    idle = 0
-    for _ in range(rounds):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        idle = idle + 1 if not any(w.is_running or w.state.name == "PENDING" for w in app.workers) else 0
-        if idle >= 3:
-            return
-
-
-def aio(fn):
-    """Run an async test with asyncio.run (no async pytest plugin is installed)."""
-    import asyncio
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper

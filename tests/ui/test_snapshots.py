@@ -4,7 +4,7 @@ Accept changes with `pytest tests/ui/test_snapshots.py --snapshot-update` after 
 """
 from __future__ import annotations
 
-from conftest import settle
+from ui_fixtures import settle
 
 SIZE = (120, 40)
 

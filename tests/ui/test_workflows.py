@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import aio, settle
+from ui_fixtures import aio, settle
 
 from workbench.store.settings_table import stored_values
 from workbench.ui.widgets.import_review import ImportReviewScreen

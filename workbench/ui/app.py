@@ -82,6 +82,13 @@ class WorkbenchApp(App[None]):
             return None        # shown greyed out until the service behind the screen exists
         return True
 
+    def start_sync(self, operators: list[str] | None) -> None:
+        """Switch to the Sync screen and run the sync there (from Preview's apply)."""
+        def go() -> None:
+            self.screen.start(operators)
+        self.switch_mode("sync")
+        self.call_after_refresh(go)
+
     # --- errors from workers ---------------------------------------------------
     def show_error(self, exc: BaseException) -> None:
         detail = getattr(exc, "detail", "")

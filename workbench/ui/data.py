@@ -284,6 +284,42 @@ def runs_source() -> PageSource:
                       "done, failed FROM sync_runs", RUN_COLUMNS, "run_id DESC")
 
 
+# --- a sync run as it happens ---------------------------------------------------------
+
+@dataclass
+class LiveRun:
+    run_id: int | None
+    status: str
+    mailboxes: list[tuple]       # operator_id, planned, done, failed, state, last event
+    journal: list[tuple]         # log_id, operator_id, contact_id, action, outcome, code, detail
+
+
+def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12) -> LiveRun:
+    """The latest run (of ``trigger`` if given) read from the journal the engine commits per batch."""
+    with store.read() as con:
+        where = "WHERE trigger = ?" if trigger else ""
+        row = con.execute(f"SELECT run_id, status FROM sync_runs {where} ORDER BY run_id DESC LIMIT 1",
+                          [trigger] if trigger else []).fetchone()
+        if row is None:
+            return LiveRun(None, "", [], [])
+        run_id, status = row
+        boxes = con.execute("""
+            SELECT operator_id,
+                   count(*) FILTER (WHERE outcome = 'planned' AND action NOT IN ('skip', 'mailbox', 'batch')),
+                   count(*) FILTER (WHERE outcome = 'ok' AND action NOT IN ('batch', 'mailbox', 'snapshot')),
+                   count(*) FILTER (WHERE outcome = 'failed' AND action NOT IN ('batch', 'mailbox')),
+                   CASE WHEN bool_or(action = 'mailbox' AND outcome = 'cancelled') THEN 'cancelled'
+                        WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
+                        ELSE '' END,
+                   arg_max(coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome), log_id)
+            FROM sync_log WHERE run_id = ? AND operator_id IS NOT NULL
+            GROUP BY operator_id ORDER BY operator_id""", [run_id]).fetchall()
+        journal = con.execute("""
+            SELECT log_id, operator_id, contact_id, action, outcome, code, detail FROM sync_log
+            WHERE run_id = ? ORDER BY log_id DESC LIMIT ?""", [run_id, journal_rows]).fetchall()
+    return LiveRun(int(run_id), status, boxes, journal)
+
+
 # --- overview -----------------------------------------------------------------------
 
 @dataclass
@@ -318,18 +354,14 @@ class Overview:
 
 
 def _last_check(store: Store) -> dict[str, Any] | None:
-    """The latest recorded `workbench check` result, if that service records one."""
-    try:
-        from workbench import checks  # noqa: F401  (arrives with the Exchange services)
-    except ImportError:
+    """The latest stored `workbench check` run: ok, when, and the failed steps' codes."""
+    from workbench.checks import last_check
+    report = last_check(store)
+    if report is None:
         return None
-    reader = getattr(checks, "last_result", None)
-    if reader is None:
-        return None
-    try:
-        return reader(store)
-    except WorkbenchError:
-        return None
+    return {"ok": report.ok, "checked_at": report.finished_at or report.started_at,
+            "failed": [f"{s.step}: {s.code}" for s in report.failed],
+            "warnings": [f"{s.step}: {s.code}" for s in report.steps if s.status == "warning"]}
 
 
 def overview(store: Store, clock_now: datetime) -> Overview:

@@ -18,14 +18,6 @@ from workbench.ui.widgets.paged_table import PagedTable
 SORT_ORDER = tuple(OPERATOR_SORTS)
 
 
-def _verify_service():
-    try:
-        from workbench.operators import verify
-    except ImportError:
-        return None
-    return verify
-
-
 class OperatorsScreen(WorkbenchScreen):
     SUB_TITLE = "Operators"
     BINDINGS = [
@@ -124,11 +116,6 @@ class OperatorsScreen(WorkbenchScreen):
         i = SORT_ORDER.index(self.filter.sort)
         self._apply_filter(sort=SORT_ORDER[(i + 1) % len(SORT_ORDER)])
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("verify_selected", "verify_all") and _verify_service() is None:
-            return None
-        return True
-
     # --- toggle -----------------------------------------------------------------
     def action_toggle(self) -> None:
         key = self.table.selected_key
@@ -197,12 +184,20 @@ class OperatorsScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def verify(self, ids: list[str] | None) -> None:
-        from workbench.ui.services import verify_operators
-        summary = verify_operators(self.store, ids, self._progress_from_thread)
-        self.post_message(self.Verified(summary))
+        from collections import Counter
 
-    def _progress_from_thread(self, done: int, total: int, operator_id: str, status: str) -> None:
-        self.post_message(self.VerifyProgress(done, total, operator_id, status))
+        from workbench.operators.verify import verify_operators
+
+        def progress(done: int, total: int, check) -> None:     # called in this worker thread
+            self.post_message(self.VerifyProgress(done, total, check.operator_id if check else "",
+                                                  check.status if check else "starting"))
+        checks = verify_operators(self.store, ids, progress=progress)
+        counts = Counter(c.status for c in checks)
+        summary = f"{len(checks)} operator(s) verified: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        problems = [f"{c.operator_id}: {c.code}" for c in checks if not c.ok]
+        if problems:
+            summary += "\n" + "\n".join(problems[:6])
+        self.post_message(self.Verified(summary))
 
     @on(VerifyProgress)
     def verify_progress(self, event: VerifyProgress) -> None:

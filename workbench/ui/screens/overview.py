@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
@@ -16,6 +17,7 @@ from workbench.ui.screens.base import WorkbenchScreen
 
 class OverviewScreen(WorkbenchScreen):
     SUB_TITLE = "Overview"
+    BINDINGS = [Binding("c", "check", "Run check")]
 
     @dataclass
     class Loaded(Message):
@@ -49,6 +51,30 @@ class OverviewScreen(WorkbenchScreen):
     def load(self) -> None:
         self.post_message(self.Loaded(overview(self.store, self.clock())))
 
+    def action_check(self) -> None:
+        self.notify("Running `workbench check` against the configured server…", title="Check")
+        self.run_check()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def run_check(self) -> None:
+        from workbench.checks import run_check
+        report = run_check(self.store, source="dashboard")
+        self.post_message(self.Checked(report))
+
+    @dataclass
+    class Checked(Message):
+        report: object
+
+    @on(Checked)
+    def checked(self, event: Checked) -> None:
+        report = event.report
+        if report.ok:
+            self.notify("✓ every check step passed", title="Check")
+        else:
+            lines = [f"✗ {s.step}: {s.code} — {s.remedy}" for s in report.failed]
+            self.notify("\n".join(lines), title="Check failed", severity="error", timeout=15, markup=False)
+        self.load()
+
     @on(Loaded)
     def show(self, event: Loaded) -> None:
         d, clock_now = event.data, self.clock()
@@ -70,6 +96,10 @@ class OverviewScreen(WorkbenchScreen):
             ok = d.last_check.get("ok")
             integ.append("✓ passed" if ok else "✗ failed", style="bold green" if ok else "bold red")
             integ.append(f"  {fmt_ago(d.last_check.get('checked_at'), clock_now)}")
+            for line in d.last_check["failed"][:2]:
+                integ.append(f"\n  ✗ {line}", style="red")
+            for line in d.last_check["warnings"][:1]:
+                integ.append(f"\n  ! {line}", style="yellow")
         self.query_one("#ov-integration", Static).update(integ)
 
         ops = Text()

@@ -1,0 +1,208 @@
+"""Preview: the sync plan for one or all operators, grouped by action, with field-level before/after.
+
+``workbench.sync.preview.preview`` (the same call as `workbench sync --dry-run` and the notebooks)
+builds the plan in a worker; this screen only arranges its DataFrames. Apply runs the sync for
+the same operators on the Sync screen after a confirmation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from workbench.ui.data import cell
+from workbench.ui.screens.base import WorkbenchScreen
+from workbench.ui.widgets.confirm import Confirm
+
+DETAIL_LIMIT = 500
+ACTION_STYLE = {"create-exchange": "green", "create-crm": "green", "update-exchange": "cyan",
+                "update-crm": "cyan", "conflict": "bold yellow", "delete-exchange": "bold red",
+                "unlink-crm": "red", "skip": "dim"}
+
+
+class PreviewScreen(WorkbenchScreen):
+    SUB_TITLE = "Preview"
+    BINDINGS = [
+        Binding("p", "preview_all", "Preview all"),
+        Binding("o", "preview_one", "Preview operator"),
+        Binding("a", "apply", "Apply…"),
+        Binding("slash", "focus_operator", "Operator", show=False),
+    ]
+
+    @dataclass
+    class Ready(Message):
+        preview: object
+        operators: list[str] | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preview = None
+        self.operators: list[str] | None = None
+        self.busy = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="pv-top"):
+            yield Input(placeholder="operator id (empty = all enabled operators); enter previews", id="pv-operator")
+            yield Static("", id="pv-status")
+        with Horizontal(id="pv-body"):
+            with Vertical(id="pv-left"):
+                yield DataTable(id="pv-summary", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="pv-notes")
+            yield DataTable(id="pv-detail", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        summary = self.query_one("#pv-summary", DataTable)
+        summary.add_column("Action", key="action", width=16)
+        summary.add_column("Operator", key="operator", width=8)
+        summary.add_column("Count", key="count", width=6)
+        detail = self.query_one("#pv-detail", DataTable)
+        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 22),
+                                  ("after", "After", 22), ("why", "Reason / code", 18)):
+            detail.add_column(label, key=key, width=width)
+        self.query_one("#pv-left").border_title = "Plan by action"
+        detail.border_title = "Before → after"
+        self._status("no plan yet: p previews every enabled operator, o the one typed above")
+        summary.focus()
+
+    def _status(self, text: str | Text) -> None:
+        self.query_one("#pv-status", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply":
+            return None if self.preview is None or self.busy or self.preview.is_empty else True
+        if action in ("preview_all", "preview_one"):
+            return None if self.busy else True
+        return True
+
+    # --- computing -----------------------------------------------------------------
+    def action_preview_all(self) -> None:
+        self.start([])
+
+    def action_preview_one(self) -> None:
+        op = self.query_one("#pv-operator", Input).value.strip()
+        if not op:
+            self.action_focus_operator()
+            self.notify("Type an operator id, then press enter.")
+            return
+        self.start([op])
+
+    def action_focus_operator(self) -> None:
+        self.query_one("#pv-operator", Input).focus()
+
+    @on(Input.Submitted, "#pv-operator")
+    def submitted(self, event: Input.Submitted) -> None:
+        op = event.value.strip()
+        self.start([op] if op else [])
+        self.query_one("#pv-summary", DataTable).focus()
+
+    def preview_for(self, operators: list[str] | None) -> None:
+        """Open with a plan for these operators (None or [] = all)."""
+        self.start(operators or [])
+
+    def start(self, operators: list[str]) -> None:
+        self.busy = True
+        self.refresh_bindings()
+        who = ", ".join(operators) if operators else "all enabled operators"
+        self._status(Text(f"computing the plan for {who}: snapshot of each mailbox, then plan…", style="yellow"))
+        self.compute(operators or None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def compute(self, operators: list[str] | None) -> None:
+        from workbench.sync.preview import preview
+        try:
+            result = preview(self.store, operators)
+        finally:
+            self.app.call_from_thread(self._done)
+        self.post_message(self.Ready(result, operators))
+
+    def _done(self) -> None:
+        self.busy = False
+        self.refresh_bindings()
+
+    def on_worker_state_changed(self, event) -> None:
+        super().on_worker_state_changed(event)
+        if event.state.name == "ERROR":
+            self._status(Text("preview failed (see the message)", style="bold red"))
+
+    @on(Ready)
+    def ready(self, event: Ready) -> None:
+        self.preview, self.operators = event.preview, event.operators
+        self.refresh_bindings()
+        pv = event.preview
+        summary = self.query_one("#pv-summary", DataTable)
+        summary.clear()
+        by_action = pv.summary.sort_values(["action", "operator_id"], kind="stable")
+        for action, group in by_action.groupby("action", sort=True):
+            style = ACTION_STYLE.get(action, "")
+            summary.add_row(Text(action, style=f"bold {style}"), "all", str(int(group["count"].sum())),
+                            key=f"{action}|")
+            for row in group.itertuples(index=False):
+                summary.add_row(Text(f"  {action}", style=style), row.operator_id, str(int(row.count)),
+                                key=f"{action}|{row.operator_id}")
+        writes = len(pv.plan.writes)
+        notes = Text()
+        notes.append(f"{writes} write(s) planned", style="bold")
+        notes.append(f" · {len(pv.conflicts)} conflicting field(s) · {len(pv.overwrites)} Exchange edit(s) "
+                     "overwritten by CRM-wins\n")
+        for row in pv.guards.itertuples(index=False):
+            notes.append(f"✗ MASS_DELETE {row.operator_id}: deletes {row.deletes} of {row.links} links — "
+                         "apply stops this mailbox\n", style="bold red")
+        for op, err in sorted(pv.errors.items()):
+            notes.append(f"✗ {op}: {err}\n", style="red")
+        self.query_one("#pv-notes", Static).update(notes)
+        who = ", ".join(event.operators) if event.operators else "all enabled operators"
+        if pv.is_empty:
+            self._status(Text(f"plan for {who}: nothing to write — in sync", style="green"))
+        else:
+            self._status(Text(f"plan for {who}: {writes} write(s); a applies it after a confirmation",
+                              style="bold"))
+        if summary.row_count:
+            summary.move_cursor(row=0)
+            self._show_detail(summary.coordinate_to_cell_key(summary.cursor_coordinate).row_key.value)
+        else:
+            self.query_one("#pv-detail", DataTable).clear()
+
+    @on(DataTable.RowHighlighted, "#pv-summary")
+    def summary_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self._show_detail(event.row_key.value)
+
+    def _show_detail(self, key: str) -> None:
+        if self.preview is None:
+            return
+        action, _, operator = key.partition("|")
+        d = self.preview.detail
+        rows = d[d["action"] == action]
+        if operator:
+            rows = rows[rows["operator_id"] == operator]
+        table = self.query_one("#pv-detail", DataTable)
+        table.clear()
+        for i, row in enumerate(rows.head(DETAIL_LIMIT).itertuples(index=False)):
+            why = row.code or row.reason or ""
+            table.add_row(cell(row.contact_id or row.item_id), cell(row.field), cell(row.before),
+                          Text(cell(row.after), style="bold" if row.field else ""), cell(why), key=str(i))
+        more = len(rows) - DETAIL_LIMIT
+        table.border_subtitle = (f"{action} · {operator or 'all operators'} · {len(rows)} row(s)"
+                                 + (f", first {DETAIL_LIMIT} shown" if more > 0 else ""))
+
+    # --- applying ------------------------------------------------------------------
+    def action_apply(self) -> None:
+        if self.preview is None:
+            return
+        writes = len(self.preview.plan.writes)
+        mailboxes = self.preview.plan.writes["operator_id"].nunique()
+        who = ", ".join(self.operators) if self.operators else "all enabled operators"
+        question = (f"Apply the plan for {who}?\n\n{writes} write(s) in {mailboxes} mailbox(es); "
+                    f"{len(self.preview.overwrites)} Exchange edit(s) will be overwritten.\n"
+                    "The sync takes a fresh snapshot first, so the numbers may move a little.")
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self.app.start_sync(self.operators)
+        self.app.push_screen(Confirm(question, yes="Apply"), decided)
