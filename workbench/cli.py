@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "sync",
     "log",
     "sandbox",
+    "dashboard",
+    "demo",
 )
 
 
