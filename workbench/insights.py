@@ -460,11 +460,15 @@ def summary_difference(before: Any, after: Any) -> pd.DataFrame:
 def compare_previews(before: Any, after: Any) -> pd.DataFrame:
     """Actions that differ between two previews (or plans), per operator, contact and item.
 
-    Columns: operator_id, contact_id, item_id, action_before, action_after, winner_before, winner_after.
+    Columns: operator_id, contact_id, item_id, action_before, action_after, winner_before, winner_after
+    (the winner only for a conflict of a linked pair: both sides changed since the last sync).
     """
-    a = getattr(before, "plan", before).actions
-    b = getattr(after, "plan", after).actions
-    return frame_difference(a, b, key=["operator_id", "contact_id", "item_id"], compare=["action", "winner"])
+    def actions(p: Any) -> pd.DataFrame:
+        a = getattr(p, "plan", p).actions[["operator_id", "contact_id", "item_id", "action", "winner", "conflict"]]
+        resolved = a["conflict"].astype(bool) & a["action"].isin(("update-exchange", "update-crm", "conflict"))
+        return a.assign(winner=a["winner"].where(resolved, None))
+    return frame_difference(actions(before), actions(after), key=["operator_id", "contact_id", "item_id"],
+                            compare=["action", "winner"])
 
 
 # --- comparing two frames (e.g. plans under two settings) -------------------------

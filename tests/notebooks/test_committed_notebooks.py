@@ -14,8 +14,7 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_the_three_companion_notebooks_are_committed():
-    names = tuple(p.name for p in PATHS)
-    assert names and set(names) <= set(EXPECTED)   # TODO: == EXPECTED once 01 and 02 land
+    assert tuple(p.name for p in PATHS) == EXPECTED
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)

@@ -321,6 +321,7 @@ def test_what_if_replans_the_same_snapshot_under_other_settings(conflict_store):
     assert table.loc["update-exchange"].tolist() == [1, 0, -1] and table.loc["update-crm"].tolist() == [1, 2, 1]
     one_way = insights.what_if(conflict_store, base, sync_direction="crm-to-exchange")
     assert "update-crm" not in one_way.plan.counts()
+    assert insights.compare_previews(base, one_way)["contact_id"].tolist() == ["C2"]   # C1 still goes to Exchange
     manual = insights.what_if(conflict_store, base, conflict_policy="manual")
     assert manual.plan.counts().get("conflict") == 1
     # the stored settings are untouched
