@@ -269,3 +269,13 @@ def test_summary_counts_per_operator_and_action(w):
     s = w.plan().summary()
     assert s[["operator_id", "action", "count"]].values.tolist() == [
         ["OP-1", "create-exchange", 2], ["OP-2", "create-exchange", 1]]
+
+
+def test_creates_are_not_conflicts(w):
+    w.contact("C1")
+    w.item("OP-1", "I1")
+    plan = w.plan()
+    assert not plan.actions.conflict.any() and plan.actions.winner.isna().all()
+    from workbench.sync.preview import from_plan
+    pv = from_plan(plan)
+    assert pv.conflicts.empty and pv.overwrites.empty and len(pv.detail) > 0

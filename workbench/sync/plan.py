@@ -293,7 +293,7 @@ WITH f AS (
     FROM f
 ), w AS (
     SELECT *,
-        CASE WHEN same THEN NULL
+        CASE WHEN same OR match = 'none' OR NOT e_present OR NOT c_live THEN NULL
              WHEN crm_changed AND NOT ex_changed THEN 'crm'
              WHEN ex_changed AND NOT crm_changed THEN 'exchange'
              WHEN NOT crm_changed AND NOT ex_changed THEN NULL
@@ -302,7 +302,8 @@ WITH f AS (
              WHEN $policy = 'crm-wins' THEN 'crm'
              WHEN $policy = 'exchange-wins' THEN 'exchange'
              ELSE 'manual' END AS winner,
-        (crm_changed AND ex_changed AND NOT coalesce(same, false)) AS conflict,
+        (match <> 'none' AND e_present AND c_live AND crm_changed AND ex_changed
+         AND NOT coalesce(same, false)) AS conflict,
         match IN ('email-join', 'crm-id-join') AS team_add
     FROM g
 ), d AS (
