@@ -1,0 +1,110 @@
+"""Pilot tests against the sandbox Exchange: preview then apply; cancel a running sync; verify."""
+from __future__ import annotations
+
+from ui_fixtures import aio, settle
+
+from workbench.ui.widgets.confirm import Confirm
+
+
+def _app(env):
+    from workbench.ui.app import WorkbenchApp
+    return WorkbenchApp(env.store)
+
+
+async def _until(pilot, condition, rounds: int = 3000) -> None:
+    """Let the app run until ``condition()`` holds (bounded; not a timing assertion)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition never held")
+
+
+@aio
+async def test_preview_then_apply(exchange_env):
+    env = exchange_env
+    app = _app(env)
+    db = app.store       # the app's threads and this test share the store the way the app does
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.screen.check_action("apply", ()) is None          # nothing to apply before a plan
+        await pilot.press("p")
+        await settle(pilot)
+        pv = app.screen.preview
+        assert pv is not None and len(pv.plan.writes) > 0
+        summary = app.screen.query_one("#pv-summary")
+        first_action = str(summary.get_row_at(0)[0])
+        assert first_action in set(pv.summary["action"])
+        detail = app.screen.query_one("#pv-detail")
+        assert detail.row_count > 0
+        # nothing written to Exchange by the preview
+        assert db.scalar("SELECT count(*) FROM sync_runs WHERE NOT dry_run") == 0
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        await settle(pilot)
+        await _until(pilot, lambda: db.scalar(
+            "SELECT count(*) FROM sync_runs WHERE trigger = 'dashboard' AND status <> 'running'") == 1)
+        await settle(pilot)
+        status, done, failed = db.rows("SELECT status, done, failed FROM sync_runs WHERE trigger = 'dashboard'")[0]
+        assert status in ("ok", "partial") and done >= len(pv.plan.writes) - 5 and failed == 0
+        assert app.current_mode == "sync"
+        label = str(app.screen.query_one("#sy-label").render())
+        assert f"{done} done" in label
+        linked = db.scalar("SELECT count(*) FROM links")
+        assert linked > 0
+        # the mailbox really holds the contacts now
+        op, mailbox = db.rows("SELECT operator_id, mailbox_address FROM mailbox_state "
+                                     "WHERE last_success_at IS NOT NULL ORDER BY 1 LIMIT 1")[0]
+        in_store = db.scalar("SELECT count(*) FROM links WHERE operator_id = ?", [op])
+        assert len(env.sandbox.mailbox(mailbox).contacts) >= in_store
+
+
+@aio
+async def test_cancel_a_running_sync(exchange_env):
+    from workbench.store.settings_table import update
+    env = exchange_env
+    update(env.store, {"batch_size": "2", "max_concurrent_mailboxes": "1"}, source="test")
+    env.sandbox.faults.set(latency_ms=60)
+    app = _app(env)
+    db = app.store       # the app's threads and this test share the store the way the app does
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("r")
+        await _until(pilot, lambda: (db.scalar(
+            "SELECT count(*) FROM sync_log l JOIN sync_runs r USING (run_id) WHERE r.trigger = 'dashboard' "
+            "AND l.outcome = 'ok' AND l.action LIKE 'create-%'") or 0) > 0)
+        assert app.screen.running
+        await pilot.press("c")
+        await _until(pilot, lambda: not app.screen.running)
+        await settle(pilot)
+        env.sandbox.faults.clear()
+        status, planned, done = db.rows(
+            "SELECT status, planned, done FROM sync_runs WHERE trigger = 'dashboard'")[0]
+        assert status == "cancelled" and 0 < done < planned
+        codes = {r[0] for r in db.rows("SELECT code FROM sync_log WHERE code IS NOT NULL")}
+        assert "SYNC_CANCELLED" in codes
+        assert "cancelled" in str(app.screen.query_one("#sy-label").render())
+        assert db.scalar("SELECT count(*) FROM notifications WHERE code = 'SYNC_CANCELLED'") == 0
+
+
+@aio
+async def test_verify_all_operators(exchange_env):
+    env = exchange_env
+    app = _app(env)
+    db = app.store       # the app's threads and this test share the store the way the app does
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("V")
+        await _until(pilot, lambda: db.scalar("SELECT count(*) FROM operator_checks") > 0
+                     and not any(w.is_running for w in app.workers))
+        await settle(pilot)
+        enabled = db.scalar("SELECT count(*) FROM operators WHERE contact_sync")
+        assert db.scalar("SELECT count(DISTINCT operator_id) FROM operator_checks") == enabled
+        statuses = [str(app.screen.query_one("#ops-table").table.get_row_at(i)[4])
+                    for i in range(app.screen.query_one("#ops-table").table.row_count)]
+        assert any(s == "ok" for s in statuses)
