@@ -77,3 +77,11 @@ def test_log_notifications(snap_compare, make_app):
 
 def test_help(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("question_mark"))
+
+
+def test_preview_before_a_plan(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("4"))
+
+
+def test_sync_last_run(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("5"))

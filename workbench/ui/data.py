@@ -153,10 +153,10 @@ def _latest_check_sql() -> str:
 
 OPERATOR_COLUMNS = (
     Column("operator_id", "Operator", 10),
-    Column("name", "Name", 22),
-    Column("email", "E-mail", 32),
+    Column("name", "Name", 20),
+    Column("email", "E-mail", 30),
     Column("contact_sync", "Sync", 4),
-    Column("verify_status", "Verification", 32),
+    Column("verify_status", "Verification", 38),
     Column("verified_at", "Verified at", 19),
 )
 OPERATOR_SORTS = {
@@ -296,6 +296,8 @@ class LiveRun:
 
 def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12) -> LiveRun:
     """The latest run (of ``trigger`` if given) read from the journal the engine commits per batch."""
+    from workbench.sync.plan import WRITE_ACTIONS
+    writes = "(" + ", ".join(f"'{a}'" for a in WRITE_ACTIONS) + ")"
     with store.read() as con:
         where = "WHERE trigger = ?" if trigger else ""
         row = con.execute(f"SELECT run_id, status FROM sync_runs {where} ORDER BY run_id DESC LIMIT 1",
@@ -303,11 +305,11 @@ def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12
         if row is None:
             return LiveRun(None, "", [], [])
         run_id, status = row
-        boxes = con.execute("""
+        boxes = con.execute(f"""
             SELECT operator_id,
-                   count(*) FILTER (WHERE outcome = 'planned' AND action NOT IN ('skip', 'mailbox', 'batch')),
-                   count(*) FILTER (WHERE outcome = 'ok' AND action NOT IN ('batch', 'mailbox', 'snapshot')),
-                   count(*) FILTER (WHERE outcome = 'failed' AND action NOT IN ('batch', 'mailbox')),
+                   count(*) FILTER (WHERE outcome = 'planned' AND action IN {writes}),
+                   count(*) FILTER (WHERE outcome = 'ok' AND action IN {writes}),
+                   count(*) FILTER (WHERE outcome = 'failed' AND action IN {writes}),
                    CASE WHEN bool_or(action = 'mailbox' AND outcome = 'cancelled') THEN 'cancelled'
                         WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
                         ELSE '' END,

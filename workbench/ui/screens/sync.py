@@ -52,7 +52,7 @@ class SyncScreen(WorkbenchScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="sy-overall", classes="box"):
             yield Static("no sync running: r runs one for every enabled operator", id="sy-label")
-            yield ProgressBar(id="sy-bar", show_eta=False)
+            yield ProgressBar(id="sy-bar", total=1, show_eta=False)
         yield DataTable(id="sy-mailboxes", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="sy-journal", cursor_type="row", zebra_stripes=True)
 
