@@ -49,7 +49,8 @@ def ready(ra) -> bool:
     """Subscribed and caught up (the start-up sync of each subscribed mailbox stored a sync state)."""
     rows = ra.agent.store.rows("SELECT operator_id FROM mailbox_state WHERE subscription_id IS NOT NULL "
                                "AND sync_state IS NOT NULL")
-    return len(rows) == 2 and not ra.agent.busy()
+    done = {e["operator"] for e in ra.named("sync-done")}
+    return len(rows) == 2 and done >= {r[0] for r in rows} and not ra.agent.busy()
 
 
 def test_created_updated_deleted_contact_reaches_the_crm_by_push(verified_env, run_agent):
@@ -149,3 +150,31 @@ def test_disabling_an_operator_ends_the_subscription(verified_env, run_agent):
     Contact(folder=acc.contacts, display_name="Nobody Listens", categories=["PegaSASync"]).save()
     assert wait_for(lambda: old not in {s["id"] for s in verified_env.sandbox.subscriptions.snapshot()}, timeout=5)
     assert any(e.get("why") == "retired" and e.get("answer") == "Unsubscribe" for e in ra.named("notification"))
+
+
+def test_a_transient_failure_is_retried_on_the_agent_clock(verified_env, run_agent):
+    from workbench.agent.requests import request_sync
+    from workbench.store import now
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    store, sandbox = ra.agent.store, verified_env.sandbox
+    links = store.rows("SELECT contact_id, item_id FROM links WHERE operator_id = ? ORDER BY contact_id LIMIT 1", [OP])
+    assert links, ra.events
+    contact_id, item_id = links[0]
+    acc = mailbox_account(ra)
+    acc.contacts.get(id=item_id)                          # the test's own account is ready before the fault
+    sandbox.faults.set(http_error_share=1.0, http_error_status=503)
+    try:
+        with store.write() as con:
+            con.execute("UPDATE contacts SET job_title = 'Retried', updated_at = ? WHERE contact_id = ?",
+                        [now(), contact_id])
+        request_sync(store, [OP], "contact edited", source="test")
+        failed = wait_for(lambda: [e for e in ra.named("sync-failed") if e["operator"] == OP], timeout=10)
+        assert failed and failed[0]["code"] == "EWS_SERVER_ERROR" and failed[0]["retry_at"]
+        assert store.scalar("SELECT failure_streak FROM mailbox_state WHERE operator_id = ?", [OP]) >= 1
+    finally:
+        sandbox.faults.set(http_error_share=0.0)
+    ra.agent.clock.advance(seconds=31)                    # the retry is due on the agent's clock
+    assert wait_for(lambda: acc.contacts.get(id=item_id).job_title == "Retried", timeout=10)
+    assert wait_for(lambda: store.scalar("SELECT failure_streak FROM mailbox_state WHERE operator_id = ?",
+                                         [OP]) == 0, timeout=5)

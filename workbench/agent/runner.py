@@ -38,6 +38,7 @@ from workbench.errors import WorkbenchError
 from workbench.store import Store, now as utc_now
 
 FULL, INCREMENTAL = "full", "incremental"
+RETRY_FIRST_SECONDS = 30.0         # first retry of a mailbox job after a transient failure (then doubling)
 SUBSCRIBE_GRACE_SECONDS = 10.0     # how long an unknown subscription's notification waits for a Subscribe in flight
 _RANK = {INCREMENTAL: 1, FULL: 2}
 
@@ -114,6 +115,7 @@ class Agent:
         self._heard: dict[str, tuple[datetime, str | None]] = {}
         self._served: dict[str, state.Served] = {}    # enabled operator id -> (mailbox, verified)
         self._subscribe_after: dict[str, datetime] = {}
+        self._retry: dict[str, tuple[datetime, str, int]] = {}   # op -> (due, kind, attempt) after a transient failure
         self._futures: set[Future] = set()
         self._pool: ThreadPoolExecutor | None = None
         self.listener: Listener | None = None
@@ -224,6 +226,7 @@ class Agent:
             now = self.clock.now()
             if self.scheduler is not None and self.scheduler.due(now):
                 self.start_slot(now)
+            self._retry_due(now)
             self.watchdog()
             self.ticks += 1
         except WorkbenchError as exc:
@@ -476,14 +479,41 @@ class Agent:
                                           read_exchange=False)
                 self.log("sync-fetched", operator=op, pages=pages, changes=changes)
         except WorkbenchError as exc:
-            self.log("sync-failed", operator=op, kind=kind, code=exc.code, detail=exc.detail[:300])
+            retry = self._schedule_retry(op, kind, exc.code)
+            self.log("sync-failed", operator=op, kind=kind, code=exc.code, detail=exc.detail[:300],
+                     retry_at=retry.isoformat() if retry else None)
             try:
                 state.mark_failure(self.store, op, mailbox, exc.code)
             except WorkbenchError:
                 pass
             return "failed"
+        with self._lock:
+            self._retry.pop(op, None)
         self.log("sync-done", operator=op, kind=kind, **_result_fields(result))
         return "ok"
+
+    def _schedule_retry(self, op: str, kind: str, code: str) -> datetime | None:
+        """A transient failure is retried after 30 s, 60 s, ... up to the notification frequency; a permanent
+        one waits for the next notification, request or slot."""
+        from workbench.errors import CATALOGUE
+        failure = CATALOGUE.get(code)
+        if failure is None or not failure.transient or self.stop_event.is_set():
+            return None
+        with self._lock:
+            attempt = self._retry.get(op, (None, kind, 0))[2] + 1
+            cap = self.settings.notification_frequency_minutes * 60
+            due = self.clock.now() + timedelta(seconds=min(cap, RETRY_FIRST_SECONDS * 2 ** (attempt - 1)))
+            self._retry[op] = (due, kind, attempt)
+        return due
+
+    def _retry_due(self, now: datetime) -> None:
+        with self._lock:
+            due = [(op, kind) for op, (at, kind, _n) in self._retry.items() if at <= now]
+            for op, _kind in due:
+                at, kind, n = self._retry[op]
+                self._retry[op] = (datetime.max, kind, n)      # not again until this attempt reports
+        for op, kind in due:
+            self.submit(op, kind, "retry")
 
     def _incremental_fetch(self, op: str, mailbox: str) -> tuple[int, int]:
         """SyncFolderItems from the stored state into the snapshot; the state advances with each page's commit."""
@@ -550,7 +580,7 @@ class Agent:
                     self._conn = self._connect(self.store)
                 else:
                     from workbench.exchange.client import connect
-                    self._conn = connect(self.store, retry_max_wait=60)
+                    self._conn = connect(self.store)      # FailFast: the engine and the agent retry themselves
             return self._conn
 
     def _drop_connection(self) -> None:
