@@ -147,8 +147,8 @@ def _cols(prefix: str, alias: str) -> str:
 
 
 def _statements(ops_filter: str) -> list[str]:
-    crm_hash = hash_sql("c")
-    linked_item = "EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.item_id = e.item_id)"
+    """Temp tables, cheapest first. Most rows of a big store are linked and unchanged, so every matching
+    step works on the small sets of unlinked contacts (_uc) and unlinked items (_ul)."""
     return [
         # operators in this plan, with the mailbox address to impersonate
         f"""CREATE OR REPLACE TEMP TABLE _ops AS
@@ -158,54 +158,59 @@ def _statements(ops_filter: str) -> list[str]:
                    QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1
                   ) chk USING (operator_id)
         WHERE o.contact_sync {ops_filter}""",
-        # the CRM side per operator
+        # the CRM side per operator, with the content hash
         f"""CREATE OR REPLACE TEMP TABLE _crm AS
-        SELECT t.operator_id, c.contact_id, lower(trim(c.email)) AS email_key
+        SELECT t.operator_id, c.contact_id, {hash_sql("c")} AS crm_hash
         FROM contact_team t JOIN _ops USING (operator_id) JOIN contacts c USING (contact_id)
         WHERE c.deleted_at IS NULL""",
-        # live CRM contacts per e-mail, over the whole CRM (ambiguity is global)
-        """CREATE OR REPLACE TEMP TABLE _cem AS
-        SELECT lower(trim(email)) AS email_key, count(*) AS n, min(contact_id) AS contact_id
-        FROM contacts WHERE deleted_at IS NULL AND coalesce(trim(email), '') <> '' GROUP BY 1""",
-        # the Exchange side (whole snapshot of the plan's mailboxes)
+        # the Exchange side (whole snapshot of the plan's mailboxes), narrow
         """CREATE OR REPLACE TEMP TABLE _ex AS
-        SELECT e.operator_id, e.item_id, e.crm_id, e.private,
+        SELECT e.operator_id, e.item_id, e.change_key, e.crm_id, e.private, e.email, e.hash,
                list_contains(e.categories, $cat) AS has_cat,
-               list_contains(e.categories, $cat) AND (NOT e.private OR $incl) AS in_scope,
-               lower(trim(e.email)) AS email_key, e.hash
+               list_contains(e.categories, $cat) AND (NOT e.private OR $incl) AS in_scope
         FROM exchange_contacts e JOIN _ops USING (operator_id)""",
-        "CREATE OR REPLACE TEMP TABLE _lk AS SELECT l.operator_id, l.contact_id, l.item_id FROM links l "
-        "JOIN _ops USING (operator_id)",
+        """CREATE OR REPLACE TEMP TABLE _lk AS
+        SELECT l.operator_id, l.contact_id, l.item_id, l.change_key, l.crm_hash, l.exchange_hash
+        FROM links l JOIN _ops USING (operator_id)""",
+        # unlinked CRM contacts and unlinked items: the only candidates for matching
+        """CREATE OR REPLACE TEMP TABLE _uc AS
+        SELECT c.operator_id, c.contact_id, lower(trim(k.email)) AS email_key
+        FROM _crm c ANTI JOIN _lk l ON l.operator_id = c.operator_id AND l.contact_id = c.contact_id
+        JOIN contacts k ON k.contact_id = c.contact_id""",
+        """CREATE OR REPLACE TEMP TABLE _ul AS
+        SELECT e.*, lower(trim(e.email)) AS email_key
+        FROM _ex e ANTI JOIN _lk l ON l.operator_id = e.operator_id AND l.item_id = e.item_id""",
         # 1. CRM-id matches for unlinked CRM contacts (any item carrying our property, category or not)
         """CREATE OR REPLACE TEMP TABLE _idm AS
         SELECT c.operator_id, c.contact_id, e.item_id,
                row_number() OVER (PARTITION BY c.operator_id, c.contact_id ORDER BY e.item_id) AS rn
-        FROM _crm c JOIN _ex e ON e.operator_id = c.operator_id AND e.crm_id = c.contact_id
-        WHERE NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = c.operator_id AND l.contact_id = c.contact_id)
-          AND NOT """ + linked_item,
+        FROM _uc c JOIN _ul e ON e.operator_id = c.operator_id AND e.crm_id = c.contact_id""",
         # extra unlinked items carrying the CRM id of a linked or id-matched contact
         """CREATE OR REPLACE TEMP TABLE _dup AS
         SELECT e.operator_id, e.item_id, p.contact_id, (e.hash = pe.hash) AS identical
-        FROM _ex e
+        FROM _ul e
         JOIN (SELECT operator_id, contact_id, item_id FROM _lk
               UNION ALL SELECT operator_id, contact_id, item_id FROM _idm WHERE rn = 1) p
           ON p.operator_id = e.operator_id AND p.contact_id = e.crm_id AND p.item_id <> e.item_id
-        LEFT JOIN _ex pe ON pe.operator_id = p.operator_id AND pe.item_id = p.item_id
-        WHERE NOT """ + linked_item,
+        LEFT JOIN _ex pe ON pe.operator_id = p.operator_id AND pe.item_id = p.item_id""",
         # 2. e-mail candidates on both sides
         """CREATE OR REPLACE TEMP TABLE _cc AS
-        SELECT c.* FROM _crm c
-        WHERE c.email_key <> ''
-          AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = c.operator_id AND l.contact_id = c.contact_id)
+        SELECT c.* FROM _uc c
+        WHERE coalesce(c.email_key, '') <> ''
           AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)""",
         """CREATE OR REPLACE TEMP TABLE _ec AS
-        SELECT e.* FROM _ex e
+        SELECT e.* FROM _ul e
         WHERE e.in_scope AND coalesce(e.email_key, '') <> ''
-          AND NOT """ + linked_item + """
           AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
           AND NOT EXISTS (SELECT 1 FROM _dup d WHERE d.operator_id = e.operator_id AND d.item_id = e.item_id)
           AND (e.crm_id IS NULL OR NOT EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = e.crm_id))""",
         "CREATE OR REPLACE TEMP TABLE _ecn AS SELECT operator_id, email_key, count(*) AS n FROM _ec GROUP BY ALL",
+        # live CRM contacts per e-mail over the whole CRM (ambiguity is global), for candidate e-mails only
+        """CREATE OR REPLACE TEMP TABLE _cem AS
+        SELECT lower(trim(email)) AS email_key, count(*) AS n, min(contact_id) AS contact_id
+        FROM contacts WHERE deleted_at IS NULL
+          AND lower(trim(email)) IN (SELECT email_key FROM _ec UNION SELECT email_key FROM _cc)
+        GROUP BY 1""",
         """CREATE OR REPLACE TEMP TABLE _em AS
         SELECT c.operator_id, c.contact_id, e.item_id
         FROM _cc c JOIN _ec e USING (operator_id, email_key) JOIN _ecn n USING (operator_id, email_key)
@@ -225,8 +230,8 @@ def _statements(ops_filter: str) -> list[str]:
         """CREATE OR REPLACE TEMP TABLE _ij AS
         SELECT e.operator_id, e.crm_id AS contact_id, e.item_id,
                row_number() OVER (PARTITION BY e.operator_id, e.crm_id ORDER BY e.item_id) AS rn
-        FROM _ex e JOIN contacts k ON k.contact_id = e.crm_id AND k.deleted_at IS NULL
-        WHERE e.in_scope AND NOT """ + linked_item + """
+        FROM _ul e JOIN contacts k ON k.contact_id = e.crm_id AND k.deleted_at IS NULL
+        WHERE e.in_scope
           AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = e.crm_id)
           AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = e.crm_id)""",
         # every pair and every lone item, with how it was matched
@@ -240,9 +245,8 @@ def _statements(ops_filter: str) -> list[str]:
         UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate' FROM _dup WHERE NOT coalesce(identical, false)
         UNION ALL SELECT operator_id, contact_id, item_id, 'none', 'duplicate' FROM _ij WHERE rn > 1
         UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'ambiguous' FROM _amb_c c
-        UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'crm-only' FROM _crm c
-          WHERE NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = c.operator_id AND l.contact_id = c.contact_id)
-            AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
+        UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'crm-only' FROM _uc c
+          WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
             AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
             AND NOT EXISTS (SELECT 1 FROM _amb_c m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
         UNION ALL SELECT e.operator_id, e.crm_id, e.item_id, 'none',
@@ -252,9 +256,8 @@ def _statements(ops_filter: str) -> list[str]:
                  WHEN NOT e.in_scope THEN 'private'
                  WHEN EXISTS (SELECT 1 FROM _cem g WHERE g.email_key = e.email_key) THEN 'ambiguous'
                  ELSE 'exchange-only' END
-          FROM _ex e
-          WHERE NOT """ + linked_item + """
-            AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+          FROM _ul e
+          WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
             AND NOT EXISTS (SELECT 1 FROM _dup m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
             AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
             AND NOT EXISTS (SELECT 1 FROM _ej m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
@@ -263,24 +266,27 @@ def _statements(ops_filter: str) -> list[str]:
 
 
 _DECIDE = """
+CREATE OR REPLACE TEMP TABLE _act AS
 WITH f AS (
-    SELECT p.operator_id, o.mailbox, p.contact_id, p.item_id, p.match, p.why,
-           (c.contact_id IS NOT NULL AND c.deleted_at IS NULL) AS c_live,
-           c.deleted_at IS NOT NULL AS c_deleted,
+    SELECT p.operator_id, p.contact_id, p.item_id, p.match, p.why,
            t.contact_id IS NOT NULL AS on_team,
            x.item_id IS NOT NULL AS e_present,
-           coalesce(list_contains(x.categories, $cat), false) AS has_cat,
-           coalesce(x.private, false) AS ex_private, coalesce(c.private, false) AS crm_private,
-           x.categories AS ex_categories, x.crm_id AS ex_crm_id, x.change_key,
-           CASE WHEN c.contact_id IS NOT NULL THEN {crm_hash} END AS crm_hash, x.hash AS exchange_hash,
-           l.crm_hash AS l_crm_hash, l.exchange_hash AS l_ex_hash, l.change_key AS l_change_key,
-           {crm_cols}, {ex_cols}
+           coalesce(x.has_cat, false) AS has_cat,
+           coalesce(x.private, false) AS ex_private,
+           x.crm_id AS ex_crm_id, x.change_key, x.hash AS exchange_hash, t.crm_hash AS team_hash,
+           l.crm_hash AS l_crm_hash, l.exchange_hash AS l_ex_hash, l.change_key AS l_change_key
     FROM _pairs p
-    JOIN _ops o USING (operator_id)
-    LEFT JOIN contacts c ON c.contact_id = p.contact_id
     LEFT JOIN _crm t ON t.operator_id = p.operator_id AND t.contact_id = p.contact_id
-    LEFT JOIN exchange_contacts x ON x.operator_id = p.operator_id AND x.item_id = p.item_id
-    LEFT JOIN links l ON p.match = 'link' AND l.operator_id = p.operator_id AND l.contact_id = p.contact_id
+    LEFT JOIN _ex x ON x.operator_id = p.operator_id AND x.item_id = p.item_id
+    LEFT JOIN _lk l ON p.match = 'link' AND l.operator_id = p.operator_id AND l.contact_id = p.contact_id
+), fc AS (
+    -- contact facts: from the team row when on the team, else (joins, removals, deletes) from contacts
+    SELECT f.*,
+           CASE WHEN f.on_team THEN true ELSE coalesce(c.deleted_at IS NULL, false) END AS c_live,
+           coalesce(c.private, false) AS crm_private,
+           CASE WHEN f.on_team THEN f.team_hash WHEN c.contact_id IS NOT NULL THEN {crm_hash} END AS crm_hash
+    FROM f LEFT JOIN contacts c ON c.contact_id = f.contact_id
+            AND NOT (f.on_team AND f.match = 'link' AND f.e_present)
 ), g AS (
     SELECT *,
         (c_live AND on_team) AS c_present,
@@ -290,7 +296,7 @@ WITH f AS (
         CASE WHEN match = 'link' THEN change_key IS DISTINCT FROM l_change_key
                                       AND exchange_hash IS DISTINCT FROM l_ex_hash
              ELSE crm_hash IS DISTINCT FROM exchange_hash END AS ex_changed
-    FROM f
+    FROM fc
 ), w AS (
     SELECT *,
         CASE WHEN same OR match = 'none' OR NOT e_present OR NOT c_live THEN NULL
@@ -362,23 +368,28 @@ WITH f AS (
         END AS decision
     FROM w
 )
-SELECT operator_id, mailbox, decision, match,
-       contact_id, item_id, change_key, coalesce(conflict, false) AS conflict, winner,
-       team_add, crm_hash, exchange_hash, crm_private, ex_private, ex_categories, ex_crm_id,
-       has_cat, {out_cols}
-FROM d
-WHERE decision <> 'noop::'
-ORDER BY operator_id, split_part(decision, ':', 1), contact_id, item_id
+SELECT * FROM d WHERE decision <> 'noop::'
+"""
+
+_WIDE = """
+SELECT a.operator_id, o.mailbox, a.decision, a.match, a.contact_id, a.item_id, a.change_key,
+       coalesce(a.conflict, false) AS conflict, a.winner, a.team_add, a.crm_hash, a.exchange_hash,
+       a.crm_private, a.ex_private, x.categories AS ex_categories, a.ex_crm_id, a.has_cat,
+       {crm_cols}, {ex_cols}
+FROM _act a
+JOIN _ops o USING (operator_id)
+LEFT JOIN contacts c ON c.contact_id = a.contact_id
+LEFT JOIN exchange_contacts x ON x.operator_id = a.operator_id AND x.item_id = a.item_id
+ORDER BY a.operator_id, split_part(a.decision, ':', 1), a.contact_id, a.item_id
 """
 
 
 def _decide_sql() -> str:
-    return _DECIDE.format(
-        crm_hash=hash_sql("c"),
-        crm_cols=_cols("crm_", "c"),
-        ex_cols=_cols("ex_", "x"),
-        out_cols=", ".join([f"crm_{f}" for f in _F] + [f"ex_{f}" for f in _F]),
-    )
+    return _DECIDE.format(crm_hash=hash_sql("c"))
+
+
+def _wide_sql() -> str:
+    return _WIDE.format(crm_cols=_cols("crm_", "c"), ex_cols=_cols("ex_", "x"))
 
 
 _GUARD = """
@@ -460,7 +471,9 @@ def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
         con.execute(sql, used) if used else con.execute(sql)
     decide_params = {**params, "dir": ps.sync_direction, "policy": ps.conflict_policy,
                      "c2e": ps.crm_to_exchange, "e2c": ps.exchange_to_crm}
-    actions = con.execute(_decide_sql(), decide_params).df()
+    decide = _decide_sql()
+    con.execute(decide, {k: v for k, v in decide_params.items() if f"${k}" in decide})
+    actions = con.execute(_wide_sql()).df()
     ops = con.execute(_GUARD).df()
     parts = actions["decision"].str.split(":", n=2, expand=True).reindex(columns=[0, 1, 2])
     actions.insert(2, "action", parts[0].astype(object))
