@@ -78,9 +78,14 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Sandbo
         BaseProtocol.HTTP_ADAPTER_CLS = SandboxCAAdapter
         close_connections()
 
-    Contact.register("crm_id", CrmId)
+    # exchangelib's field registry is class-global: the workbench's own mapping may have registered
+    # crm_id already (same worker process); use it then, and never deregister what is not ours.
+    ours = not any(f.name == "crm_id" for f in Contact.FIELDS)
+    if ours:
+        Contact.register("crm_id", CrmId)
     yield add
-    Contact.deregister("crm_id")
+    if ours:
+        Contact.deregister("crm_id")
     BaseProtocol.HTTP_ADAPTER_CLS = previous
     close_connections()
 

@@ -55,16 +55,16 @@ class CrmId(ExtendedProperty):
 
 
 def register() -> None:
-    """Register the CRM-id property on Contact (idempotent; class-global in exchangelib)."""
-    try:
-        Contact.get_field_by_fieldname(CRM_ID_FIELD)
+    """Register the CRM-id property on Contact (idempotent; class-global in exchangelib).
+
+    A different property registered under the same name (another library, a test) is replaced.
+    """
+    field = next((f for f in Contact.FIELDS if f.name == CRM_ID_FIELD), None)
+    if field is not None and getattr(field, "value_cls", None) is CrmId:
         return
-    except Exception:
-        pass
-    try:
-        Contact.register(CRM_ID_FIELD, CrmId)
-    except ValueError:
-        pass
+    if field is not None:
+        Contact.deregister(CRM_ID_FIELD)
+    Contact.register(CRM_ID_FIELD, CrmId)
 
 
 register()
