@@ -5,7 +5,7 @@
 Loops until STOP_FILE exists: each round reads what the overview shows (operators with their latest
 check, recent runs, journal size) with ``Store.df`` on a fresh ``Store`` object, and every round writes
 one small setting change (``failure_recipients`` toggled, source 'dashboard') the way the settings form
-does. After each round it rewrites STATUS_JSON {rounds, reads, writes, errors}. Exit 0 if no operation
+does. After each round it rewrites STATUS_JSON {rounds, reads, writes, changes, errors}. Exit 0 if no operation
 failed, 1 otherwise.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ RECIPIENTS = ("sales-ops@example.com", "sales-ops@example.com;oncall@example.com
 
 
 def main(store_path: str, status_path: str, stop_path: str) -> int:
-    status = {"rounds": 0, "reads": 0, "writes": 0, "errors": []}
+    status = {"rounds": 0, "reads": 0, "writes": 0, "changes": 0, "errors": []}
     stop = Path(stop_path)
     while not stop.exists():
         for sql in READS:
@@ -41,8 +41,10 @@ def main(store_path: str, status_path: str, stop_path: str) -> int:
             except WorkbenchError as exc:
                 status["errors"].append(f"read: {exc}")
         try:
-            update(Store(store_path), {"failure_recipients": RECIPIENTS[status["rounds"] % 2]}, source="dashboard")
+            changed = update(Store(store_path), {"failure_recipients": RECIPIENTS[status["rounds"] % 2]},
+                             source="dashboard")
             status["writes"] += 1
+            status["changes"] += len(changed)     # 0 when the value was already stored
         except WorkbenchError as exc:
             status["errors"].append(f"write: {exc}")
         status["rounds"] += 1

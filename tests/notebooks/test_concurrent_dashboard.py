@@ -57,4 +57,25 @@ def test_health_notebook_runs_while_the_dashboard_reads_and_writes_the_store(tmp
     assert during > 0, "the dashboard stand-in made no progress while the notebook ran"
     assert result(nb)["failures_by_code"] == expected["failures_by_code"]
     history = store.df("SELECT count(*) AS n FROM settings_changes WHERE source = 'dashboard'")
-    assert history["n"][0] == status["writes"] > 0
+    assert history["n"][0] == status["changes"] > 0
+
+
+def test_preview_notebook_syncs_while_the_dashboard_reads_and_writes_the_store(exchange_env, tmp_path):
+    """The notebook that writes most (snapshots, a real run, the journal) against the dashboard's traffic."""
+    env = exchange_env
+    dashboard = DashboardProcess(env.store.path, tmp_path)
+    try:
+        dashboard.wait_for_first_round()
+        before = dashboard.rounds()
+        nb = execute("02-sync-preview.ipynb", env.store.path, tmp_path / "run")
+        during = dashboard.rounds() - before
+    finally:
+        code, status, err = dashboard.stop()
+    assert code == 0 and status["errors"] == [], (status["errors"][:5], err[-2000:])
+    assert during > 0, "the dashboard stand-in made no progress while the notebook ran"
+    got = result(nb)
+    assert got["run"]["status"] == "ok" and got["run"]["done"] == got["run"]["planned"] > 0, got["run"]
+    assert got["converged"], got["left_after_run"]
+    linked = env.store.scalar("SELECT count(*) FROM links WHERE operator_id = ?", [got["run"]["mailboxes"][0]["operator_id"]])
+    assert linked > 0
+    assert env.store.scalar("SELECT count(*) FROM settings_changes WHERE source = 'dashboard'") == status["changes"] > 0
