@@ -10,6 +10,7 @@ checks ``sys.modules``.
     insights.operator_audit(store)               # who is enabled, verified, failing and why
     insights.email_mismatches(store)             # operator e-mail differs from the mailbox's address
     insights.cohort_csv(store, "enable.csv", enabled=False, verification="verified")
+    insights.enable_cohort(store, "enable.csv", dry_run=True, enabled=False, verification="verified")
     insights.runs_over_time(store, every="1 hour")
     insights.failures_by_code(store); insights.failures_by_operator(store)
     insights.retries_and_throttling(store); insights.batch_throughput(store)
@@ -34,7 +35,7 @@ from workbench.store import Store
 
 __all__ = [
     "open_store", "operator_audit", "audit_counts", "failing_operators", "email_mismatches", "cohort",
-    "cohort_csv", "runs", "runs_over_time", "failures_by_code", "failures_by_operator", "failure_matrix",
+    "cohort_csv", "enable_cohort", "runs", "runs_over_time", "failures_by_code", "failures_by_operator", "failure_matrix",
     "retries_and_throttling", "retries_by_code", "batch_throughput", "throughput_by_run", "mailbox_health",
     "failure_emails", "health_summary", "run_journal", "journal_counts", "what_if", "compare_previews",
     "summary_difference", "frame_difference",
@@ -190,6 +191,20 @@ def cohort_csv(store: Store, path: str | os.PathLike[str], *, contact_sync: bool
     write_csv(path, ["operator_id", "name", "email", "contact_sync"],
               ((r.operator_id, r.name, r.email, contact_sync) for r in rows.itertuples()))
     return path
+
+
+def enable_cohort(store: Store, path: str | os.PathLike[str], *, dry_run: bool = True, **filters: Any):
+    """Write the bulk-enable CSV for ``cohort(store, **filters)`` and run it through the operators import.
+
+    A dry run by default (nothing written to the store). Returns the import's ``ImportReview``; an
+    empty cohort gives an empty review (the file then holds the header only) instead of the import's
+    "header only" refusal.
+    """
+    from workbench.operators.csv_import import ImportReview, import_operators
+    path = cohort_csv(store, path, contact_sync=True, **filters)
+    if cohort(store, **filters).empty:
+        return ImportReview(str(path), "add-or-update", "operator_id", dry_run, False)
+    return import_operators(store, path, dry_run=dry_run, source=f"csv:{Path(path).name}")
 
 
 # --- runs -------------------------------------------------------------------------

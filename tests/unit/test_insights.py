@@ -149,6 +149,18 @@ def test_cohort_csv_is_a_valid_bulk_enable_file_whose_dry_run_writes_nothing(sto
     assert insights.cohort(store, enabled=False).empty
 
 
+def test_enable_cohort_dry_runs_by_default_and_an_empty_cohort_is_an_empty_review(store, tmp_path):
+    review = insights.enable_cohort(store, tmp_path / "a.csv", enabled=False, verification="verified")
+    assert review.dry_run and not review.written and review.changes_df()["operator_id"].tolist() == ["OP-5"]
+    assert store.scalar("SELECT contact_sync FROM operators WHERE operator_id = 'OP-5'") is False
+    empty = insights.enable_cohort(store, tmp_path / "b.csv", enabled=False, verification="failing")
+    assert (empty.processed, empty.written, empty.changes_df().empty) == (0, False, True)
+    assert empty.outcome() == "dry run: nothing written"
+    assert (tmp_path / "b.csv").read_text() == "operator_id,name,email,contact_sync\n"
+    applied = insights.enable_cohort(store, tmp_path / "c.csv", dry_run=False, ids=["OP-6"])
+    assert applied.written and store.scalar("SELECT contact_sync FROM operators WHERE operator_id = 'OP-6'")
+
+
 # --- journal ----------------------------------------------------------------------
 
 def test_runs_over_time_buckets_real_runs(store):
