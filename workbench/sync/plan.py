@@ -280,13 +280,16 @@ WITH f AS (
     LEFT JOIN _ex x ON x.operator_id = p.operator_id AND x.item_id = p.item_id
     LEFT JOIN _lk l ON p.match = 'link' AND l.operator_id = p.operator_id AND l.contact_id = p.contact_id
 ), fc AS (
-    -- contact facts: from the team row when on the team, else (joins, removals, deletes) from contacts
+    -- contact facts: from the team row for the (many) linked pairs on the team, else from contacts
+    SELECT f.*, true AS c_live, false AS crm_private, f.team_hash AS crm_hash
+    FROM f WHERE f.on_team AND f.match = 'link'
+    UNION ALL
     SELECT f.*,
            CASE WHEN f.on_team THEN true ELSE coalesce(c.deleted_at IS NULL, false) END AS c_live,
            coalesce(c.private, false) AS crm_private,
            CASE WHEN f.on_team THEN f.team_hash WHEN c.contact_id IS NOT NULL THEN {crm_hash} END AS crm_hash
     FROM f LEFT JOIN contacts c ON c.contact_id = f.contact_id
-            AND NOT (f.on_team AND f.match = 'link' AND f.e_present)
+    WHERE NOT (f.on_team AND f.match = 'link')
 ), g AS (
     SELECT *,
         (c_live AND on_team) AS c_present,
