@@ -31,7 +31,7 @@ def test_agent_subscribes_verified_operators_and_hears_status_pings(verified_env
 
 
 def mailbox_account(ra, mailbox: str = MAILBOX):
-    """The test's own exchangelib account (the store is read through the agent's, see AgentStore)."""
+    """The test's own exchangelib account, configured from the agent's store."""
     from workbench.exchange.client import connect
     return connect(ra.agent.store).account(mailbox)
 

@@ -10,7 +10,7 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store
-from workbench.store.connection import open_connection
+from workbench.store.connection import transaction
 from workbench.store.schema import MIGRATIONS
 from workbench.store.summary import TABLES
 
@@ -62,24 +62,46 @@ def test_failed_transaction_rolls_back(tmp_path):
     assert store.scalar("SELECT count(*) FROM settings") == 0
 
 
-def test_lock_held_too_long_becomes_store_busy_naming_the_holder(tmp_path, monkeypatch):
+HOLDERS = {
+    "a foreign duckdb program": "import duckdb; con = duckdb.connect({path!r})",
+    "a workbench process mid-transaction": "from workbench.store import Store; "
+                                           "ctx = Store({path!r}).write(); ctx.__enter__()",
+}
+
+
+@pytest.mark.parametrize("holder_code", HOLDERS.values(), ids=HOLDERS.keys())
+def test_lock_held_too_long_becomes_store_busy_naming_the_holder(tmp_path, holder_code):
     path = tmp_path / "s.duckdb"
     Store(path).scalar("SELECT 1")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(path)!r})
-        print("held", flush=True)
-        time.sleep(30)
-    """)], stdout=subprocess.PIPE, text=True)
+    code = holder_code.format(path=str(path)) + "; import time; print('held', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WorkbenchError) as exc:
-            open_connection(path, timeout=0.5)
+            with transaction(path, timeout=0.5):
+                pass
         assert exc.value.code == "STORE_BUSY"
         assert f"PID {holder.pid}" in exc.value.detail
     finally:
         holder.kill()
         holder.wait()
+    with transaction(path, timeout=5) as con:       # free again once the holder is gone
+        assert con.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_threads_of_one_process_share_the_store(tmp_path):
+    """Readers and writers on several threads at once: no 'different configuration', no lost row."""
+    from concurrent.futures import ThreadPoolExecutor
+    store = Store(tmp_path / "t.duckdb")
+
+    def work(i: int) -> int:
+        with store.write() as con:
+            con.execute("INSERT INTO operators VALUES (?, 'n', 'e@x.test', false, now(), 't')", [f"T-{i}"])
+        return len(store.df("SELECT * FROM operators"))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(200)))
+    assert store.scalar("SELECT count(*) FROM operators") == 200
 
 
 WRITER = textwrap.dedent("""

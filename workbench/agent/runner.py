@@ -19,7 +19,6 @@ commit and return; the listener closes; requests picked but not done go back to 
 """
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import threading
@@ -32,7 +31,6 @@ from workbench.agent import requests as queue
 from workbench.agent import state
 from workbench.agent.listener import ListenAddress, Listener, tls_context
 from workbench.agent.scheduler import Clock, SlotScheduler, SystemClock
-from workbench.agent.store import agent_store
 from workbench.agent.subscriptions import plan_subscriptions
 from workbench.errors import WorkbenchError
 from workbench.store import Store, now as utc_now
@@ -97,7 +95,7 @@ class _Mailbox:
 class Agent:
     def __init__(self, store: Store, *, clock: Clock | None = None, log: Callable[..., None] | None = None,
                  options: AgentOptions | None = None, connect: Callable[[Store], Any] | None = None) -> None:
-        self.store = agent_store(store)
+        self.store = store
         self.clock = clock or SystemClock()
         self.log = log or EventLog()
         self.options = options or AgentOptions()

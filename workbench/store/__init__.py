@@ -49,9 +49,8 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only transaction (other readers may hold the file at the same time)."""
-        self.migrate()
-        with transaction(self.path, read_only=True) as con:
+        """A transaction for reading (the same gate as writes: see ``connection``)."""
+        with self.write() as con:
             yield con
 
     def df(self, sql: str, params: Sequence[Any] | None = None):

@@ -1,15 +1,28 @@
-"""Connection policy: open, one transaction, close; retry lock conflicts.
+"""Connection policy: open, one transaction, close; wait for other users of the file.
 
-DuckDB lets one process hold a database file open for writing. The dashboard,
-a notebook kernel, the CLI and the agent share one file, so nobody keeps it
-open between operations, and a lock conflict is retried with back-off for a
-bounded time before it becomes a STORE_BUSY error naming the holder.
+The dashboard, a notebook kernel, the CLI and the agent share one DuckDB file, so
+nobody keeps it open between operations. DuckDB's own file lock is not enough on
+its own (measured with DuckDB 2.0: processes cycling open/commit/close lost about
+one write in a thousand, and inside one process a read-only connection beside a
+read-write one is refused, while threads opening and closing connections at once
+race). So every operation holds a gate for the whole life of its connection:
+
+- across processes, an exclusive ``flock`` on ``<store>.lock`` (the holder's PID is
+  written into it, for the STORE_BUSY message);
+- within a process, one store operation at a time (re-entrant for nested use).
+
+Waiting is bounded (``WORKBENCH_LOCK_TIMEOUT`` seconds, default 30) and then becomes
+STORE_BUSY naming the holder; a DuckDB lock held by a foreign program (the duckdb
+CLI, say) is retried the same way.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import re
+import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,43 +40,96 @@ def lock_timeout() -> float:
     return float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
 
 
-def _is_lock_conflict(exc: Exception) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
+def _backoff(delay: float) -> float:
+    time.sleep(delay * (0.5 + random.random()))
+    return min(delay * 2, 0.1)
 
 
-def open_connection(path: Path, *, read_only: bool = False,
-                    timeout: float | None = None) -> duckdb.DuckDBPyConnection:
-    """Open ``path``, retrying while another process holds the lock."""
-    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+class _Gate:
+    """One store operation at a time in this process; an flock per store file across processes."""
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.RLock()
+        self._held: dict[Path, tuple[int, int]] = {}   # path -> (lock fd, nesting depth)
+
+    @contextmanager
+    def hold(self, path: Path, deadline: float) -> Iterator[None]:
+        if not self._thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise WorkbenchError("STORE_BUSY", f"{path}: another thread of this process kept the store")
+        try:
+            fd, depth = self._held.get(path, (-1, 0))
+            if depth == 0:
+                fd = self._lock_file(path, deadline)
+            self._held[path] = (fd, depth + 1)
+            try:
+                yield
+            finally:
+                fd, depth = self._held.pop(path)
+                if depth > 1:
+                    self._held[path] = (fd, depth - 1)
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+        finally:
+            self._thread_lock.release()
+
+    @staticmethod
+    def _lock_file(path: Path, deadline: float) -> int:
+        lock_path = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise WorkbenchError("STORE_UNREADABLE", f"{lock_path}: {exc.strerror}") from None
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                    os.close(fd)
+                    raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}") from None
+                delay = _backoff(delay)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{Path(sys.argv[0]).name or 'python'} (PID {os.getpid()})".encode(), 0)
+        return fd
+
+
+_GATE = _Gate()
+
+
+def _connect(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
     delay = 0.005
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
+            text = str(exc)
+            if "Could not set lock" not in text and "Conflicting lock" not in text:
                 raise WorkbenchError("STORE_UNREADABLE", f"{path}: {exc}") from None
             if time.monotonic() >= deadline:
-                match = _HOLDER_RE.search(str(exc))
-                holder = f"{match.group(1)} (PID {match.group(2)})" if match else "another process"
+                match = _HOLDER_RE.search(text)
+                holder = f"{match.group(1)} (PID {match.group(2)})" if match else "another program"
                 raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}") from None
         except duckdb.Error as exc:
             raise WorkbenchError("STORE_UNREADABLE", f"{path}: {exc}") from None
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 0.25)
+        delay = _backoff(delay)
 
 
 @contextmanager
-def transaction(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(path: Path, *, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """One connection, one transaction: commit on success, roll back on error, always close."""
-    con = open_connection(path, read_only=read_only)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+    with _GATE.hold(Path(path), deadline):
+        con = _connect(Path(path), deadline)
         try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    finally:
-        con.close()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()

@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from workbench.errors import CATALOGUE, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.store import Store, now
 from workbench.store import sync_tables as st
 from workbench.sync import notify

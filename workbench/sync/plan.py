@@ -33,7 +33,7 @@ Rules (DESIGN.md "Sync semantics"):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import duckdb

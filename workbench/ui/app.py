@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from workbench.store import Store, now
-from workbench.ui.data import error_headline, shared
+from workbench.ui.data import error_headline
 from workbench.ui.screens.log import LogScreen
 from workbench.ui.screens.operators import OperatorsScreen
 from workbench.ui.screens.overview import OverviewScreen
@@ -68,7 +68,7 @@ class WorkbenchApp(App[None]):
     def __init__(self, store: Store, *, clock: Callable[[], datetime] = now,
                  banner: str = "", start_mode: str = "overview") -> None:
         super().__init__()
-        self.store = shared(store)
+        self.store = store
         self.clock = clock
         self.banner = banner
         self.start_mode = start_mode

@@ -11,38 +11,14 @@ costs one page of rows per screen.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from workbench.errors import CATALOGUE, WorkbenchError
 from workbench.store import Store
 
 Clock = Callable[[], datetime]
-
-
-# --- the store as the dashboard's threads share it -------------------------------------
-
-class SharedStore(Store):
-    """A Store whose reads also open read-write connections.
-
-    The dashboard runs several worker threads at once (a page read while an import
-    commits or a sync writes a batch). DuckDB refuses, inside one process, a read-only
-    connection to a file that another thread has open read-write ("different
-    configuration"); connections with the same configuration share one database
-    instance and work concurrently. So every connection the dashboard opens uses the
-    read-write configuration; each is still one short transaction, closed at once.
-    """
-
-    @contextmanager
-    def read(self) -> Iterator[Any]:
-        with self.write() as con:
-            yield con
-
-
-def shared(store: Store) -> SharedStore:
-    return store if isinstance(store, SharedStore) else SharedStore(store.path)
 
 
 # --- formatting shared by screens -------------------------------------------------
