@@ -27,3 +27,25 @@ def make_app(store):
         kw.setdefault("clock", lambda: FROZEN)
         return WorkbenchApp(kw.pop("store", store), **kw)
     return make
+
+
+KEYSTORE_PASSWORD = "ui-test-keystore"     # a test value; never shown (the panel has no password widget)
+CERTS = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def fixed_keystore(store, tmp_path, monkeypatch):
+    """exchange.jks in the working directory, from the committed certificates (fixed dates and fingerprints):
+    exchange (expires 2026-03-20, 18 days after FROZEN), test-ca (valid to 2035), old-mail (expired 2025-12-31,
+    names mail.example.org). keystore_path=exchange.jks (relative: the same text in every snapshot)."""
+    from workbench.exchange import keystore as ks
+    from workbench.store.settings_table import update
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", KEYSTORE_PASSWORD)
+    certs = {alias: ks.read_certificates(CERTS / f"{name}.pem")[0]
+             for alias, name in (("exchange", "exchange"), ("test-ca", "test-ca"), ("old-mail", "old-mail"))}
+    path = ks.write_jks(tmp_path / "exchange.jks", KEYSTORE_PASSWORD, certs)
+    update(store, {"keystore_path": "exchange.jks"}, source="test")
+    from ui_fixtures import freeze_timestamps
+    freeze_timestamps(store)
+    return path

@@ -85,3 +85,8 @@ def test_preview_before_a_plan(snap_compare, make_app):
 
 def test_sync_last_run(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("5"))
+
+
+def test_settings_keystore(snap_compare, make_app, fixed_keystore):
+    """Settings → ctrl+t with the committed certificates: one expiring in 18 days, one expired for another host."""
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("2", "ctrl+t"))

@@ -33,7 +33,8 @@ class SettingsScreen(WorkbenchScreen):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save all"),
         Binding("ctrl+z", "revert", "Revert"),
-        Binding("ctrl+k", "check", "Check set"),
+        Binding("ctrl+k", "check", "Check set", show=False),   # the footer is full at 120 columns
+        Binding("ctrl+t", "keystore", "Keystore"),
     ]
 
     @dataclass
@@ -64,7 +65,6 @@ class SettingsScreen(WorkbenchScreen):
                     yield Static(setting.rule, classes="field-rule", id=f"rule-{key}", markup=False)
         with Horizontal(id="settings-side"):
             yield Static(id="settings-status", classes="box")
-            yield from self.compose_keystore()
 
     def _editor(self, key: str) -> ComposeResult:
         choices = setting_choices().get(key)
@@ -72,13 +72,6 @@ class SettingsScreen(WorkbenchScreen):
             yield Select([(c, c) for c in choices], id=f"in-{key}", allow_blank=False, classes="field-input")
         else:
             yield Input(id=f"in-{key}", classes="field-input")
-
-    def compose_keystore(self) -> ComposeResult:
-        try:
-            from workbench.ui.screens.keystore import KeystorePanel
-        except ImportError:
-            return
-        yield KeystorePanel(id="keystore")
 
     def on_mount(self) -> None:
         self.query_one("#settings-status").border_title = "Check"
@@ -112,7 +105,9 @@ class SettingsScreen(WorkbenchScreen):
                 text.append(f"· {p}\n", style="red")
         else:
             text.append("✓ stored settings valid", style="bold green")
-        text.append("\nctrl+s saves every field at once (all or nothing); ctrl+z reverts.", style="dim")
+        text.append("\nctrl+s saves every field at once (all or nothing); ctrl+z reverts; "
+                    "ctrl+t opens the keystore (entries, expiry; fetch + import the server certificate).",
+                    style="dim")
         self.query_one("#settings-status", Static).update(text)
 
     def _mark(self, key: str, problem: str | None) -> None:
@@ -188,6 +183,15 @@ class SettingsScreen(WorkbenchScreen):
     def action_revert(self) -> None:
         self.dirty = False
         self.load()
+
+    def action_keystore(self) -> None:
+        from workbench.ui.screens.keystore import KeystoreScreen
+        self.app.push_screen(KeystoreScreen())
+
+    def action_fetch_cert(self) -> None:
+        """The palette's "Fetch and import server certificate": the keystore panel, fetching."""
+        from workbench.ui.screens.keystore import KeystoreScreen
+        self.app.push_screen(KeystoreScreen(fetch_on_open=True))
 
     def action_check(self) -> None:
         self.load() if not self.dirty else self.notify("Save or revert first: the check reads the stored set.")

@@ -16,7 +16,7 @@ Every screen is one keystroke away; the footer shows the keys of the screen you 
 | Key | Screen | What you do there |
 |---|---|---|
 | 1 | Overview | Is contact sync healthy? Integration switch, settings check, operators, last runs, failures with their remedy, agent health |
-| 2 | Settings | Every setting with its rule; inline validation; **ctrl+s** saves all or nothing. Keystore panel: entries, expiry, fetch + import the server certificate |
+| 2 | Settings | Every setting with its rule; inline validation; **ctrl+s** saves all or nothing. **ctrl+t** keystore panel: entries, expiry, warnings; **f** fetches the server certificate, **i** imports it after a confirmation |
 | 3 | Operators | Filter (**/**), sort (**s**), toggle contact sync (**space**), verify selected (**v**) or all (**V**), import CSV (**i**) with a review before commit |
 | 4 | Preview | The plan for the selected or all operators, grouped by action; field-level before/after; **a** applies after a confirmation |
 | 5 | Sync | Start (**r**) and cancel (**c**) a sync; progress per mailbox and overall, items per second, live journal |
