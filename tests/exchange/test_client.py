@@ -27,7 +27,7 @@ def test_account_impersonates_and_is_cached(exchange_env) -> None:
         finds = [r for r in exchange_env.sandbox.requests if r.operation == "FindItem"]
         assert finds and {(r.user.lower(), (r.mailbox or "").lower()) for r in finds} == \
             {(exchange_env.info.service_account.username.lower(), mailbox.lower())}
-    assert trust.registered() == []          # close() forgets the endpoint's trust
+    assert trust.origin(exchange_env.info.url) not in trust.registered()   # close() forgets the endpoint's trust
 
 
 def test_resolve_primary(exchange_env) -> None:
@@ -89,7 +89,7 @@ def test_two_connections_two_keystores_one_process(exchange_env, make_sandbox, c
     a = exchange_env.connect()
     b = connect(store2, password=second.info.service_account.password, keystore_password="second-ks-pw")
     try:
-        assert set(trust.registered()) == {trust.origin(exchange_env.info.url), trust.origin(second.info.url)}
+        assert {trust.origin(exchange_env.info.url), trust.origin(second.info.url)} <= set(trust.registered())
         a.ping()
         b.ping()
         assert b.resolve_primary(second.info.service_account.username) == second.info.service_account.username

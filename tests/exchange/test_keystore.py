@@ -275,7 +275,7 @@ def test_trust_is_the_keystore_only_per_endpoint(tmp_path: Path, monkeypatch) ->
             trust.unregister(url_a)
             trust.unregister(url_a)
             trust.unregister(url_b)
-        assert trust.registered() == []
+        assert not {trust.origin(url_a), trust.origin(url_b)} & set(trust.registered())
 
 
 def test_probe_tls_tells_expired_untrusted_and_hostname(tmp_path: Path) -> None:

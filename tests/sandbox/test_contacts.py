@@ -53,7 +53,8 @@ def test_all_mapped_fields_round_trip(sandbox, alice):
         ("Business", "1 Main St", "Springfield", "IL", "US", "62701")
     assert abs(got.last_modified_time - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=1)
     view = next(c for c in sandbox.mailbox("alice.jones@example.com").contacts if c["item_id"] == got.id)
-    assert view["extended_properties"] == {"CrmContactId": "CRM-1"} and view["sensitivity"] == "Private"
+    crm_property = next(f for f in Contact.FIELDS if f.name == "crm_id").value_cls.property_name
+    assert view["extended_properties"] == {crm_property: "CRM-1"} and view["sensitivity"] == "Private"
 
 
 def test_update_set_append_delete_and_changekeys(alice):
