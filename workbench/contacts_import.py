@@ -1,7 +1,13 @@
-"""Load CRM contacts with their team (operator ids) from CSV: validate all, then write all."""
+"""Load CRM contacts with their team (operator ids) from CSV: validate all, then write all.
+
+A written import queues a sync request (``workbench.agent.requests``, same transaction) for the enabled
+operators it affects: those on the old or new team of a contact that is new, revived or changed (mapped
+fields or the private flag), and those that joined or left a contact's team. Re-importing an unchanged
+file queues nothing.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -9,7 +15,7 @@ import pandas as pd
 
 from workbench.csvio import read_csv
 from workbench.errors import ValidationError
-from workbench.fields import CONTACT_FIELDS
+from workbench.fields import CONTACT_FIELDS, hash_sql
 from workbench.settings import EMAIL_RE
 from workbench.store import Store, now
 from workbench.store.operators_table import known_ids
@@ -23,6 +29,31 @@ _BOOL = {"true": True, "yes": True, "y": True, "1": True,
 class ContactsImport:
     contacts: int
     team_rows: int
+    operators: list[str] = field(default_factory=list)    # enabled operators a sync was requested for
+
+
+def _affected_sql() -> str:
+    casts = ", ".join(f"{f}::VARCHAR AS {f}" for f in CONTACT_FIELDS)
+    return f"""
+    WITH i AS (
+        SELECT contact_id::VARCHAR AS contact_id, private::BOOLEAN AS private, {casts} FROM incoming_contacts
+    ), changed AS (
+        SELECT i.contact_id FROM i LEFT JOIN contacts c USING (contact_id)
+        WHERE c.contact_id IS NULL OR c.deleted_at IS NOT NULL OR i.private IS DISTINCT FROM c.private
+           OR {hash_sql("i")} <> {hash_sql("c")}
+    ), old_team AS (
+        SELECT contact_id, operator_id FROM contact_team WHERE contact_id IN (SELECT contact_id FROM i)
+    ), new_team AS (
+        SELECT DISTINCT contact_id::VARCHAR AS contact_id, operator_id::VARCHAR AS operator_id FROM incoming_team
+    ), touched AS (
+        SELECT operator_id FROM old_team WHERE contact_id IN (SELECT contact_id FROM changed)
+        UNION SELECT operator_id FROM new_team WHERE contact_id IN (SELECT contact_id FROM changed)
+        UNION SELECT operator_id FROM (SELECT * FROM old_team EXCEPT SELECT * FROM new_team)
+        UNION SELECT operator_id FROM (SELECT * FROM new_team EXCEPT SELECT * FROM old_team)
+    )
+    SELECT o.operator_id FROM operators o JOIN touched USING (operator_id)
+    WHERE o.contact_sync ORDER BY o.operator_id
+    """
 
 
 def _row_problems(line: int, row: dict[str, str], operators: set[str]) -> list[str]:
@@ -44,7 +75,7 @@ def _row_problems(line: int, row: dict[str, str], operators: set[str]) -> list[s
     return problems
 
 
-def import_contacts(store: Store, path: str | Path) -> ContactsImport:
+def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> ContactsImport:
     table = read_csv(path, required=("contact_id", "given_name", "surname", "email", "team"))
     operators = known_ids(store)
     problems: list[str] = []
@@ -77,7 +108,11 @@ def import_contacts(store: Store, path: str | Path) -> ContactsImport:
     with store.write() as con:
         con.register("incoming_contacts", contacts)
         con.register("incoming_team", team)
+        affected = [r[0] for r in con.execute(_affected_sql()).fetchall()]
         con.execute(f"INSERT OR REPLACE INTO contacts ({cols}) SELECT {cols} FROM incoming_contacts")
         con.execute("DELETE FROM contact_team WHERE contact_id IN (SELECT contact_id FROM incoming_contacts)")
         con.execute("INSERT OR IGNORE INTO contact_team SELECT contact_id, operator_id, added_at FROM incoming_team")
-    return ContactsImport(len(contacts), len(team))
+        if affected:
+            from workbench.agent.requests import queue
+            queue(con, affected, f"contacts import {Path(path).name}", source=source)
+    return ContactsImport(len(contacts), len(team), affected)

@@ -188,6 +188,10 @@ _entry("SYNC_CANCELLED", "Sync cancelled", "The run was cancelled by a person.",
 _entry("SKIPPED_DIRECTION", "Change not synced in this direction",
        "sync_direction lets changes flow one way only; this change goes the other way.",
        "Nothing to do, or set sync_direction=two-way to sync it.")
+_entry("PLAN_STALE", "Changed since the preview",
+       "The contact changed in Exchange or the CRM (or the operator's sync was switched) after the plan was "
+       "made; applying the previewed action would overwrite the newer edit, so it was left alone.",
+       "Preview again and apply the new plan, or run the sync: a new plan sees both edits.")
 _entry("SYNC_DISABLED", "Contact sync is switched off",
        "The master switch contact_integration is false.",
        "Run `workbench settings set contact_integration=true` when the settings are complete.", exit_code=2)

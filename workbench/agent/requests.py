@@ -1,7 +1,11 @@
 """The sync request queue: a change made through the workbench asks the agent to sync its operators.
 
-The CLI, the dashboard and notebooks call ``request_sync(store, operator_ids, reason)`` after a change
-that affects operators (a contact edited, an operator enabled, settings changed); the running agent polls
+The service layer calls ``request_sync(store, operator_ids, reason)`` (or ``queue(con, ...)`` inside its own
+write transaction, so the change and its request commit together) after a change that affects operators:
+``operators.switches.set_contact_sync`` (enable/disable), ``operators.csv_import.import_operators`` (a written
+import changing contact_sync or e-mail), ``contacts_import.import_contacts`` (operators on the changed contacts'
+teams) and ``store.settings_table.update`` (a planning setting: every enabled operator). So every front end
+(CLI, dashboard, notebooks) queues the same requests. The running agent polls
 ``pending`` about once a second, coalesces the requests per operator and syncs each affected mailbox once.
 ``operator_ids=None`` asks for every enabled operator. Without a running agent the rows simply wait
 (``workbench agent --once`` processes them too).
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from typing import Any, Iterable
 
 from workbench.store import Store, now
 
@@ -24,20 +28,29 @@ class SyncRequest:
     source: str
 
 
-def request_sync(store: Store, operator_ids: Iterable[str] | None, reason: str, *, source: str = "cli") -> list[int]:
-    """Queue a sync of ``operator_ids`` (None = all enabled operators); returns the request ids."""
-    ids: list[str | None] = [None] if operator_ids is None else list(dict.fromkeys(
+def _ids(operator_ids: Iterable[str] | None) -> list[str | None]:
+    return [None] if operator_ids is None else list(dict.fromkeys(
         str(i).strip() for i in operator_ids if str(i).strip()))
-    if not ids:
-        return []
+
+
+def queue(con: Any, operator_ids: Iterable[str] | None, reason: str, *, source: str = "cli") -> list[int]:
+    """``request_sync`` on an open write connection (inside the caller's transaction)."""
     stamp = now()
     out: list[int] = []
-    with store.write() as con:
-        for op in ids:
-            row = con.execute("INSERT INTO sync_requests (requested_at, operator_id, reason, source) "
-                              "VALUES (?, ?, ?, ?) RETURNING request_id", [stamp, op, reason, source]).fetchone()
-            out.append(int(row[0]))
+    for op in _ids(operator_ids):
+        row = con.execute("INSERT INTO sync_requests (requested_at, operator_id, reason, source) "
+                          "VALUES (?, ?, ?, ?) RETURNING request_id", [stamp, op, reason, source]).fetchone()
+        out.append(int(row[0]))
     return out
+
+
+def request_sync(store: Store, operator_ids: Iterable[str] | None, reason: str, *, source: str = "cli") -> list[int]:
+    """Queue a sync of ``operator_ids`` (None = all enabled operators); returns the request ids."""
+    ids = _ids(operator_ids)
+    if not ids:
+        return []
+    with store.write() as con:
+        return queue(con, None if ids == [None] else ids, reason, source=source)
 
 
 def claim_pending(store: Store, limit: int = 1000) -> list[SyncRequest]:

@@ -15,7 +15,9 @@ Rules (the Pega data import wizard's, made strict and explainable):
 - ``add`` refuses rows whose operator already exists; ``add-or-update`` adds new keys, updates known
   ones and counts identical rows as unchanged (they are not rewritten);
 - nothing is written if any row failed, unless ``skip_invalid``; ``dry_run`` writes nothing; the
-  existing operators are read and the new ones written inside the same transaction.
+  existing operators are read and the new ones written inside the same transaction;
+- a written import queues a sync request (``workbench.agent.requests``) in that transaction for the
+  operators it added with contact_sync on and those whose contact_sync or e-mail changed.
 """
 from __future__ import annotations
 
@@ -141,6 +143,7 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
     with (store.read() if dry_run else store.write()) as con:
         existing = con.execute("SELECT operator_id, name, email, contact_sync FROM operators").fetchall()
         adds, updates = rows.diff(existing)
+        by_id = {r[0]: r for r in existing}
         review.failed = len(rows.bad)
         review.errors.sort(key=lambda e: e.line)
         if dry_run or (review.failed and not skip_invalid) or not (adds or updates):
@@ -156,6 +159,11 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
                         "updated_at = u.updated_at, source = u.source "
                         "FROM changed_operators u WHERE operators.operator_id = u.operator_id")
             con.unregister("changed_operators")
+        affected = [a[0] for a in adds if a[3]] + [u[0] for u in updates
+                                                   if (u[2], u[3]) != (by_id[u[0]][2], bool(by_id[u[0]][3]))]
+        if affected:
+            from workbench.agent.requests import queue
+            queue(con, affected, f"operators import {path.name}", source=source)
         _pause_before_commit()
         review.written = True
     return review

@@ -1,4 +1,8 @@
-"""Per-operator contact sync switch (`operators enable|disable ID...`)."""
+"""Per-operator contact sync switch (`operators enable|disable ID...`).
+
+A change queues a sync request for the operators whose flag changed (in the same transaction), so the
+agent subscribes and syncs an enabled mailbox at once, and ends a disabled one's subscription.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,4 +39,6 @@ def set_contact_sync(store: Store, ids: Iterable[str], enabled: bool, *, source:
             ph = ", ".join("?" for _ in result.changed)
             con.execute(f"UPDATE operators SET contact_sync = ?, updated_at = ?, source = ? "
                         f"WHERE operator_id IN ({ph})", [enabled, now(), source, *result.changed])
+            from workbench.agent.requests import queue
+            queue(con, result.changed, f"contact sync {'enabled' if enabled else 'disabled'}", source=source)
     return result

@@ -4,6 +4,9 @@ from __future__ import annotations
 from workbench.settings import SETTINGS, ExchangeSettings, normalise
 from workbench.store import Store, now
 
+#: settings the planner reads: changing one queues a sync of every enabled operator
+PLANNING_KEYS = ("sync_direction", "conflict_policy", "include_private", "sync_category")
+
 
 def stored_values(store: Store) -> dict[str, str]:
     """Every setting's text value, defaults filled in."""
@@ -18,7 +21,8 @@ def load(store: Store) -> ExchangeSettings:
 def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[str, tuple[str, str]]:
     """Validate all pairs, then write them in one transaction; returns {key: (old, new)} for changes.
 
-    Raises ValidationError (nothing written) if any pair is refused.
+    Raises ValidationError (nothing written) if any pair is refused. A change of a planning setting
+    (``PLANNING_KEYS``) queues a sync request for every enabled operator in the same transaction.
     """
     clean = normalise(pairs)
     changed: dict[str, tuple[str, str]] = {}
@@ -33,6 +37,10 @@ def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[
             con.execute("INSERT INTO settings_changes (changed_at, key, old_value, new_value, source) "
                         "VALUES (?, ?, ?, ?, ?)", [stamp, key, old, value, source])
             changed[key] = (old, value)
+        planning = [k for k in PLANNING_KEYS if k in changed]
+        if planning:
+            from workbench.agent.requests import queue
+            queue(con, None, "settings changed: " + ", ".join(planning), source=source)
     return changed
 
 

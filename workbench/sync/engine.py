@@ -91,11 +91,12 @@ class MailboxResult:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    stale: int = 0                 # planned writes not done: a side changed since the plan (PLAN_STALE)
     notified: bool = False
 
     @property
     def left(self) -> int:
-        return max(0, self.planned - self.done - self.failed)
+        return max(0, self.planned - self.done - self.failed - self.stale)
 
 
 @dataclass
@@ -121,12 +122,16 @@ class RunResult:
     def failed(self) -> int:
         return sum(m.failed for m in self.mailboxes)
 
+    @property
+    def stale(self) -> int:
+        return sum(m.stale for m in self.mailboxes)
+
     def mailbox(self, operator_id: str) -> MailboxResult:
         return next(m for m in self.mailboxes if m.operator_id == operator_id)
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "dry_run": self.dry_run, "planned": self.planned,
-                "done": self.done, "failed": self.failed, "requests": self.requests, "retries": self.retries,
+                "done": self.done, "failed": self.failed, "stale": self.stale, "requests": self.requests, "retries": self.retries,
                 "seconds": round(self.seconds, 3),
                 "mailboxes": [{**asdict(m), "left": m.left} for m in self.mailboxes]}
 
@@ -160,6 +165,7 @@ class _Outcome:
     log: list[dict] = field(default_factory=list)
     ok: int = 0
     failed: int = 0
+    stale: int = 0
     touched_crm: list[str] = field(default_factory=list)
 
 
@@ -281,10 +287,12 @@ class _Run:
                 entry.pop("_row", None)
             out.log.append({"operator_id": r.operator_id, "action": "batch", "outcome": "ok" if not out.failed
                             else "failed", "batch_no": batch_no, "items": len(frame), "seconds": seconds,
-                            "detail": f"{pass_name}{kind}: {out.ok} ok, {out.failed} failed"})
+                            "detail": f"{pass_name}{kind}: {out.ok} ok, {out.failed} failed"
+                                      + (f", {out.stale} changed since the plan" if out.stale else "")})
             self.write(lambda con: self._commit(con, r.operator_id, out))
             r.done += out.ok
             r.failed += out.failed
+            r.stale += out.stale
             touched += out.touched_crm
             with self.count_lock:
                 self.items_done += len(frame)
@@ -403,6 +411,11 @@ class _Run:
             self._retrying(box, "update contacts", attempt)
             for r in rows:
                 ref = results.get(r.action_id)
+                if isinstance(ref, WorkbenchError) and ops.is_conflict(ref):
+                    # edited in Exchange after the plan: never written over, the next plan sees the edit
+                    self._fail(out, r, WorkbenchError("EWS_CONFLICT", "changed in Exchange since the plan "
+                                                      f"(stale change key; {ref.detail}); not overwritten, rerun"))
+                    continue
                 if isinstance(ref, WorkbenchError) or ref is None:
                     self._fail(out, r, ref or WorkbenchError("EWS_ITEM_REJECTED", "no result"))
                     continue
@@ -459,6 +472,7 @@ class _Run:
                     stamped[r.action_id] = ref
 
             self._retrying(box, "stamp CRM id", attempt)
+        changed = self._crm_changed(rows) if kind == "update-crm" else {}
         for r in rows:
             ref = stamped.get(r.action_id)
             if isinstance(ref, WorkbenchError):
@@ -468,6 +482,12 @@ class _Run:
                 # the link keeps the snapshot's change key: an edit made before the stamp still counts
                 out.snap.append(expected_row(r.item_id, ref.change_key, fields_of(r, "ex"), crm_id=r.contact_id,
                                              categories=self._categories(r), private=bool(r.ex_private)))
+            if r.action_id in changed:
+                # edited in the CRM after the plan: not overwritten with the Exchange values; no link either,
+                # so the next plan sees both edits (conflict_policy decides)
+                out.stale += 1
+                out.log.append(self._entry(r, "skipped", "PLAN_STALE", changed[r.action_id]))
+                continue
             if kind in ("create-crm", "update-crm"):
                 out.crm.append({"contact_id": r.contact_id, **fields_of(r, "ex"), "private": bool(r.ex_private)})
                 out.touched_crm.append(r.contact_id)
@@ -484,6 +504,24 @@ class _Run:
                 out.unlinks.append((op, r.contact_id))
             out.ok += 1
             out.log.append(self._entry(r, "ok"))
+
+    def _crm_changed(self, rows: list[Any]) -> dict[int, str]:
+        """{action_id: why} for update-crm rows whose CRM contact changed (or went) since the plan."""
+        from workbench.fields import hash_sql
+        ids = list(dict.fromkeys(r.contact_id for r in rows))
+        if not ids:
+            return {}
+        found = dict((cid, (h, live)) for cid, h, live in self.write(lambda con: con.execute(
+            f"SELECT contact_id, {hash_sql('c')}, deleted_at IS NULL FROM contacts c "
+            f"WHERE contact_id IN ({', '.join('?' for _ in ids)})", ids).fetchall()))
+        out: dict[int, str] = {}
+        for r in rows:
+            h, live = found.get(r.contact_id, (None, False))
+            if not live:
+                out[r.action_id] = "CRM contact deleted since the plan; not overwritten, rerun"
+            elif h != r.crm_hash:
+                out[r.action_id] = "changed in the CRM since the plan; not overwritten, rerun"
+        return out
 
     # --- failure e-mail -------------------------------------------------------------
     def notify_failure(self, box: _Box, code: str, detail: str, last: WorkbenchError | None = None) -> None:
@@ -539,7 +577,88 @@ class _Run:
         r.notified = status == "sent"
 
 
-def _journal_plan(plan: Plan, dry_run: bool) -> list[dict]:
+def _settle(r: MailboxResult) -> None:
+    """A mailbox that executed: ok, or partial when something failed or changed since the plan."""
+    r.status = "ok" if not (r.failed or r.stale) else "partial"
+    if r.stale and not r.failed and r.code is None:
+        r.code = "PLAN_STALE"
+        r.detail = f"{r.stale} planned write(s) changed since the plan and were not applied; rerun"
+
+
+def _only(plan: Plan, operators: Sequence[str]) -> Plan:
+    keep = set(operators)
+    a = plan.actions[plan.actions["operator_id"].isin(keep)].reset_index(drop=True)
+    c = plan.changes[plan.changes["operator_id"].isin(keep)].reset_index(drop=True)
+    o = plan.operators[plan.operators["operator_id"].isin(keep)].reset_index(drop=True)
+    return Plan(plan.settings, a, c, o)
+
+
+#: what must be unchanged for a previewed action to be applied (besides operator, action, contact, item)
+_SAME = ("mailbox", "match", "crm_hash", "exchange_hash", "crm_private", "ex_private", "winner", "team_add",
+         "conflict")
+
+
+def _v(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value
+
+
+def _key(row: Any) -> tuple:
+    return (row.operator_id, row.action, _v(row.contact_id), _v(row.item_id))
+
+
+def _stale_entry(row: Any, why: str) -> dict:
+    return {"operator_id": row.operator_id, "contact_id": _v(row.contact_id), "item_id": _v(row.item_id),
+            "action": row.action, "outcome": "skipped", "code": "PLAN_STALE", "detail": why}
+
+
+def _still_valid(previewed: Plan, fresh: Plan, ready: Sequence[str]) -> tuple[Plan, list[dict], list[dict]]:
+    """The previewed writes still planned exactly so (as rows of ``fresh``: current change keys and
+    categories), journal entries for those that are not, and one entry per mailbox for new writes."""
+    ready_set = set(ready)
+    now_by_key = {_key(r): r for r in fresh.writes.itertuples(index=False)}
+    now_by_contact = {(r.operator_id, r.contact_id): r for r in fresh.actions.itertuples(index=False)
+                      if _v(r.contact_id) is not None}
+    now_by_item = {(r.operator_id, r.item_id): r for r in fresh.actions.itertuples(index=False)
+                   if _v(r.item_id) is not None}
+    keep: list[int] = []
+    stale: list[dict] = []
+    for r in previewed.writes.itertuples(index=False):
+        if r.operator_id not in ready_set:
+            continue        # its snapshot failed now: the mailbox result says why
+        cur = now_by_key.get(_key(r))
+        pair = cur if cur is not None else (now_by_contact.get((r.operator_id, _v(r.contact_id)))
+                                            or now_by_item.get((r.operator_id, _v(r.item_id))))
+        why = None
+        if pair is None:
+            why = "changed since the preview: nothing to do any more"
+        else:
+            sides = [name for name, cols in (("in the CRM", ("crm_hash", "crm_private")),
+                                             ("in Exchange", ("exchange_hash", "ex_private")))
+                     if any(_v(getattr(pair, c)) != _v(getattr(r, c)) for c in cols)]
+            if sides:
+                why = "changed " + " and ".join(sides) + " since the preview"
+            elif cur is None or any(_v(getattr(cur, c)) != _v(getattr(r, c)) for c in _SAME):
+                why = "changed since the preview"
+            if why is not None and pair.action != r.action:
+                why += f" (the plan now says {pair.action})"
+        if why is None:
+            keep.append(int(cur.action_id))
+        else:
+            stale.append(_stale_entry(r, why + "; not applied (nothing overwritten), preview again or rerun"))
+    kept = set(keep)
+    extra: list[dict] = []
+    new = fresh.writes[~fresh.writes["action_id"].isin(kept)]
+    for op, n in new.groupby("operator_id").size().items():
+        extra.append({"operator_id": op, "action": "mailbox", "outcome": "skipped", "code": "PLAN_STALE",
+                      "detail": f"{n} write(s) planned now were not in the preview; left for the next run"})
+    acts = fresh.actions[fresh.actions["action_id"].isin(kept)].reset_index(drop=True)
+    changes = fresh.changes[fresh.changes["action_id"].isin(kept)].reset_index(drop=True)
+    return Plan(fresh.settings, acts, changes, fresh.operators), stale, extra
+
+
+def _journal_plan(plan: Plan, dry_run: bool, *, preview: bool = False) -> list[dict]:
     entries = []
     for row in plan.actions.itertuples(index=False):
         if row.action == "skip" or row.action == "conflict":
@@ -548,7 +667,7 @@ def _journal_plan(plan: Plan, dry_run: bool) -> list[dict]:
             outcome = "planned"
         entries.append({"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
                         "action": row.action, "outcome": outcome, "code": row.code,
-                        "detail": f"{'dry run: ' if dry_run else ''}{row.reason}"
+                        "detail": f"{'dry run: ' if dry_run else ''}{'previewed: ' if preview else ''}{row.reason}"
                                   + ("; conflict, winner " + str(row.winner) if row.conflict else "")})
     return entries
 
@@ -557,18 +676,38 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
              allow_mass_delete: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
              cancel: CancelToken | None = None, trigger: str = "cli", *, snapshot: bool = True,
              deadline_seconds: float | None = None, clock: Callable[[], float] = time.monotonic,
-             connection: Any = None, propagate: bool = True) -> RunResult:
+             connection: Any = None, propagate: bool | None = None, plan: Any = None) -> RunResult:
     """Snapshot, plan and (unless ``dry_run``) execute the sync of the given operators (default: all enabled).
 
     ``deadline_seconds`` overrides notification_frequency_minutes as the per-mailbox retry deadline;
     ``clock`` is the monotonic clock the deadline is measured with; ``connection`` an open
     ``ExchangeConnection`` to use (else ``workbench.exchange.client.connect(store)``).
+
+    ``plan``: a previewed ``Plan`` (or the ``Preview`` holding it) to apply instead of a new plan. Only the
+    mailboxes with writes in it are touched (``operators`` narrows them further). Each is snapshotted again
+    (unless ``snapshot=False``) and planned again; a previewed write is executed only when the new plan
+    holds the same action on the same contact and item with the same content on both sides, else it is
+    journaled ``skipped``/``PLAN_STALE`` (changed since the preview) and counted in ``stale``. Writes the
+    new plan holds but the preview did not are left for the next run. No propagation pass unless
+    ``propagate=True``; ``result.plan`` is the previewed plan.
     """
     from workbench.store.settings_table import load
     from workbench.store.operators_table import known_ids
     settings = load(store)
     if not settings.contact_integration and not dry_run:
         raise WorkbenchError("SYNC_DISABLED", "contact_integration=false")
+    previewed: Plan | None = None
+    previewed_all: Plan | None = None
+    if plan is not None:
+        previewed = plan if isinstance(plan, Plan) else plan.plan
+        wanted = sorted(set(previewed.writes["operator_id"]))
+        if operators is not None:
+            keep = set(operators)
+            wanted = [op for op in wanted if op in keep]
+        operators = wanted
+        previewed_all, previewed = previewed, _only(previewed, wanted)
+    if propagate is None:
+        propagate = previewed is None
     if operators is not None:
         unknown = sorted(set(operators) - known_ids(store))
         if unknown:
@@ -577,8 +716,20 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     t_start = time.monotonic()
     with store.write() as con:
         targets = operator_mailboxes(con, operators)
-    run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, operators=len(targets), planned=0)
+    run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, operators=len(operators if previewed is not None
+                                                                                  else targets), planned=0)
     boxes = {op: _Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
+    gone: list[MailboxResult] = []
+    if previewed is not None:
+        # previewed mailboxes whose contact sync was switched off since: nothing of theirs is applied
+        for op in [o for o in operators if o not in boxes]:
+            sub = previewed.for_operator(op)
+            r = MailboxResult(op, str(sub.operators["mailbox"].iloc[0]) if len(sub.operators) else "",
+                              status="skipped", code="PLAN_STALE", planned=len(sub.writes), stale=len(sub.writes),
+                              detail="contact sync was switched off since the preview; nothing applied")
+            gone.append(r)
+            with store.write() as con:
+                st.journal(con, run_id, [_stale_entry(row, r.detail) for row in sub.writes.itertuples(index=False)])
     own_conn = connection is None
     conn = connection
     if snapshot or not dry_run:
@@ -621,7 +772,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
             return None
         return wrapper
 
-    plan: Plan | None = None
+    plan = None
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-mailbox") as pool:
             # 1. snapshot
@@ -629,16 +780,27 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                 list(pool.map(guarded(run.snapshot), boxes.values()))
             ready = [op for op, b in boxes.items() if not b.stopped]
             # 2. plan, in full, before any write
-            plan = run.write(lambda con: build_plan(con, settings, ready))
-            run.log(_journal_plan(plan, dry_run))
+            fresh = run.write(lambda con: build_plan(con, settings, ready))
+            if previewed is None:
+                plan = decided = fresh
+                run.log(_journal_plan(plan, dry_run))
+            else:
+                # apply the previewed plan: only what is still exactly as previewed
+                decided = previewed
+                plan, stale, unpreviewed = _still_valid(previewed, fresh, ready)
+                run.log(_journal_plan(previewed, dry_run, preview=True) + stale + unpreviewed)
+                for entry in stale:
+                    boxes[entry["operator_id"]].result.stale += 1
             run.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
-                                              [len(plan.writes), run_id]))
-            for op in ready:
-                box = boxes[op]
-                sub = plan.for_operator(op)
-                box.result.planned = len(sub.writes)
+                                              [len(decided.writes), run_id]))
+            ready_set = set(ready)
+            for op, box in boxes.items():
+                sub = decided.for_operator(op)
+                box.result.planned = len(sub.writes)      # a mailbox whose snapshot failed shows them as left
+                if op not in ready_set:
+                    continue
                 box.result.skipped = int((sub.actions["action"] == "skip").sum())
-                if plan.guard_tripped(op) and not allow_mass_delete and not dry_run:
+                if decided.guard_tripped(op) and not allow_mass_delete and not dry_run:
                     row = sub.operators.iloc[0]
                     box.stopped = True
                     box.result.status, box.result.code = "guarded", "MASS_DELETE"
@@ -650,12 +812,12 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                 for op in ready:
                     boxes[op].result.status = "dry-run"
             else:
-                run.items_total = sum(boxes[op].result.planned for op in ready if not boxes[op].stopped)
+                run.items_total = sum(len(plan.for_operator(op).writes) for op in ready if not boxes[op].stopped)
                 touched: dict[str, list[str]] = {}
 
                 def execute(box: _Box) -> None:
                     touched[box.result.operator_id] = run.execute(box, plan.for_operator(box.result.operator_id))
-                    box.result.status = "ok" if not box.result.failed else "partial"
+                    _settle(box.result)
                     run.write(lambda con: st.mark_mailbox(con, box.result.operator_id, box.result.mailbox,
                                                           ok=True, code=None))
                 list(pool.map(guarded(execute), [boxes[op] for op in ready]))
@@ -677,11 +839,11 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                             sub = extra.for_operator(box.result.operator_id)
                             box.result.planned += len(sub.writes)
                             run.execute(box, sub, pass_name="propagate ")
-                            box.result.status = "ok" if not box.result.failed else "partial"
+                            _settle(box.result)
                         list(pool.map(guarded(execute_again),
                                       [boxes[op] for op in sorted(set(follow["operator_id"]))]))
     finally:
-        results = list(boxes.values())
+        results = list(boxes.values()) + [_Box(r, deadline=0.0) for r in gone]
         statuses = {b.result.status for b in results}
         if cancel.cancelled:
             status = "cancelled"
@@ -696,8 +858,8 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                           failed=sum(b.result.failed for b in results), requests=run.requests, retries=run.retries)
         if own_conn and conn is not None:
             conn.close()
-    return RunResult(run_id, status, dry_run, plan, [b.result for b in results], run.requests, run.retries,
-                     time.monotonic() - t_start)
+    return RunResult(run_id, status, dry_run, previewed_all if previewed is not None else plan,
+                     [b.result for b in results], run.requests, run.retries, time.monotonic() - t_start)
 
 
 def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, connection: Any = None,

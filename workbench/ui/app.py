@@ -82,10 +82,10 @@ class WorkbenchApp(App[None]):
             return None        # shown greyed out until the service behind the screen exists
         return True
 
-    def start_sync(self, operators: list[str] | None) -> None:
-        """Switch to the Sync screen and run the sync there (from Preview's apply)."""
+    def start_sync(self, operators: list[str] | None, plan: object = None) -> None:
+        """Switch to the Sync screen and run the sync there (from Preview's apply: ``plan`` is the previewed one)."""
         def go() -> None:
-            self.screen.start(operators)
+            self.screen.start(operators, plan=plan)
         self.switch_mode("sync")
         self.call_after_refresh(go)
 

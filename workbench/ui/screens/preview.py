@@ -1,8 +1,9 @@
 """Preview: the sync plan for one or all operators, grouped by action, with field-level before/after.
 
 ``workbench.sync.preview.preview`` (the same call as `workbench sync --dry-run` and the notebooks)
-builds the plan in a worker; this screen only arranges its DataFrames. Apply runs the sync for
-the same operators on the Sync screen after a confirmation.
+builds the plan in a worker; this screen only arranges its DataFrames. Apply executes this very
+plan (``run_sync(plan=...)``) on the Sync screen after a confirmation: an action whose contact changed
+in Exchange or the CRM since the preview is skipped (PLAN_STALE), never applied over the newer edit.
 """
 from __future__ import annotations
 
@@ -200,9 +201,11 @@ class PreviewScreen(WorkbenchScreen):
         who = ", ".join(self.operators) if self.operators else "all enabled operators"
         question = (f"Apply the plan for {who}?\n\n{writes} write(s) in {mailboxes} mailbox(es); "
                     f"{len(self.preview.overwrites)} Exchange edit(s) will be overwritten.\n"
-                    "The sync takes a fresh snapshot first, so the numbers may move a little.")
+                    "Exactly these actions run. A contact changed since this preview is left alone "
+                    "(PLAN_STALE in the journal); preview again to include it.")
+        plan = self.preview.plan
 
         def decided(yes: bool | None) -> None:
             if yes:
-                self.app.start_sync(self.operators)
+                self.app.start_sync(self.operators, plan=plan)
         self.app.push_screen(Confirm(question, yes="Apply"), decided)

@@ -86,7 +86,8 @@ class SyncScreen(WorkbenchScreen):
     def action_start(self) -> None:
         self.start(None)
 
-    def start(self, operators: list[str] | None) -> None:
+    def start(self, operators: list[str] | None, plan: object = None) -> None:
+        """Run a sync; with ``plan`` (from Preview's apply) execute that previewed plan, nothing else."""
         if self.running:
             self.notify("A sync is already running.", severity="warning")
             return
@@ -97,9 +98,11 @@ class SyncScreen(WorkbenchScreen):
         self.batches = {}
         self.query_one("#sy-bar", ProgressBar).update(total=None, progress=0)
         who = ", ".join(operators) if operators else "all enabled operators"
-        self.query_one("#sy-label", Static).update(f"starting: snapshot and plan for {who}…")
+        self.query_one("#sy-label", Static).update(
+            f"applying the previewed plan for {who}: checking nothing changed since…" if plan is not None
+            else f"starting: snapshot and plan for {who}…")
         self.refresh_bindings()
-        self.run(operators, self.token)
+        self.run(operators, self.token, plan)
 
     def action_cancel(self) -> None:
         if self.running and self.token is not None:
@@ -115,11 +118,11 @@ class SyncScreen(WorkbenchScreen):
         self.app.call_after_refresh(lambda: self.app.screen.show_run(run_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sync")
-    def run(self, operators: list[str] | None, token) -> None:
+    def run(self, operators: list[str] | None, token, plan: object = None) -> None:
         from workbench.sync.engine import run_sync
         try:
             result = run_sync(self.store, operators, progress=lambda e: self.post_message(self.Progress(e)),
-                              cancel=token, trigger="dashboard")
+                              cancel=token, trigger="dashboard", plan=plan)
         finally:
             self.app.call_from_thread(self._stopped)
         self.post_message(self.Finished(result))
@@ -152,7 +155,8 @@ class SyncScreen(WorkbenchScreen):
         style = {"ok": "bold green", "cancelled": "bold yellow"}.get(r.status, "bold red")
         text = Text()
         text.append(f"run {r.run_id} {r.status}", style=style)
-        text.append(f": {r.done} done, {r.failed} failed of {r.planned} planned in {len(r.mailboxes)} mailbox(es), "
+        stale = f", {r.stale} changed since the preview (PLAN_STALE)" if getattr(r, "stale", 0) else ""
+        text.append(f": {r.done} done, {r.failed} failed{stale} of {r.planned} planned in {len(r.mailboxes)} mailbox(es), "
                     f"{r.requests} requests, {r.retries} retries, {r.seconds:,.1f} s — l opens its journal")
         self.query_one("#sy-label", Static).update(text)
         bar = self.query_one("#sy-bar", ProgressBar)
