@@ -80,20 +80,42 @@ class _Gate:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise WorkbenchError("STORE_UNREADABLE", f"{lock_path}: {exc.strerror}") from None
-        delay = 0.002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-                    os.close(fd)
-                    raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}") from None
-                delay = _backoff(delay)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _wait_for_flock(fd, path, deadline)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{Path(sys.argv[0]).name or 'python'} (PID {os.getpid()})".encode(), 0)
         return fd
+
+
+def _wait_for_flock(fd: int, path: Path, deadline: float) -> None:
+    """Block in the kernel's queue for the lock (polling would starve behind a busy writer), bounded.
+
+    A blocking flock cannot time out, so a helper thread waits; if the deadline passes first the
+    helper is abandoned and releases the lock as soon as it gets it.
+    """
+    got = threading.Event()
+    decided = threading.Lock()
+    abandoned = False
+
+    def wait() -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with decided:
+            if abandoned:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            else:
+                got.set()
+
+    threading.Thread(target=wait, name="store-lock-wait", daemon=True).start()
+    got.wait(max(0.0, deadline - time.monotonic()))
+    with decided:
+        if got.is_set():
+            return
+        abandoned = True
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+    raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}")
 
 
 _GATE = _Gate()
