@@ -44,9 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report_error(exc: WorkbenchError) -> int:
+    from workbench.secrets import redact
     print(exc.headline(), file=sys.stderr)
     if exc.detail:
-        for line in exc.detail.splitlines():
+        for line in redact(exc.detail).splitlines():
             print(f"  {line}", file=sys.stderr)
     return exc.exit_code
 
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"INTERNAL: unexpected {type(exc).__name__} — rerun with WORKBENCH_DEBUG=1 and report it",
               file=sys.stderr)
-        print(f"  {exc}", file=sys.stderr)
+        from workbench.secrets import redact
+        print(f"  {redact(str(exc))}", file=sys.stderr)
         return 1
 
 

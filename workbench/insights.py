@@ -32,6 +32,7 @@ import pandas as pd
 
 from workbench.errors import CATALOGUE, WorkbenchError
 from workbench.store import Store
+from workbench.store.operators_table import VERIFIED_STATUSES
 
 __all__ = [
     "open_store", "operator_audit", "audit_counts", "failing_operators", "email_mismatches", "cohort",
@@ -43,7 +44,7 @@ __all__ = [
 
 VERIFICATION_STATES = ("verified", "failing", "unverified")
 FAILED_OUTCOMES = ("failed", "cancelled")
-TRANSIENT_CODES = ("EWS_THROTTLED", "EWS_SERVER_ERROR", "EWS_TIMEOUT", "EWS_UNREACHABLE")
+TRANSIENT_CODES = tuple(code for code, failure in CATALOGUE.items() if failure.transient)
 _INTERVAL_RE = re.compile(r"^\s*\d+\s+(second|minute|hour|day|week|month)s?\s*$", re.IGNORECASE)
 
 
@@ -77,7 +78,7 @@ def _catalogue(df: pd.DataFrame, code_column: str, *, cause: bool = False) -> pd
 
 # --- operators --------------------------------------------------------------------
 
-_AUDIT_SQL = """
+_AUDIT_SQL = f"""
     WITH latest AS (
         SELECT * FROM operator_checks
         QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1
@@ -87,7 +88,7 @@ _AUDIT_SQL = """
     )
     SELECT o.operator_id, o.name, o.email, o.contact_sync,
            CASE WHEN c.status IS NULL THEN 'unverified'
-                WHEN c.status IN ('ok', 'sync-off') THEN 'verified' ELSE 'failing' END AS verification,
+                WHEN c.status IN {VERIFIED_STATUSES} THEN 'verified' ELSE 'failing' END AS verification,
            c.status AS verify_status, c.code AS verify_code, c.detail AS verify_detail,
            c.mailbox_address, c.checked_at AS verified_at,
            coalesce(c.mailbox_address IS NOT NULL AND lower(trim(c.mailbox_address)) <> lower(trim(o.email)),
@@ -185,7 +186,10 @@ def cohort_csv(store: Store, path: str | os.PathLike[str], *, contact_sync: bool
     The file is what ``workbench operators import`` (and ``import_operators``) reads; every row
     gets ``contact_sync`` = the given value. Returns the path.
     """
-    rows = cohort(store, **filters)
+    return _write_cohort(cohort(store, **filters), path, contact_sync)
+
+
+def _write_cohort(rows: pd.DataFrame, path: str | os.PathLike[str], contact_sync: bool) -> Path:
     path = Path(path)
     from workbench.csvio import write_csv
     write_csv(path, ["operator_id", "name", "email", "contact_sync"],
@@ -201,8 +205,9 @@ def enable_cohort(store: Store, path: str | os.PathLike[str], *, dry_run: bool =
     "header only" refusal.
     """
     from workbench.operators.csv_import import ImportReview, import_operators
-    path = cohort_csv(store, path, contact_sync=True, **filters)
-    if cohort(store, **filters).empty:
+    rows = cohort(store, **filters)
+    path = _write_cohort(rows, path, True)
+    if rows.empty:
         return ImportReview(str(path), "add-or-update", "operator_id", dry_run, False)
     return import_operators(store, path, dry_run=dry_run, source=f"csv:{Path(path).name}")
 

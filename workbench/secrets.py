@@ -28,7 +28,8 @@ _seen: set[str] = set()
 _lock = threading.Lock()
 
 
-def _remember(value: str) -> str:
+def remember(value: str) -> str:
+    """Note a password this process holds, so ``redact`` masks it wherever text leaves the process."""
     if value:
         with _lock:
             _seen.add(value)
@@ -72,10 +73,10 @@ def get_secret(env: str, keyring_user: str, prompt: str, *, confirm: bool = Fals
     from workbench.errors import WorkbenchError
     value = os.environ.get(env)
     if value:
-        return _remember(value)
+        return remember(value)
     value = _from_keyring(keyring_user)
     if value:
-        return _remember(value)
+        return remember(value)
     if ask is None and not _interactive():
         raise WorkbenchError("SECRET_MISSING", f"{env} is not set, no keyring entry, and stdin is not a terminal")
     ask = ask or getpass.getpass
@@ -85,7 +86,7 @@ def get_secret(env: str, keyring_user: str, prompt: str, *, confirm: bool = Fals
             raise WorkbenchError("SECRET_MISSING", "the two passwords typed differ")
     if not value:
         raise WorkbenchError("SECRET_MISSING", f"an empty password was typed; set {env} instead")
-    return _remember(value)
+    return remember(value)
 
 
 def ews_password(account: str = "", **kw) -> str:

@@ -161,11 +161,6 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
 ]}
 
 
-def parse_value(key: str, text: str) -> Any:
-    """Typed value of ``text`` for ``key``; raises RuleBroken or KeyError."""
-    return SETTINGS[key].parse(text)
-
-
 def normalise(pairs: dict[str, str]) -> dict[str, str]:
     """Validate every pair; return canonical text values. All or nothing."""
     problems: list[str] = []

@@ -12,7 +12,7 @@ from exchangelib import errors as ee
 from workbench.cli import main
 from workbench.errors import CATALOGUE, WorkbenchError
 from workbench.exchange.errors_map import to_workbench_error
-from workbench.secrets import _remember, redact
+from workbench.secrets import remember, redact
 
 
 def _wrapped(inner: BaseException, outer: BaseException) -> BaseException:
@@ -75,7 +75,7 @@ def test_throttle_keeps_back_off_and_workbench_errors_pass_through() -> None:
 
 
 def test_known_secrets_are_scrubbed_from_details() -> None:
-    _remember("S3cret-Passw0rd")
+    remember("S3cret-Passw0rd")
     err = to_workbench_error(ee.UnauthorizedError("login S3cret-Passw0rd failed"))
     assert "S3cret-Passw0rd" not in err.detail and "********" in err.detail
     assert redact("a S3cret-Passw0rd b") == "a ******** b"
@@ -104,3 +104,14 @@ def test_retry_loop_rewraps_are_not_reported_as_throttling():
     assert to_workbench_error(ErrorServerBusy("Caused by HTTP 401 response")).code == "EWS_AUTH_REJECTED"
     assert to_workbench_error(ErrorServerBusy("The server cannot service this request right now.",
                                               back_off=1.5)).code == "EWS_THROTTLED"
+
+
+def test_a_password_inside_an_error_never_reaches_the_terminal(capsys):
+    """Passwords a connection was given are remembered and masked in every error the CLI prints."""
+    from workbench import cli, secrets
+    from workbench.errors import WorkbenchError
+    secret = "pw-that-must-not-leak-42"
+    secrets.remember(secret)
+    assert cli.report_error(WorkbenchError("EWS_PROTOCOL", f"server echoed {secret} back")) == 1
+    err = capsys.readouterr().err
+    assert secret not in err and "server echoed ******** back" in err

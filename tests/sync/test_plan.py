@@ -279,3 +279,19 @@ def test_creates_are_not_conflicts(w):
     from workbench.sync.preview import from_plan
     pv = from_plan(plan)
     assert pv.conflicts.empty and pv.overwrites.empty and len(pv.detail) > 0
+
+
+def test_preview_of_an_unknown_operator_is_refused(tmp_path, capsys, monkeypatch):
+    from workbench.cli import main
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "s.duckdb"))
+    assert main(["sync", "preview", "--stored", "--operator", "NOPE"]) == 2
+    assert capsys.readouterr().err.startswith("OPERATOR_NOT_FOUND")
+
+
+def test_log_of_a_run_that_does_not_exist_is_bad_input(tmp_path, capsys, monkeypatch):
+    from workbench.cli import main
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "s.duckdb"))
+    assert main(["log"]) == 0
+    assert "no sync run yet" in capsys.readouterr().err
+    assert main(["log", "--run", "999"]) == 2
+    assert "--run 999: no such sync run" in capsys.readouterr().err

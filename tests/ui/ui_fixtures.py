@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from textual.worker import WorkerCancelled
+
 from workbench.contacts_import import import_contacts
 from workbench.operators.csv_import import import_operators
 from workbench.store import Store
@@ -120,7 +122,10 @@ async def settle(pilot, rounds: int = 20) -> None:
     app = pilot.app
     idle = 0
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:      # an exclusive worker superseded by a newer one: normal
+            pass
         await pilot.pause()
         idle = idle + 1 if not any(w.is_running or w.state.name == "PENDING" for w in app.workers) else 0
         if idle >= 3:

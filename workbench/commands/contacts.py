@@ -1,4 +1,4 @@
-"""`workbench contacts import|list`."""
+"""`workbench contacts import|summary`."""
 from __future__ import annotations
 
 import argparse

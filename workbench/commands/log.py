@@ -18,28 +18,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 def log_cmd(args) -> int:
     from workbench.commands.output import note, print_df, print_json, records
     from workbench.store import Store
-    from workbench.store.sync_tables import log_df
+    from workbench.errors import WorkbenchError
+    from workbench.store.sync_tables import log_df, run_row
     store = Store()
-    run_id = args.run
-    if run_id is None and not args.all:
-        run_id = store.scalar("SELECT max(run_id) FROM sync_runs")
-        if run_id is None:
+    run = None
+    if not args.all:
+        run = run_row(store, args.run)
+        if run is None and args.run is not None:
+            raise WorkbenchError("USAGE", f"--run {args.run}: no such sync run (`workbench log --all` lists every entry)")
+        if run is None:
             note("no sync run yet")
             if args.json:
                 print_json([])
             return 0
+    run_id = None if run is None else int(run["run_id"])
     df = log_df(store, run_id=None if args.all else run_id, operator_id=args.operator, failed=args.failed,
                 limit=args.limit)
     if args.json:
         print_json(records(df))
         return 0
-    if run_id is not None:
-        run = store.df("SELECT * FROM sync_runs WHERE run_id = ?", [run_id])
-        if len(run):
-            r = run.iloc[0]
-            print(f"run {run_id}: {r['status']}{' (dry run)' if r['dry_run'] else ''}, trigger {r['trigger']}, "
-                  f"started {r['started_at']}, planned {r['planned']}, done {r['done']}, failed {r['failed']}, "
-                  f"retries {r['retries']}")
+    if run is not None:
+        print(f"run {run_id}: {run['status']}{' (dry run)' if run['dry_run'] else ''}, trigger {run['trigger']}, "
+              f"started {run['started_at']}, planned {run['planned']}, done {run['done']}, failed {run['failed']}, "
+              f"retries {run['retries']}")
     if df.empty:
         print("no journal entries match")
         return 0

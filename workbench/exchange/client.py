@@ -27,6 +27,7 @@ from exchangelib.ewsdatetime import UTC
 from exchangelib.protocol import Protocol
 from exchangelib.version import EXCHANGE_2010, EXCHANGE_2013, EXCHANGE_2016, Build
 
+from workbench import secrets
 from workbench.errors import WorkbenchError
 from workbench.exchange import keystore as ks
 from workbench.exchange import trust
@@ -87,8 +88,8 @@ class ExchangeConnection:
     """One endpoint, one service account, one keystore; accounts per mailbox.
 
     ``retry_max_wait``: None (default) = FailFast, every error at once (what ``workbench check``
-    uses); seconds = retry transient faults up to that budget (the sync engine passes its
-    remaining deadline). ``timeout``: seconds per HTTP request.
+    uses, and the engine and agent, which retry themselves); seconds = exchangelib retries
+    transient faults up to that budget. ``timeout``: seconds per HTTP request.
     """
 
     def __init__(self, settings: ExchangeSettings, password: str, keystore_password: str, *,
@@ -102,6 +103,8 @@ class ExchangeConnection:
             raise WorkbenchError("SETTINGS_INCOMPLETE", "keystore_path is empty")
         if not settings.exchange_url.lower().startswith("https://"):
             raise WorkbenchError("SETTINGS_INCOMPLETE", "exchange_url must be https")
+        secrets.remember(password)
+        secrets.remember(keystore_password)
         self.settings = settings
         self.url = settings.exchange_url
         self.keystore = ks.load_keystore(settings.keystore_path, keystore_password)
@@ -284,7 +287,6 @@ def connect(store_or_settings: Any, *, password: str | None = None, keystore_pas
     Missing passwords come from ``workbench.secrets`` (environment, keyring, prompt on a TTY).
     Extra keyword arguments (``retry_max_wait``, ``timeout`` ...) go to ``ExchangeConnection``.
     """
-    from workbench import secrets
     if isinstance(store_or_settings, ExchangeSettings):
         settings = store_or_settings
     else:

@@ -181,9 +181,6 @@ class Keystore:
     def aliases(self) -> list[str]:
         return [e.alias for e in self.entries]
 
-    def trust_pem(self) -> str:
-        return to_pem(self.trusted_certs())
-
 
 def detect_format(data: bytes) -> str:
     """'jks', 'jceks', 'pkcs12' or 'unknown', from the magic bytes / DER header."""

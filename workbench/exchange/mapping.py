@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 from exchangelib import Contact, ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
-from workbench.fields import CONTACT_FIELDS, content_hash
+from workbench.fields import CONTACT_FIELDS
 
 CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"   # ours, fixed forever: items carry it
 CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
@@ -101,10 +101,6 @@ def contact_to_row(contact: Any) -> dict[str, Any]:
             for col, attr in ADDRESS:
                 row[col] = _clean(getattr(a, attr, None))
     return row
-
-
-def row_hash(row: Mapping[str, Any]) -> str:
-    return content_hash(row)
 
 
 def display_name(fields: Mapping[str, Any]) -> str:

@@ -54,7 +54,8 @@ def _check(conn, operator_id: str, email: str, contact_sync: bool) -> OperatorCh
     try:
         probe = probe_mailbox(conn, email)
     except Exception as exc:        # the probe maps every failure; this is the last line of defence
-        probe = ProbeResult("unreachable", "EWS_PROTOCOL", None, f"{type(exc).__name__}: {exc}")
+        from workbench.secrets import redact
+        probe = ProbeResult("unreachable", "EWS_PROTOCOL", None, redact(f"{type(exc).__name__}: {exc}"))
     status, code, detail = probe.status, probe.code, probe.detail
     if status == "ok" and not contact_sync:
         status, code = SYNC_OFF, "OPERATOR_SYNC_OFF"

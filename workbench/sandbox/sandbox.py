@@ -18,6 +18,7 @@ from .push import PushSender
 from .server import EwsHTTPServer
 from .service import VERSIONS, EwsService, RequestRecord
 from .store import Mailbox, Store, User, now
+from .files import write_private
 
 SERVICE_ACCOUNT = "svc-sync@example.com"
 STATE_FILE = "state.json"
@@ -198,11 +199,7 @@ class Sandbox:
                 self.save()
 
     def _write_info(self) -> None:
-        path = self.state_dir / INFO_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.info.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(self.state_dir / INFO_FILE, json.dumps(self.info.to_json(), indent=2) + "\n")
 
     def load_seed(self, seed: Path) -> None:
         """Add the mailboxes of DIR/exchange_seed.json (or a seed file) that the state does not have yet."""

@@ -14,6 +14,7 @@ import spnego.exceptions
 
 from .service import EwsService
 from .store import Store, User, ntlm_user_lines
+from .files import write_private
 
 EWS_PATH = "/ews/exchange.asmx"
 MAX_BODY = 16 * 1024 * 1024          # larger requests are drained and refused with 413
@@ -60,10 +61,7 @@ class EwsHTTPServer(http.server.ThreadingHTTPServer):
 
     def write_user_file(self) -> None:
         lines = [line for user in self.store.distinct_users() for line in ntlm_user_lines(user)]
-        tmp = self.user_file.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.chmod(0o600)
-        tmp.replace(self.user_file)
+        write_private(self.user_file, "\n".join(lines) + "\n")
 
 
 class EwsRequestHandler(http.server.BaseHTTPRequestHandler):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .items import Item, fmt_time, new_changekey, new_id
+from .files import write_private
 
 WELL_KNOWN = (  # distinguished id, display name, folder class, parent
     ("root", "", "", None),
@@ -300,10 +301,7 @@ class Store:
                                "can_impersonate": u.can_impersonate, "mailbox": u.mailbox}
                               for u in self.distinct_users() if u.username != exclude_user]}
             text = json.dumps(data, separators=(",", ":"))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(path, text)
 
     def load(self, path: Path) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))

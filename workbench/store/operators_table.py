@@ -1,11 +1,21 @@
 """Operators and their verification history."""
 from __future__ import annotations
 
+from typing import Iterable
+
 import pandas as pd
+
+from workbench.errors import WorkbenchError
 
 from workbench.store import Store
 
-_LATEST_CHECK = """
+# A verified mailbox answered as it should: ``ok``, or ``sync-off`` (the mailbox is fine, only the
+# operator's contact_sync flag was off when it was checked).
+VERIFIED_STATUSES = ("ok", "sync-off")
+VERIFIED_SQL = "verify_status IN ('ok', 'sync-off')"
+FAILED_OUTCOMES_SQL = "outcome IN ('failed', 'cancelled')"   # journal entries that need attention
+
+LATEST_CHECK = """
     SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source,
            c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at,
            c.detail AS verify_detail,
@@ -21,14 +31,14 @@ _LATEST_CHECK = """
 def operators_df(store: Store, *, enabled: bool | None = None, unverified: bool = False) -> pd.DataFrame:
     """Operators with their latest verification; filters as `operators list` offers them.
 
-    ``unverified``: never checked, last check not ok, or the operator changed since (verify_stale).
+    ``unverified``: never checked, last check not verified, or the operator changed since (verify_stale).
     """
     where = []
     if enabled is not None:
         where.append("contact_sync" if enabled else "NOT contact_sync")
     if unverified:
-        where.append("(verify_status IS NULL OR verify_status <> 'ok' OR verify_stale)")
-    sql = f"SELECT * FROM ({_LATEST_CHECK}) q"
+        where.append(f"(verify_status IS NULL OR NOT {VERIFIED_SQL} OR verify_stale)")
+    sql = f"SELECT * FROM ({LATEST_CHECK}) q"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return store.df(sql + " ORDER BY operator_id")
@@ -36,6 +46,13 @@ def operators_df(store: Store, *, enabled: bool | None = None, unverified: bool 
 
 def known_ids(store: Store) -> set[str]:
     return {r[0] for r in store.rows("SELECT operator_id FROM operators")}
+
+
+def require_known(store: Store, operator_ids: Iterable[str]) -> None:
+    """OPERATOR_NOT_FOUND naming every id that is not in the store."""
+    unknown = sorted(set(operator_ids) - known_ids(store))
+    if unknown:
+        raise WorkbenchError("OPERATOR_NOT_FOUND", f"operator id(s) {', '.join(unknown)} not in the store")
 
 
 def record_checks(store: Store, checks) -> int:

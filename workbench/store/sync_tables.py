@@ -11,6 +11,7 @@ import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, content_hash
 from workbench.store import Store, now
+from workbench.store.operators_table import FAILED_OUTCOMES_SQL
 
 SNAPSHOT_COLUMNS = ("operator_id", "item_id", "change_key", "crm_id", "categories", "private",
                     *CONTACT_FIELDS, "hash", "seen_at")
@@ -187,12 +188,15 @@ def log_df(store: Store, *, run_id: int | None = None, operator_id: str | None =
         where.append("operator_id = ?")
         params.append(operator_id)
     if failed:
-        where.append("outcome IN ('failed', 'cancelled')")
+        where.append(FAILED_OUTCOMES_SQL)
     sql = "SELECT * FROM sync_log" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY log_id"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return store.df(sql, params)
 
 
-def runs_df(store: Store, limit: int = 20) -> pd.DataFrame:
-    return store.df(f"SELECT * FROM sync_runs ORDER BY run_id DESC LIMIT {int(limit)}")
+def run_row(store: Store, run_id: int | None = None) -> dict | None:
+    """One sync run (the latest when ``run_id`` is None) as a dict, or None."""
+    sql = "SELECT * FROM sync_runs " + ("WHERE run_id = ?" if run_id is not None else "ORDER BY run_id DESC LIMIT 1")
+    df = store.df(sql, [run_id] if run_id is not None else [])
+    return None if df.empty else df.iloc[0].to_dict()

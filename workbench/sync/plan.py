@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import duckdb
 import pandas as pd
@@ -49,9 +49,6 @@ ACTIONS = ("create-exchange", "update-exchange", "delete-exchange", "create-crm"
            "unlink-crm", "link", "forget", "conflict", "skip")
 #: actions that change something (skip and an unresolved conflict do not)
 WRITE_ACTIONS = EXCHANGE_WRITES + CRM_WRITES + STORE_ONLY
-
-DIRECTIONS = ("crm-to-exchange", "exchange-to-crm", "two-way")
-POLICIES = ("crm-wins", "exchange-wins", "manual")
 
 
 @dataclass(frozen=True)
@@ -459,7 +456,7 @@ def _changes(actions: pd.DataFrame) -> pd.DataFrame:
 
 def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
                operators: Sequence[str] | None = None) -> Plan:
-    """Plan over the tables visible to ``con`` (a store connection; read-only is fine)."""
+    """Plan over the tables visible to ``con`` (a store connection); reads only."""
     ps = PlanSettings.of(settings)
     params = {"cat": ps.sync_category, "incl": ps.include_private}
     ops_filter = ""
@@ -539,7 +536,3 @@ def fields_of(row: Any, side: str) -> dict[str, str | None]:
         out[f] = v or None
     return out
 
-
-def iter_batches(frame: pd.DataFrame, size: int) -> Iterable[pd.DataFrame]:
-    for start in range(0, len(frame), max(1, size)):
-        yield frame.iloc[start:start + size]

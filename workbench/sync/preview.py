@@ -72,8 +72,11 @@ def from_plan(plan: Plan, errors: dict[str, str] | None = None) -> Preview:
 def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool = True, *,
             connection: Any = None) -> Preview:
     """Snapshot (unless ``snapshot=False``), plan, and describe; writes nothing but the snapshot."""
+    from workbench.store.operators_table import require_known
     from workbench.store.settings_table import load
     errors: dict[str, str] = {}
+    if operators is not None:
+        require_known(store, operators)
     settings = load(store)
     ready = operators
     if snapshot:

@@ -9,7 +9,7 @@ worker that fails becomes an error toast ``CODE: title — remedy``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -20,31 +20,19 @@ from workbench.ui.data import error_headline
 from workbench.ui.screens.log import LogScreen
 from workbench.ui.screens.operators import OperatorsScreen
 from workbench.ui.screens.overview import OverviewScreen
+from workbench.ui.screens.preview import PreviewScreen
 from workbench.ui.screens.settings import SettingsScreen
+from workbench.ui.screens.sync import SyncScreen
 from workbench.ui.widgets.help import HelpScreen
 
 MODE_SCREENS: dict[str, type[Screen]] = {
     "overview": OverviewScreen,
     "settings": SettingsScreen,
     "operators": OperatorsScreen,
+    "preview": PreviewScreen,
+    "sync": SyncScreen,
     "log": LogScreen,
 }
-
-
-def _optional_modes() -> dict[str, Any]:
-    """Preview and Sync need the sync services; they appear once those are installed."""
-    modes: dict[str, Any] = {}
-    try:
-        from workbench.ui.screens.preview import PreviewScreen
-        modes["preview"] = PreviewScreen
-    except ImportError:
-        pass
-    try:
-        from workbench.ui.screens.sync import SyncScreen
-        modes["sync"] = SyncScreen
-    except ImportError:
-        pass
-    return modes
 
 
 MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log")
@@ -53,7 +41,7 @@ MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log")
 class WorkbenchApp(App[None]):
     TITLE = "Contact Sync Workbench"
     CSS_PATH = "app.tcss"
-    MODES = {**MODE_SCREENS, **_optional_modes()}
+    MODES = MODE_SCREENS
     DEFAULT_MODE = "overview"
     BINDINGS = [
         Binding("1", "switch_mode('overview')", "Overview"),

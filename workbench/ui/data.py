@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from workbench.errors import CATALOGUE, WorkbenchError
 from workbench.store import Store
+from workbench.store.operators_table import FAILED_OUTCOMES_SQL, LATEST_CHECK, VERIFIED_SQL
 
 Clock = Callable[[], datetime]
 
@@ -69,7 +70,8 @@ def error_headline(exc: BaseException) -> str:
     """`CODE: title — remedy` for a WorkbenchError; a short line for anything else."""
     if isinstance(exc, WorkbenchError):
         return exc.headline()
-    return f"INTERNAL: unexpected {type(exc).__name__} — {exc}"
+    from workbench.secrets import redact
+    return f"INTERNAL: unexpected {type(exc).__name__} — {redact(str(exc))}"
 
 
 def remedy_lines(code: str | None) -> tuple[str, str, str]:
@@ -121,12 +123,6 @@ class PageSource:
 
 # --- operators ----------------------------------------------------------------------
 
-def _latest_check_sql() -> str:
-    # The same "operator + latest verification" query the CLI's `operators list` uses.
-    from workbench.store.operators_table import _LATEST_CHECK
-    return _LATEST_CHECK
-
-
 OPERATOR_COLUMNS = (
     Column("operator_id", "Operator", 10),
     Column("name", "Name", 20),
@@ -161,22 +157,15 @@ def operators_source(f: OperatorFilter) -> PageSource:
     if f.only_enabled:
         where.append("contact_sync")
     if f.only_failing:
-        where.append("(verify_status IS NULL OR verify_status <> 'ok')")
+        where.append(f"(verify_status IS NULL OR NOT {VERIFIED_SQL})")
     select = (f"SELECT operator_id AS key, operator_id, name, email, contact_sync, "
               f"CASE WHEN verify_status IS NULL THEN 'unverified' "
               f"     WHEN verify_code IS NULL THEN verify_status "
               f"     ELSE verify_status || ' (' || verify_code || ')' END AS verify_status, verified_at "
-              f"FROM ({_latest_check_sql()}) o")
+              f"FROM ({LATEST_CHECK}) o")
     if where:
         select += " WHERE " + " AND ".join(where)
     return PageSource(select, OPERATOR_COLUMNS, OPERATOR_SORTS.get(f.sort, "operator_id"), tuple(params))
-
-
-def operator_detail(store: Store, operator_id: str) -> dict[str, Any] | None:
-    rows = store.df(f"SELECT * FROM ({_latest_check_sql()}) o WHERE operator_id = ?", [operator_id])
-    if rows.empty:
-        return None
-    return rows.astype(object).where(rows.notna(), None).to_dict(orient="records")[0]
 
 
 # --- journal ------------------------------------------------------------------------
@@ -210,7 +199,7 @@ def journal_source(f: JournalFilter) -> PageSource:
         where.append("operator_id = ?")
         params.append(f.operator_id.strip())
     if f.failed_only:
-        where.append("outcome = 'failed'")
+        where.append(FAILED_OUTCOMES_SQL)
     select = ("SELECT log_id AS key, log_id, run_id, logged_at, operator_id, contact_id, action, outcome, "
               "code, detail FROM sync_log")
     if where:
@@ -354,19 +343,19 @@ def overview(store: Store, clock_now: datetime) -> Overview:
     with store.read() as con:
         ops = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE contact_sync),
-                   count(*) FILTER (WHERE verify_status = 'ok'),
-                   count(*) FILTER (WHERE verify_status IS NOT NULL AND verify_status <> 'ok'),
+                   count(*) FILTER (WHERE {VERIFIED_SQL}),
+                   count(*) FILTER (WHERE verify_status IS NOT NULL AND NOT {VERIFIED_SQL}),
                    count(*) FILTER (WHERE verify_status IS NULL)
-            FROM ({_latest_check_sql()}) o""").fetchone()
+            FROM ({LATEST_CHECK}) o""").fetchone()
         runs = con.execute("SELECT run_id, started_at, trigger, dry_run, status, operators, planned, done, failed "
                            "FROM sync_runs ORDER BY run_id DESC LIMIT 5").fetchall()
         last_real = con.execute("SELECT max(run_id) FROM sync_runs WHERE NOT dry_run").fetchone()[0]
-        sync_fail = con.execute("""
+        sync_fail = con.execute(f"""
             SELECT code, count(*) FROM sync_log
-            WHERE run_id = ? AND outcome = 'failed' AND code IS NOT NULL
+            WHERE run_id = ? AND {FAILED_OUTCOMES_SQL} AND code IS NOT NULL
             GROUP BY code ORDER BY count(*) DESC, code""", [last_real]).fetchall() if last_real else []
         check_fail = con.execute(f"""
-            SELECT verify_code, count(*) FROM ({_latest_check_sql()}) o
+            SELECT verify_code, count(*) FROM ({LATEST_CHECK}) o
             WHERE contact_sync AND verify_code IS NOT NULL
             GROUP BY verify_code ORDER BY count(*) DESC, verify_code""").fetchall()
         mb = con.execute("""
@@ -430,6 +419,3 @@ def field_problem(key: str, text: str) -> str | None:
         return f"must be {exc}"
     return None
 
-
-def sequence_text(values: Sequence[Any]) -> str:
-    return ", ".join(cell(v) for v in values)

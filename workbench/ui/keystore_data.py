@@ -91,11 +91,6 @@ def fetch(store: Store, *, timeout: float = 10.0) -> FetchedChain:
     return FetchedChain(url, certs, [ks.cert_info(c) for c in certs])
 
 
-def keystore_exists(store: Store) -> bool:
-    path = _settings(store).get("keystore_path", "")
-    return bool(path) and Path(path).expanduser().exists()
-
-
 def import_chain(store: Store, certs: list[Any], alias: str, *, replace: bool = False,
                  chain: bool = False) -> Any:
     """`workbench keystore import` of the fetched chain into keystore_path; returns the ImportResult.

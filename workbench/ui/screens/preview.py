@@ -102,10 +102,6 @@ class PreviewScreen(WorkbenchScreen):
         self.start([op] if op else [])
         self.query_one("#pv-summary", DataTable).focus()
 
-    def preview_for(self, operators: list[str] | None) -> None:
-        """Open with a plan for these operators (None or [] = all)."""
-        self.start(operators or [])
-
     def start(self, operators: list[str]) -> None:
         self.busy = True
         self.refresh_bindings()
