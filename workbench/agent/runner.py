@@ -14,6 +14,10 @@ Jobs:
   sync state in one transaction; then the engine plans and executes that mailbox from the snapshot.
 - ``full`` (a slot): the engine's full reconciliation of the mailbox.
 
+After a job that is not a slot's, the CRM contacts the run wrote from Exchange (``RunResult.touched_crm``) are
+propagated: one sync request (reason ``propagate``) for the other enabled operators linked to them, so their
+mailboxes get the edit within seconds. A run without CRM writes queues nothing.
+
 ``request_stop()`` (SIGTERM, Ctrl-C): no new jobs start; running ones finish the batch in flight,
 commit and return; the listener closes; requests picked but not done go back to the queue.
 """
@@ -39,6 +43,7 @@ FULL, INCREMENTAL = "full", "incremental"
 RETRY_FIRST_SECONDS = 30.0         # first retry of a mailbox job after a transient failure (then doubling)
 SUBSCRIBE_GRACE_SECONDS = 10.0     # how long an unknown subscription's notification waits for a Subscribe in flight
 _RANK = {INCREMENTAL: 1, FULL: 2}
+SLOT_REASONS = {"slot", "once"}       # jobs of a full reconciliation of every mailbox: no propagation
 
 
 class EventLog:
@@ -488,7 +493,28 @@ class Agent:
         with self._lock:
             self._retry.pop(op, None)
         self.log("sync-done", operator=op, kind=kind, **_result_fields(result))
+        if not set(reasons) <= SLOT_REASONS:
+            self.queue_propagation(op, result)
         return "ok"
+
+    def queue_propagation(self, op: str, result: Any) -> list[str]:
+        """After a push- or request-driven run: the CRM contacts it wrote from ``op``'s mailbox are also in other
+        mailboxes; one sync request (reason ``propagate``) for the other enabled operators linked to them brings
+        the edit there within seconds instead of at the next slot. A run that wrote no CRM contact (e.g. one that
+        only pushed a propagated edit to Exchange) queues nothing, and ``op`` itself is never queued."""
+        touched = set(getattr(result, "touched_crm", None) or ())
+        if not touched:
+            return []
+        try:
+            others = sorted(state.linked_operators(self.store, touched) - {op})
+            if others:
+                queue.request_sync(self.store, others, "propagate", source="agent")
+        except WorkbenchError as exc:     # the next slot still brings the edit there
+            self.log("propagate-failed", operator=op, code=exc.code, detail=exc.detail[:300])
+            return []
+        if others:
+            self.log("propagate", operator=op, contacts=len(touched), to=",".join(others))
+        return others
 
     def _schedule_retry(self, op: str, kind: str, code: str) -> datetime | None:
         """A transient failure is retried after 30 s, 60 s, ... up to the notification frequency; a permanent

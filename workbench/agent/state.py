@@ -117,3 +117,13 @@ def mark_success(store: Store, operator_id: str, mailbox: str | None) -> None:
     from workbench.store.sync_tables import mark_mailbox
     with store.write() as con:
         mark_mailbox(con, operator_id, mailbox, ok=True, code=None)
+
+
+def linked_operators(store: Store, contact_ids: Any) -> set[str]:
+    """The enabled operators holding a link to any of ``contact_ids`` (their mailboxes carry a copy)."""
+    ids = sorted({str(c) for c in contact_ids})
+    if not ids:
+        return set()
+    return {r[0] for r in store.rows(
+        "SELECT DISTINCT l.operator_id FROM links l JOIN operators o USING (operator_id) "
+        "WHERE o.contact_sync AND l.contact_id IN (SELECT unnest(?::VARCHAR[]))", [ids])}

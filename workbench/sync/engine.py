@@ -109,6 +109,7 @@ class RunResult:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
+    touched_crm: set[str] = field(default_factory=set)   # CRM contact ids this run wrote from Exchange
 
     @property
     def planned(self) -> int:
@@ -773,6 +774,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         return wrapper
 
     plan = None
+    touched_crm: set[str] = set()
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-mailbox") as pool:
             # 1. snapshot
@@ -823,6 +825,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                 list(pool.map(guarded(execute), [boxes[op] for op in ready]))
                 # 4. propagate Exchange edits written to the CRM to the other linked mailboxes
                 changed = {c for ids in touched.values() for c in ids}
+                touched_crm = changed
                 if propagate and changed and not cancel.cancelled:
                     again = [op for op in ready if boxes[op].result.status in ("ok", "partial")]
                     second = run.write(lambda con: build_plan(con, settings, again))
@@ -859,7 +862,8 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         if own_conn and conn is not None:
             conn.close()
     return RunResult(run_id, status, dry_run, previewed_all if previewed is not None else plan,
-                     [b.result for b in results], run.requests, run.retries, time.monotonic() - t_start)
+                     [b.result for b in results], run.requests, run.retries, time.monotonic() - t_start,
+                     touched_crm=touched_crm)
 
 
 def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, connection: Any = None,
