@@ -45,8 +45,8 @@ def build(con, n: int, operators: int) -> None:
                    FROM exchange_contacts""")
     # edits on both sides
     con.execute("UPDATE contacts SET job_title = 'CRM edit' WHERE hash(contact_id) % 100 = 1")
-    con.execute(f"UPDATE exchange_contacts SET city = 'Outlook edit', change_key = 'ck2' WHERE hash(item_id) % 100 = 2 "
-                f"OR hash(crm_id) % 500 = 3")
+    con.execute("UPDATE exchange_contacts SET city = 'Outlook edit', change_key = 'ck2' WHERE hash(item_id) % 100 = 2 "
+                "OR hash(crm_id) % 500 = 3")
     con.execute("UPDATE contacts SET job_title = 'CRM edit' WHERE hash(contact_id) % 500 = 3")
     con.execute(f"UPDATE exchange_contacts SET hash = {hash_sql()} WHERE change_key = 'ck2'")
     con.execute("UPDATE contacts SET deleted_at = now() WHERE hash(contact_id) % 1000 = 4")

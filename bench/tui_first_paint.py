@@ -15,7 +15,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from workbench.store import Store

@@ -1,6 +1,6 @@
 """Load CRM contacts with their team (operator ids) from CSV: validate all, then write all.
 
-A written import queues a sync request (``workbench.agent.requests``, same transaction) for the enabled
+A written import queues a sync request (``workbench.store.sync_requests``, same transaction) for the enabled
 operators it affects: those on the old or new team of a contact that is new, revived or changed (mapped
 fields or the private flag), and those that joined or left a contact's team. Re-importing an unchanged
 file queues nothing.
@@ -113,6 +113,6 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
         con.execute("DELETE FROM contact_team WHERE contact_id IN (SELECT contact_id FROM incoming_contacts)")
         con.execute("INSERT OR IGNORE INTO contact_team SELECT contact_id, operator_id, added_at FROM incoming_team")
         if affected:
-            from workbench.agent.requests import queue
+            from workbench.store.sync_requests import queue
             queue(con, affected, f"contacts import {Path(path).name}", source=source)
     return ContactsImport(len(contacts), len(team), affected)

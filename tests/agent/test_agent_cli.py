@@ -7,7 +7,7 @@ import sys
 
 def test_agent_modules_do_not_import_exchangelib():
     code = ("import sys, workbench.agent.runner, workbench.agent.listener, workbench.agent.scheduler, "
-            "workbench.agent.subscriptions, workbench.agent.requests, workbench.commands.agent; "
+            "workbench.agent.subscriptions, workbench.store.sync_requests, workbench.commands.agent; "
             "print(sorted(m for m in ('exchangelib', 'textual', 'jks') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -157,7 +157,7 @@ def test_disabling_an_operator_ends_the_subscription(verified_env, run_agent):
 
 
 def test_a_transient_failure_is_retried_on_the_agent_clock(verified_env, run_agent):
-    from workbench.agent.requests import request_sync
+    from workbench.store.sync_requests import request_sync
     from workbench.store import now
     ra = run_agent()
     assert wait_for(lambda: ready(ra), timeout=30)

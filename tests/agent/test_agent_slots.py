@@ -5,15 +5,15 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from exchangelib import Contact
 
 from workbench.agent.scheduler import next_slot
 
-from .conftest import T0, wait_for
-from .test_agent_push import OP, crm_row, mailbox_account, ready
+from .conftest import wait_for
+from .test_agent_push import OP, mailbox_account, ready
 
 ENABLED = {"OP-001", "OP-002", "OP-003", "OP-004", "OP-005"}     # OP-006 has contact_sync false
 
@@ -57,7 +57,7 @@ def test_no_two_syncs_of_one_mailbox_at_once(verified_env, run_agent):
     for i in range(5):                                                   # ... while notifications pour in
         Contact(folder=acc.contacts, display_name=f"Burst {i}", given_name="Burst", surname=str(i),
                 categories=["PegaSASync"]).save()
-    from workbench.agent.requests import request_sync
+    from workbench.store.sync_requests import request_sync
     request_sync(ra.agent.store, [OP, OP, OP], "burst", source="test")
     assert wait_for(lambda: slot_runs(ra) == len(ENABLED) and not ra.agent.busy()
                     and ra.agent.store.scalar("SELECT count(*) FROM sync_requests WHERE done_at IS NULL") == 0,
@@ -75,7 +75,7 @@ def test_no_two_syncs_of_one_mailbox_at_once(verified_env, run_agent):
 
 
 def test_a_workbench_change_queues_a_sync_of_its_operators(verified_env, run_agent):
-    from workbench.agent.requests import request_sync
+    from workbench.store.sync_requests import request_sync
     from workbench.store import now
     ra = run_agent()
     assert wait_for(lambda: ready(ra), timeout=30)
@@ -92,7 +92,7 @@ def test_a_workbench_change_queues_a_sync_of_its_operators(verified_env, run_age
 
 
 def test_once_subscribes_runs_one_slot_and_the_queue(verified_env):
-    from workbench.agent.requests import request_sync
+    from workbench.store.sync_requests import request_sync
     from workbench.cli import main
     from workbench.store import Store
     store = verified_env.store

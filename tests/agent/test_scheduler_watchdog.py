@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from workbench.agent.requests import claim_pending, finish, has_pending, release_unfinished, request_sync
+from workbench.store.sync_requests import claim_pending, finish, has_pending, release_unfinished, request_sync
 from workbench.agent.scheduler import ManualClock, SlotScheduler, next_slot, slot_start
 from workbench.agent.subscriptions import SubscriptionRecord, plan_subscriptions
 from workbench.store import Store

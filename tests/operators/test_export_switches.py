@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from op_helpers import HEADER, file_digest, operator_rows
+from op_helpers import file_digest, operator_rows
 from workbench.store import Store
 
 TRICKY = [

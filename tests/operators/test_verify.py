@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import threading
 
-import pytest
 
 from workbench.operators.verify import verify_operators
 

@@ -1,10 +1,7 @@
 """The engine against the sandbox, driven through the Python API and the CLI."""
 from __future__ import annotations
 
-import json
-
 from tests.sync.conftest import assert_converged, ok_operators, writes_since
-from workbench.cli import main
 from workbench.sync.engine import run_sync
 
 

@@ -1,7 +1,6 @@
 """Faults: throttling, denied impersonation, deadline, per-item errors, cancel."""
 from __future__ import annotations
 
-import pytest
 
 from tests.sync.conftest import assert_converged, mailbox_of, ok_operators, writes_since
 from workbench.sync.engine import CancelToken, run_sync

@@ -1,7 +1,6 @@
 """Pilot tests: each dashboard workflow driven by keys, outcomes checked in the store."""
 from __future__ import annotations
 
-import pytest
 from ui_fixtures import aio, settle
 
 from workbench.store.settings_table import stored_values

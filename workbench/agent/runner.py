@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, TextIO
 
-from workbench.agent import requests as queue
+from workbench.store import sync_requests as queue
 from workbench.agent import state
 from workbench.agent.listener import ListenAddress, Listener, tls_context
 from workbench.agent.scheduler import Clock, SlotScheduler, SystemClock
@@ -162,7 +162,7 @@ class Agent:
             try:
                 tls = tls_context(self.options.tls_cert, self.options.tls_key)
             except (OSError, ValueError) as exc:
-                raise WorkbenchError("CERT_FILE_INVALID" if "CERT_FILE_INVALID" in _codes() else "FILE_NOT_FOUND",
+                raise WorkbenchError("CERT_FILE_INVALID",
                                      f"listener certificate {self.options.tls_cert}: {exc}") from None
         try:
             self.listener = Listener(address, self.decide, self.log, tls).start()
@@ -170,6 +170,18 @@ class Agent:
             raise WorkbenchError("LISTENER_UNREACHABLE",
                                  f"cannot listen on {address.host}:{address.port} for {self.settings.notification_url}: "
                                  f"{exc.strerror or exc}") from None
+
+    def _move_listener(self) -> None:
+        """Listen where notification_url now points before the watchdog re-subscribes there."""
+        assert self.listener is not None
+        self.listener.stop()
+        self.listener = None
+        try:
+            self._start_listener()
+        except WorkbenchError as exc:
+            self.log("listener-failed", code=exc.code, detail=exc.detail)
+            return
+        self.log("listening", url=self._listening_url())
 
     def _listening_url(self) -> str | None:
         if self.listener is None:
@@ -248,6 +260,8 @@ class Agent:
                     fresh.exchange_url, fresh.impersonation_account, fresh.keystore_path, fresh.exchange_version):
                 self._drop_connection()
             self.log("settings-changed")
+            if old.notification_url != fresh.notification_url and self.listener is not None:
+                self._move_listener()
         self._served = state.served_mailboxes(self.store)
 
     def start_slot(self, now: datetime) -> None:
@@ -645,11 +659,6 @@ class Agent:
 
 def _short(sid: str | None) -> str | None:
     return None if sid is None else (sid if len(sid) <= 12 else sid[:12] + "…")
-
-
-def _codes() -> set[str]:
-    from workbench.errors import CATALOGUE
-    return set(CATALOGUE)
 
 
 def _result_fields(result: Any) -> dict[str, Any]:

@@ -12,17 +12,15 @@ from typing import Any
 
 from workbench.agent.subscriptions import SubscriptionRecord
 from workbench.store import Store
+from workbench.store.operators_table import LATEST_CHECK, VERIFIED_SQL
 
 # Enabled operators, with the mailbox address their latest check reported (else their e-mail) and
-# whether that latest check was ok (verified).
-_SERVED = """
-    SELECT o.operator_id, coalesce(c.mailbox_address, o.email) AS mailbox, coalesce(c.status = 'ok', false)
-    FROM operators o
-    LEFT JOIN (SELECT * FROM operator_checks
-               QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1) c
-      USING (operator_id)
-    WHERE o.contact_sync
-    ORDER BY o.operator_id
+# whether that latest check found the mailbox verified.
+_SERVED = f"""
+    SELECT operator_id, coalesce(mailbox_address, email) AS mailbox, coalesce({VERIFIED_SQL}, false)
+    FROM ({LATEST_CHECK}) o
+    WHERE contact_sync
+    ORDER BY operator_id
 """
 
 

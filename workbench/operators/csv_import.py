@@ -16,7 +16,7 @@ Rules (the Pega data import wizard's, made strict and explainable):
   ones and counts identical rows as unchanged (they are not rewritten);
 - nothing is written if any row failed, unless ``skip_invalid``; ``dry_run`` writes nothing; the
   existing operators are read and the new ones written inside the same transaction;
-- a written import queues a sync request (``workbench.agent.requests``) in that transaction for the
+- a written import queues a sync request (``workbench.store.sync_requests``) in that transaction for the
   operators it added with contact_sync on and those whose contact_sync or e-mail changed.
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
         affected = [a[0] for a in adds if a[3]] + [u[0] for u in updates
                                                    if (u[2], u[3]) != (by_id[u[0]][2], bool(by_id[u[0]][3]))]
         if affected:
-            from workbench.agent.requests import queue
+            from workbench.store.sync_requests import queue
             queue(con, affected, f"operators import {path.name}", source=source)
         _pause_before_commit()
         review.written = True

@@ -39,6 +39,6 @@ def set_contact_sync(store: Store, ids: Iterable[str], enabled: bool, *, source:
             ph = ", ".join("?" for _ in result.changed)
             con.execute(f"UPDATE operators SET contact_sync = ?, updated_at = ?, source = ? "
                         f"WHERE operator_id IN ({ph})", [enabled, now(), source, *result.changed])
-            from workbench.agent.requests import queue
+            from workbench.store.sync_requests import queue
             queue(con, result.changed, f"contact sync {'enabled' if enabled else 'disabled'}", source=source)
     return result

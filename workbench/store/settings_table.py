@@ -39,7 +39,7 @@ def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[
             changed[key] = (old, value)
         planning = [k for k in PLANNING_KEYS if k in changed]
         if planning:
-            from workbench.agent.requests import queue
+            from workbench.store.sync_requests import queue
             queue(con, None, "settings changed: " + ", ".join(planning), source=source)
     return changed
 

@@ -189,7 +189,6 @@ class _Run:
                                  else settings.notification_frequency_minutes * 60.0)
         self.batch_size = int(settings.batch_size)
         self.category = settings.sync_category
-        self.store_lock = threading.Lock()
         self.count_lock = threading.Lock()
         self.requests = 0
         self.retries = 0
@@ -198,9 +197,9 @@ class _Run:
         self.started = clock()
         self.notified: set[str] = set()
 
-    # --- store access: one writer at a time in this process ------------------------
+    # --- store access (the store's gate serialises the mailbox threads) ------------
     def write(self, fn: Callable[[Any], Any]) -> Any:
-        with self.store_lock, self.store.write() as con:
+        with self.store.write() as con:
             return fn(con)
 
     def log(self, entries: list[dict]) -> None:
@@ -693,7 +692,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     ``propagate=True``; ``result.plan`` is the previewed plan.
     """
     from workbench.store.settings_table import load
-    from workbench.store.operators_table import known_ids
+    from workbench.store.operators_table import require_known
     settings = load(store)
     if not settings.contact_integration and not dry_run:
         raise WorkbenchError("SYNC_DISABLED", "contact_integration=false")
@@ -710,9 +709,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     if propagate is None:
         propagate = previewed is None
     if operators is not None:
-        unknown = sorted(set(operators) - known_ids(store))
-        if unknown:
-            raise WorkbenchError("OPERATOR_NOT_FOUND", f"operator id(s) {', '.join(unknown)} not in the store")
+        require_known(store, operators)
     cancel = cancel or CancelToken()
     t_start = time.monotonic()
     with store.write() as con:
@@ -852,7 +849,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
             status = "cancelled"
         elif not results or statuses <= {"ok", "dry-run"}:
             status = "ok"
-        elif statuses <= {"failed", "cancelled"}:
+        elif statuses <= {"failed", "cancelled", "pending"}:     # pending: the run died before it settled
             status = "failed"
         else:
             status = "partial"

@@ -1,4 +1,4 @@
-"""The sync request queue: a change made through the workbench asks the agent to sync its operators.
+"""The sync_requests table: a change made through the workbench asks the agent to sync its operators.
 
 The service layer calls ``request_sync(store, operator_ids, reason)`` (or ``queue(con, ...)`` inside its own
 write transaction, so the change and its request commit together) after a change that affects operators:
