@@ -182,3 +182,27 @@ def test_a_transient_failure_is_retried_on_the_agent_clock(verified_env, run_age
     assert wait_for(lambda: acc.contacts.get(id=item_id).job_title == "Retried", timeout=10)
     assert wait_for(lambda: store.scalar("SELECT failure_streak FROM mailbox_state WHERE operator_id = ?",
                                          [OP]) == 0, timeout=5)
+
+
+def test_a_new_notification_url_moves_the_listener_and_push_keeps_working(verified_env, run_agent):
+    import socket
+
+    from .conftest import T0
+
+    from workbench.store.settings_table import update
+    ra = run_agent()
+    assert wait_for(lambda: ready(ra), timeout=30)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        new_port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{new_port}/ews/notify"
+    update(verified_env.store, {"notification_url": url}, source="test")
+    assert wait_for(lambda: ra.agent.listener is not None and ra.agent.listener.port == new_port, timeout=15), \
+        ra.events[-10:]
+    ra.agent.clock.set(T0 + timedelta(seconds=31))              # the next watchdog pass re-subscribes there
+    assert wait_for(lambda: any(s["url"] == url for s in verified_env.sandbox.subscriptions.snapshot()), timeout=15)
+    acc = mailbox_account(ra)
+    c = Contact(folder=acc.contacts, display_name="New Listener", given_name="New", surname="Listener",
+                categories=["PegaSASync"])
+    c.save()
+    assert wait_for(lambda: crm_row(ra, c.id), timeout=15), ra.events[-10:]
