@@ -130,13 +130,11 @@ def pick_operator(store: Store, operator_id: str | None) -> tuple[str, str] | No
         if not row:
             raise WorkbenchError("OPERATOR_NOT_FOUND", f"operator_id={operator_id!r}")
         return row[0]
-    rows = store.rows("""
-        SELECT o.operator_id, o.email FROM operators o
-        LEFT JOIN (SELECT operator_id, status FROM operator_checks
-                   QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1) c
-          USING (operator_id)
-        WHERE o.contact_sync
-        ORDER BY (c.status = 'ok') DESC NULLS LAST, o.operator_id LIMIT 1""")
+    from workbench.store.operators_table import LATEST_CHECK, VERIFIED_SQL
+    rows = store.rows(f"""
+        SELECT operator_id, email FROM ({LATEST_CHECK}) o
+        WHERE contact_sync
+        ORDER BY ({VERIFIED_SQL}) DESC NULLS LAST, operator_id LIMIT 1""")
     return rows[0] if rows else None
 
 
