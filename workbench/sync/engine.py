@@ -339,6 +339,17 @@ class _Run:
                 self.wait_or_stop(box, err, attempt, what)
                 attempt += 1
 
+    def _exchange_written(self, out: _Outcome, op: str, r: Any, item_id: str, change_key: str,
+                          categories: list[str], private: Any) -> None:
+        """Bookkeeping of one contact Exchange now holds as the CRM has it: link, snapshot row, journal."""
+        from workbench.exchange.mapping import expected_row
+        out.ok += 1
+        out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": item_id,
+                          "change_key": change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
+        out.snap.append(expected_row(item_id, change_key, fields_of(r, "crm"), crm_id=r.contact_id,
+                                     categories=categories, private=bool(private)))
+        out.log.append(self._entry(r, "ok"))
+
     def _run_batch(self, box: _Box, kind: str, frame: pd.DataFrame, out: _Outcome) -> None:
         from workbench.exchange import mailbox_ops as ops
         from workbench.exchange.mapping import expected_row
@@ -375,12 +386,7 @@ class _Run:
                 if isinstance(ref, WorkbenchError) or ref is None:
                     self._fail(out, r, ref or WorkbenchError("EWS_ITEM_REJECTED", "no result"))
                     continue
-                out.ok += 1
-                out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": ref.item_id,
-                                  "change_key": ref.change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
-                out.snap.append(expected_row(ref.item_id, ref.change_key, fields_of(r, "crm"), crm_id=r.contact_id,
-                                             categories=[self.category], private=bool(r.crm_private)))
-                out.log.append(self._entry(r, "ok"))
+                self._exchange_written(out, op, r, ref.item_id, ref.change_key, [self.category], r.crm_private)
             return
 
         if kind == "update-exchange":
@@ -419,14 +425,9 @@ class _Run:
                 if isinstance(ref, WorkbenchError) or ref is None:
                     self._fail(out, r, ref or WorkbenchError("EWS_ITEM_REJECTED", "no result"))
                     continue
-                out.ok += 1
-                out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": r.item_id,
-                                  "change_key": ref.change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
-                out.snap.append(expected_row(r.item_id, ref.change_key, fields_of(r, "crm"), crm_id=r.contact_id,
-                                             categories=self._categories(r), private=bool(r.ex_private)))
                 if r.team_add:
                     out.team_add.append((r.contact_id, op))
-                out.log.append(self._entry(r, "ok"))
+                self._exchange_written(out, op, r, r.item_id, ref.change_key, self._categories(r), r.ex_private)
             return
 
         if kind == "delete-exchange":
