@@ -114,12 +114,13 @@ def _tcp(host: str, port: int, timeout: float) -> str | None:
 
 
 def _agent_running(store: Store, frequency_minutes: int) -> bool:
-    """The agent counts as running when a subscription got a notification within 2x the frequency."""
+    """The agent counts as running when a subscription was heard from within the silence limit."""
+    from workbench.agent.subscriptions import silence_limit
     try:
         last = store.scalar("SELECT max(last_notification_at) FROM mailbox_state WHERE subscription_id IS NOT NULL")
     except Exception:
         return False
-    return last is not None and last >= now() - dt.timedelta(minutes=2 * frequency_minutes)
+    return last is not None and last >= now() - silence_limit(frequency_minutes)
 
 
 def pick_operator(store: Store, operator_id: str | None) -> tuple[str, str] | None:

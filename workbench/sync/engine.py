@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.fields import content_hash
 from workbench.store import Store, now
 from workbench.store import sync_tables as st
 from workbench.sync import notify
@@ -408,7 +409,6 @@ class _Run:
                 if stale:
                     self._count()
                     current = ops.fetch_rows(box.account, [r.item_id for r in stale])
-                    from workbench.fields import content_hash
                     for r in stale:
                         cur = current.get(r.item_id)
                         if cur is not None and content_hash(cur) == r.crm_hash and cur["crm_id"] == r.contact_id:

@@ -12,7 +12,7 @@ costs one page of rows per screen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 
 from workbench.errors import CATALOGUE, WorkbenchError
@@ -339,7 +339,8 @@ def overview(store: Store, clock_now: datetime) -> Overview:
     problems = check_set(values)
     integration = SETTINGS["contact_integration"].parse(values["contact_integration"])
     freq = SETTINGS["notification_frequency_minutes"].parse(values["notification_frequency_minutes"])
-    lapse_before = clock_now - timedelta(minutes=2 * freq)
+    from workbench.agent.subscriptions import silence_limit
+    lapse_before = clock_now - silence_limit(freq)
     with store.read() as con:
         ops = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE contact_sync),
