@@ -185,6 +185,15 @@ _entry("SYNC_DEADLINE", "Sync cancelled at the deadline",
        "See the failure e-mail and the journal; the next slot retries from where it stopped.")
 _entry("SYNC_CANCELLED", "Sync cancelled", "The run was cancelled by a person.",
        "Run it again when ready; nothing done is lost.")
+# --- run supervision (no hang: issue 19) --------------------------------------------
+_entry("SYNC_WORKER_STUCK", "Mailbox worker stuck; abandoned",
+       "The worker for this mailbox was still busy well past the mailbox deadline: a request or the "
+       "library below it stopped answering where no deadline check runs.",
+       "Nothing to undo: the next run recovers what was sent (CRM-id property). If it repeats, check the "
+       "Exchange server's health and `workbench log --failed` for the last request.")
+_entry("SYNC_DIED", "Sync process died",
+       "The process running this sync ended without finishing it (killed, crashed, or the machine stopped).",
+       "Run the sync again: it resumes without duplicates (the CRM-id property finds what was written).")
 _entry("SKIPPED_DIRECTION", "Change not synced in this direction",
        "sync_direction lets changes flow one way only; this change goes the other way.",
        "Nothing to do, or set sync_direction=two-way to sync it.")

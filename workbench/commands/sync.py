@@ -93,13 +93,18 @@ def run_cmd(args) -> int:
     if bar is not None:
         bar.start()
     thread.start()
+    interrupted = False
     try:
         while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        note("cancelling: finishing the current batch ...")
-        cancel.cancel()
-        thread.join()
+            try:
+                thread.join(0.2)
+            except KeyboardInterrupt:
+                # the engine stops within its cancel grace (requests in flight get a few seconds), ends the
+                # run `cancelled` and journals it; a second Ctrl-C only repeats this note
+                note("cancelling: waiting for the requests in flight, then the run ends `cancelled` ..."
+                     if not interrupted else "still cancelling ...")
+                interrupted = True
+                cancel.cancel()
     finally:
         if bar is not None:
             bar.stop()
@@ -120,4 +125,6 @@ def run_cmd(args) -> int:
             if m.code and m.status != "dry-run":
                 note(f"{m.operator_id}: {m.code}: {m.detail}")
         print(f"journal: workbench log --run {result.run_id}", file=sys.stderr)
+    if interrupted:
+        return 130
     return 0 if result.status == "ok" else 1

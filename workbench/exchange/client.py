@@ -32,6 +32,7 @@ from workbench.errors import WorkbenchError
 from workbench.exchange import keystore as ks
 from workbench.exchange import trust
 from workbench.exchange.errors_map import to_workbench_error
+from workbench.exchange.pool import PoolSafeProtocol
 from workbench.settings import ExchangeSettings
 
 log = logging.getLogger("workbench.exchange")
@@ -129,11 +130,12 @@ class ExchangeConnection:
         # and a cached one would carry another connection's version and retry policy.
         self._evict()
         try:
-            self.protocol = Protocol(config=self.config)
+            self.protocol = PoolSafeProtocol(config=self.config)
         except Exception as exc:
             self.close()
             raise to_workbench_error(exc) from None
         self.protocol.TIMEOUT = timeout
+        self.request_timeout = timeout
 
     def __repr__(self) -> str:
         return f"ExchangeConnection({self.url!r}, account={self.settings.impersonation_account!r})"

@@ -202,6 +202,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, step_no)
     );
     """,
+    # 4: who runs a sync (host, pid, process start), so a run whose process died is marked `died`
+    """
+    ALTER TABLE sync_runs ADD COLUMN host VARCHAR;
+    ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
+    """,
 ]
 
 

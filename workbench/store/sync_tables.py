@@ -125,10 +125,14 @@ def remove_team(con, pairs: Sequence[tuple[str, str]]) -> None:
 
 # --- runs, journal, mailbox state, notifications ----------------------------------
 def start_run(store: Store, *, trigger: str, dry_run: bool, operators: int, planned: int) -> int:
+    """A new ``running`` run owned by this process; first marks the runs of dead processes ``died``."""
+    from workbench.store.run_owner import Owner, reap_dead_runs
+    me = Owner.current()
     with store.write() as con:
-        row = con.execute("INSERT INTO sync_runs (started_at, trigger, dry_run, status, operators, planned) "
-                          "VALUES (?, ?, ?, 'running', ?, ?) RETURNING run_id",
-                          [now(), trigger, dry_run, operators, planned]).fetchone()
+        reap_dead_runs(con)
+        row = con.execute("INSERT INTO sync_runs (started_at, trigger, dry_run, status, operators, planned, host, pid, "
+                          "proc_start) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING run_id",
+                          [now(), trigger, dry_run, operators, planned, me.host, me.pid, me.proc_start]).fetchone()
     return int(row[0])
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -39,9 +38,11 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.fields import content_hash
 from workbench.store import Store, now
+from workbench.store.connection import lock_timeout
 from workbench.store import sync_tables as st
 from workbench.sync import notify
 from workbench.sync.plan import Plan, build_plan, fields_of, operator_mailboxes
+from workbench.sync.workers import Watch, run_each
 
 #: order in which a mailbox executes its action kinds
 EXEC_ORDER = ("create-exchange", "update-exchange", "delete-exchange", "create-crm", "update-crm", "link",
@@ -50,6 +51,14 @@ FIRST_BACKOFF = 0.2
 #: a mailbox failing the same way again is e-mailed about again only after this long
 REMIND_AFTER = timedelta(hours=24)
 MAX_BACKOFF = 30.0
+#: seconds the notify phase may take for all the run's failure e-mails together (at most the mailbox deadline)
+NOTIFY_BUDGET = 30.0
+#: a request's timeout when the connection does not say (exchange.client's DEFAULT_TIMEOUT)
+DEFAULT_REQUEST_TIMEOUT = 60.0
+#: seconds a worker may need after its last request to book the batch, beyond waiting for the store gate
+BOOKING_GRACE = 5.0
+#: after a cancel, seconds the workers get to finish the request in flight before they are abandoned
+CANCEL_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,8 @@ class _Box:
     deadline: float
     account: Any = None
     stopped: bool = False
+    abandoned: bool = False          # the watchdog gave up on its worker: nothing may change its result
+    error: BaseException | None = None   # an unexpected exception (a bug) in its worker, re-raised by the run
 
 
 @dataclass
@@ -197,6 +208,12 @@ class _Run:
         self.items_done = 0
         self.started = clock()
         self.notified: set[str] = set()
+        self.to_notify: list[tuple[_Box, str, str]] = []       # (mailbox, code, detail) for the notify phase
+        # a worker checks its deadline before each request, so it can overrun it by one request and the booking
+        # of its batch (which may wait for the store gate)
+        self.stuck_grace = (float(getattr(conn, "request_timeout", DEFAULT_REQUEST_TIMEOUT)) + lock_timeout()
+                            + BOOKING_GRACE)
+        self.notify_budget = min(NOTIFY_BUDGET, self.deadline_seconds)
 
     # --- store access (the store's gate serialises the mailbox threads) ------------
     def write(self, fn: Callable[[Any], Any]) -> Any:
@@ -230,11 +247,17 @@ class _Run:
         if self.cancel.wait(wait):
             raise _Stop("SYNC_CANCELLED", "cancelled by a person while waiting to retry")
 
+    def _check(self, box: _Box) -> None:
+        """Before a request: stop on cancel, or when the watchdog has given up on this worker."""
+        if box.abandoned:
+            raise _Stop("SYNC_WORKER_STUCK", "abandoned by the watchdog")
+        if self.cancel.cancelled:
+            raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+
     def call(self, box: _Box, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         attempt = 0
         while True:
-            if self.cancel.cancelled:
-                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            self._check(box)
             self._count()
             try:
                 return fn(*args)
@@ -274,8 +297,7 @@ class _Run:
             box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
         changes = plan.changes
         for batch_no, (kind, frame) in enumerate(batches, start=1):
-            if self.cancel.cancelled:
-                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            self._check(box)
             t0 = self.clock()
             out = _Outcome()
             self._run_batch(box, kind, frame, out)
@@ -329,8 +351,7 @@ class _Run:
     def _retrying(self, box: _Box, what: str, attempt_fn: Callable[[int], None]) -> None:
         attempt = 0
         while True:
-            if self.cancel.cancelled:
-                raise _Stop("SYNC_CANCELLED", "cancelled by a person")
+            self._check(box)
             try:
                 attempt_fn(attempt)
                 return
@@ -524,9 +545,87 @@ class _Run:
                 out[r.action_id] = "changed in the CRM since the plan; not overwritten, rerun"
         return out
 
+    # --- mailbox workers ------------------------------------------------------------
+    def stop_box(self, box: _Box, status: str, code: str, detail: str) -> None:
+        """A mailbox ends early: result, journal, mailbox state; its failure e-mail waits for the notify phase."""
+        box.stopped = True
+        r = box.result
+        r.status, r.code, r.detail = status, code, detail
+        self.log([{"operator_id": r.operator_id, "action": "mailbox", "outcome": "cancelled" if status == "cancelled"
+                   else "failed", "code": code, "detail": f"{r.mailbox}: {detail}; done {r.done}, left {r.left}"}])
+        self.write(lambda con: st.mark_mailbox(con, r.operator_id, r.mailbox, ok=False, code=code))
+        if code != "SYNC_CANCELLED":
+            with self.count_lock:
+                self.to_notify.append((box, code, detail))
+
+    def guarded(self, fn: Callable[[_Box], Any]) -> Callable[[_Box], None]:
+        """``fn`` for one mailbox: a stop or a catalogue error ends that mailbox only."""
+        def job(box: _Box) -> None:
+            if box.stopped:
+                return
+            try:
+                fn(box)
+            except _Stop as stop:
+                if not box.abandoned:
+                    self.stop_box(box, "cancelled", stop.code, stop.detail)
+            except WorkbenchError as err:
+                if not box.abandoned:
+                    self.stop_box(box, "failed", err.code, err.detail)
+            except BaseException as exc:      # a bug: the run re-raises it once every worker is done
+                box.error = exc
+        return job
+
+    def each(self, boxes: Sequence[_Box], fn: Callable[[_Box], Any], *, workers: int) -> None:
+        """``fn`` for every mailbox, concurrently, under the watchdog (``workers.run_each``)."""
+        lost: list[tuple[_Box, str]] = []
+
+        def abandon(box: _Box, code: str) -> None:
+            box.abandoned = True
+            lost.append((box, code))
+        watch = Watch(clock=self.clock, cancelled=lambda: self.cancel.cancelled, deadline_of=lambda b: b.deadline,
+                      on_abandon=abandon, stuck_grace=self.stuck_grace, cancel_grace=CANCEL_GRACE)
+        run_each([b for b in boxes if not b.stopped], self.guarded(fn), workers=workers, watch=watch)
+        for box, code in lost:
+            detail = ("cancelled by a person; the request in flight was abandoned" if code == "SYNC_CANCELLED"
+                      else f"worker still busy {self.stuck_grace:g}s past the mailbox deadline; abandoned")
+            self.stop_box(box, "cancelled" if code == "SYNC_CANCELLED" else "failed", code, detail)
+        errors = [b.error for b in boxes if b.error is not None]
+        if errors:
+            raise errors[0]
+
     # --- failure e-mail -------------------------------------------------------------
-    def notify_failure(self, box: _Box, code: str, detail: str, last: WorkbenchError | None = None) -> None:
+    def notify_all(self) -> None:
+        """The notify phase: one failure e-mail per stopped mailbox, all within the notify budget."""
+        if not self.to_notify:
+            return
+        end = self.clock() + self.notify_budget
+
+        def abandoned(item: tuple[_Box, str, str], code: str) -> None:
+            self.log([{"operator_id": item[0].result.operator_id, "action": "notify", "outcome": "failed",
+                       "code": item[1], "detail": f"failure e-mail abandoned: Exchange did not answer within "
+                                                  f"{self.notify_budget:g}s"}])
+        run_each(self.to_notify, lambda item: self.notify_failure(*item, end=end), workers=len(self.to_notify),
+                 watch=Watch(clock=self.clock, cancelled=lambda: False, deadline_of=lambda item: end,
+                             on_abandon=abandoned, stuck_grace=0.0), name="sync-notify")
+
+    def _send(self, recipients: list[str], mail: Any, end: float) -> str | None:
+        """Send through Exchange as the service account, retrying transient faults until ``end``; the problem or None."""
         from workbench.exchange import mailbox_ops as ops
+        attempt = 0
+        while True:
+            try:
+                ops.send_mail(ops.open_mailbox(self.conn, self.settings.impersonation_account), recipients,
+                              mail.subject, mail.body)
+                return None
+            except WorkbenchError as err:
+                problem = f"{err.code}: {err.detail}"
+                hint = err.context.get("back_off")
+                wait = min(5.0, float(hint) if hint else FIRST_BACKOFF * (2 ** attempt))
+                if not err.failure.transient or self.clock() + wait >= end or self.cancel.wait(wait):
+                    return problem
+                attempt += 1
+
+    def notify_failure(self, box: _Box, code: str, detail: str, *, end: float) -> None:
         r = box.result
         if r.operator_id in self.notified:
             return
@@ -551,19 +650,7 @@ class _Run:
         if not recipients:
             status, problem = "failed", "failure_recipients is empty"
         else:
-            sender = self.settings.impersonation_account
-            for attempt in range(6):
-                try:
-                    account = ops.open_mailbox(self.conn, sender)
-                    ops.send_mail(account, recipients, mail.subject, mail.body)
-                    problem = None
-                    break
-                except WorkbenchError as err:
-                    problem = f"{err.code}: {err.detail}"
-                    if not err.failure.transient:
-                        break
-                    hint = err.context.get("back_off")
-                    time.sleep(min(5.0, float(hint) if hint else FIRST_BACKOFF * (2 ** attempt)))
+            problem = self._send(recipients, mail, end)
             if problem:
                 status = "failed"
         body = mail.body if problem is None else mail.body + f"\n(not sent: {problem})\n"
@@ -748,101 +835,82 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         box.deadline = clock() + run.deadline_seconds
     workers = max(1, min(int(settings.max_concurrent_mailboxes), len(boxes) or 1))
 
-    def stop_box(box: _Box, status: str, code: str, detail: str, last: WorkbenchError | None = None) -> None:
-        box.stopped = True
-        r = box.result
-        r.status, r.code, r.detail = status, code, detail
-        run.log([{"operator_id": r.operator_id, "action": "mailbox", "outcome": "cancelled" if status == "cancelled"
-                  else "failed", "code": code, "detail": f"{r.mailbox}: {detail}; done {r.done}, left {r.left}"}])
-        run.write(lambda con: st.mark_mailbox(con, r.operator_id, r.mailbox, ok=False, code=code))
-        if code != "SYNC_CANCELLED":
-            run.notify_failure(box, code, detail, last)
-
-    def guarded(fn: Callable[[_Box], Any]) -> Callable[[_Box], Any]:
-        def wrapper(box: _Box) -> Any:
-            if box.stopped:
-                return None
-            try:
-                return fn(box)
-            except _Stop as stop:
-                stop_box(box, "cancelled", stop.code, stop.detail, stop.last)
-            except WorkbenchError as err:
-                stop_box(box, "failed", err.code, err.detail, err)
-            return None
-        return wrapper
-
     plan = None
     touched_crm: set[str] = set()
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-mailbox") as pool:
-            # 1. snapshot
-            if snapshot:
-                list(pool.map(guarded(run.snapshot), boxes.values()))
-            ready = [op for op, b in boxes.items() if not b.stopped]
-            # 2. plan, in full, before any write
-            fresh = run.write(lambda con: build_plan(con, settings, ready))
-            if previewed is None:
-                plan = decided = fresh
-                run.log(_journal_plan(plan, dry_run))
-            else:
-                # apply the previewed plan: only what is still exactly as previewed
-                decided = previewed
-                plan, stale, unpreviewed = _still_valid(previewed, fresh, ready)
-                run.log(_journal_plan(previewed, dry_run, preview=True) + stale + unpreviewed)
-                for entry in stale:
-                    boxes[entry["operator_id"]].result.stale += 1
-            run.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
-                                              [len(decided.writes), run_id]))
-            ready_set = set(ready)
-            for op, box in boxes.items():
-                sub = decided.for_operator(op)
-                box.result.planned = len(sub.writes)      # a mailbox whose snapshot failed shows them as left
-                if op not in ready_set:
-                    continue
-                box.result.skipped = int((sub.actions["action"] == "skip").sum())
-                if decided.guard_tripped(op) and not allow_mass_delete and not dry_run:
-                    row = sub.operators.iloc[0]
-                    box.stopped = True
-                    box.result.status, box.result.code = "guarded", "MASS_DELETE"
-                    box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
-                                         f"(> {settings.mass_delete_percent}%); rerun with --allow-mass-delete")
-                    run.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
-                              "detail": box.result.detail}])
-            if dry_run:
-                for op in ready:
-                    boxes[op].result.status = "dry-run"
-            else:
-                run.items_total = sum(len(plan.for_operator(op).writes) for op in ready if not boxes[op].stopped)
-                touched: dict[str, list[str]] = {}
+        # 1. snapshot
+        if snapshot:
+            run.each(list(boxes.values()), run.snapshot, workers=workers)
+        ready = [op for op, b in boxes.items() if not b.stopped]
+        # 2. plan, in full, before any write
+        fresh = run.write(lambda con: build_plan(con, settings, ready))
+        if previewed is None:
+            plan = decided = fresh
+            run.log(_journal_plan(plan, dry_run))
+        else:
+            # apply the previewed plan: only what is still exactly as previewed
+            decided = previewed
+            plan, stale, unpreviewed = _still_valid(previewed, fresh, ready)
+            run.log(_journal_plan(previewed, dry_run, preview=True) + stale + unpreviewed)
+            for entry in stale:
+                boxes[entry["operator_id"]].result.stale += 1
+        run.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
+                                          [len(decided.writes), run_id]))
+        ready_set = set(ready)
+        for op, box in boxes.items():
+            sub = decided.for_operator(op)
+            box.result.planned = len(sub.writes)      # a mailbox whose snapshot failed shows them as left
+            if op not in ready_set:
+                continue
+            box.result.skipped = int((sub.actions["action"] == "skip").sum())
+            if decided.guard_tripped(op) and not allow_mass_delete and not dry_run:
+                row = sub.operators.iloc[0]
+                box.stopped = True
+                box.result.status, box.result.code = "guarded", "MASS_DELETE"
+                box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
+                                     f"(> {settings.mass_delete_percent}%); rerun with --allow-mass-delete")
+                run.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
+                          "detail": box.result.detail}])
+        if dry_run:
+            for op in ready:
+                boxes[op].result.status = "dry-run"
+        else:
+            run.items_total = sum(len(plan.for_operator(op).writes) for op in ready if not boxes[op].stopped)
+            touched: dict[str, list[str]] = {}
 
-                def execute(box: _Box) -> None:
-                    touched[box.result.operator_id] = run.execute(box, plan.for_operator(box.result.operator_id))
-                    _settle(box.result)
-                    run.write(lambda con: st.mark_mailbox(con, box.result.operator_id, box.result.mailbox,
-                                                          ok=True, code=None))
-                list(pool.map(guarded(execute), [boxes[op] for op in ready]))
-                # 4. propagate Exchange edits written to the CRM to the other linked mailboxes
-                changed = {c for ids in touched.values() for c in ids}
-                touched_crm = changed
-                if propagate and changed and not cancel.cancelled:
-                    again = [op for op in ready if boxes[op].result.status in ("ok", "partial")]
-                    second = run.write(lambda con: build_plan(con, settings, again))
-                    follow = second.actions[(second.actions["action"] == "update-exchange")
-                                            & second.actions["contact_id"].isin(changed)]
-                    if len(follow):
-                        extra = Plan(second.settings, follow.reset_index(drop=True),
-                                     second.changes[second.changes["action_id"].isin(follow["action_id"])],
-                                     second.operators)
-                        run.log(_journal_plan(extra, False))
-                        run.items_total += len(follow)
+            def execute(box: _Box) -> None:
+                touched[box.result.operator_id] = run.execute(box, plan.for_operator(box.result.operator_id))
+                if box.abandoned:
+                    return
+                _settle(box.result)
+                run.write(lambda con: st.mark_mailbox(con, box.result.operator_id, box.result.mailbox,
+                                                      ok=True, code=None))
+            run.each([boxes[op] for op in ready], execute, workers=workers)
+            # 4. propagate Exchange edits written to the CRM to the other linked mailboxes
+            changed = {c for ids in touched.values() for c in ids}
+            touched_crm = changed
+            if propagate and changed and not cancel.cancelled:
+                again = [op for op in ready if boxes[op].result.status in ("ok", "partial")]
+                second = run.write(lambda con: build_plan(con, settings, again))
+                follow = second.actions[(second.actions["action"] == "update-exchange")
+                                        & second.actions["contact_id"].isin(changed)]
+                if len(follow):
+                    extra = Plan(second.settings, follow.reset_index(drop=True),
+                                 second.changes[second.changes["action_id"].isin(follow["action_id"])],
+                                 second.operators)
+                    run.log(_journal_plan(extra, False))
+                    run.items_total += len(follow)
 
-                        def execute_again(box: _Box) -> None:
-                            sub = extra.for_operator(box.result.operator_id)
-                            box.result.planned += len(sub.writes)
-                            run.execute(box, sub, pass_name="propagate ")
+                    def execute_again(box: _Box) -> None:
+                        sub = extra.for_operator(box.result.operator_id)
+                        box.result.planned += len(sub.writes)
+                        run.execute(box, sub, pass_name="propagate ")
+                        if not box.abandoned:
                             _settle(box.result)
-                        list(pool.map(guarded(execute_again),
-                                      [boxes[op] for op in sorted(set(follow["operator_id"]))]))
+                    run.each([boxes[op] for op in sorted(set(follow["operator_id"]))], execute_again,
+                             workers=workers)
+        # 5. notify: one failure e-mail per mailbox that stopped
+        run.notify_all()
     finally:
         results = list(boxes.values()) + [_Box(r, deadline=0.0) for r in gone]
         statuses = {b.result.status for b in results}
@@ -878,10 +946,12 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, conn
     run = _Run(store, settings, run_id=None, conn=conn, dry_run=True, allow_mass_delete=False, progress=None,
                cancel=CancelToken(), deadline_seconds=deadline_seconds, clock=time.monotonic)
     out: dict[str, WorkbenchError | None] = {}
+    start = time.monotonic()
+    boxes = [_Box(MailboxResult(op, mb), deadline=start + run.deadline_seconds)
+             for op, mb in zip(targets["operator_id"], targets["mailbox"])]
 
-    def one(pair: tuple[str, str]) -> None:
-        op, mb = pair
-        box = _Box(MailboxResult(op, mb), deadline=time.monotonic() + run.deadline_seconds)
+    def one(box: _Box) -> None:
+        op = box.result.operator_id
         try:
             run.snapshot(box)
             out[op] = None
@@ -889,10 +959,15 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, conn
             out[op] = stop.last or WorkbenchError(stop.code, stop.detail)
         except WorkbenchError as err:
             out[op] = err
+
+    def abandon(box: _Box, code: str) -> None:
+        box.abandoned = True
+        out[box.result.operator_id] = WorkbenchError(code, f"{box.result.mailbox}: snapshot abandoned by the watchdog")
     try:
-        workers = max(1, min(int(settings.max_concurrent_mailboxes), len(targets) or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, zip(targets["operator_id"], targets["mailbox"])))
+        workers = max(1, min(int(settings.max_concurrent_mailboxes), len(boxes) or 1))
+        run_each(boxes, one, workers=workers, watch=Watch(
+            clock=time.monotonic, cancelled=lambda: False, deadline_of=lambda b: b.deadline, on_abandon=abandon,
+            stuck_grace=run.stuck_grace))
     finally:
         if connection is None:
             conn.close()
