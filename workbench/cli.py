@@ -9,7 +9,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from workbench.errors import WorkbenchError
 
@@ -30,8 +30,16 @@ COMMAND_MODULES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is reported like every other error: ``USAGE: title — remedy``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(report_error(WorkbenchError("USAGE", f"{self.prog}: {message}")))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="workbench",
         description="Ops workbench for CRM <-> Microsoft Exchange contact sync.",
     )
@@ -56,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from workbench.settings import excerpt
+        parser.error(f"unrecognized arguments: {' '.join(map(excerpt, extra))}")
     args.argv = extra  # options a pass-through command (sandbox) parses itself
     if args.store:
         os.environ["WORKBENCH_STORE"] = args.store
