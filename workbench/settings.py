@@ -1,8 +1,10 @@
 """The Exchange settings: every field with its default and its rule.
 
-Values are stored as text; ``parse`` turns text into a typed value or raises
-``ValidationError`` naming the field, the value and the rule. ``validate_set``
-is the whole-set check behind ``workbench settings check``.
+Values are stored as text; ``Setting.parse`` turns text into a typed value or raises
+``RuleBroken`` (``normalise`` collects them into one ``ValidationError`` naming the field, an
+excerpt of the value and the rule). Every setting first passes the one shared rule, printable
+text a person meant of bounded length (``unmeant_character``); then its own. ``check_set`` is the
+whole-set check behind ``workbench settings check``.
 """
 from __future__ import annotations
 
