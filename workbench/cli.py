@@ -29,11 +29,15 @@ COMMAND_MODULES = (
     "demo",
 )
 
+MESSAGE_MAX_CHARS = 300
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is reported like every other error: ``USAGE: title — remedy``, exit 2."""
 
     def error(self, message: str) -> NoReturn:
+        if len(message) > MESSAGE_MAX_CHARS:        # argparse quotes a bad value whole
+            message = message[:MESSAGE_MAX_CHARS] + f"… ({len(message)} characters)"
         self.print_usage(sys.stderr)
         self.exit(report_error(WorkbenchError("USAGE", f"{self.prog}: {message}")))
 

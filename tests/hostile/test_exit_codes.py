@@ -75,6 +75,8 @@ CASES = [
     ("log-run-negative", ["log", "--run", "-5"], 2, "USAGE"),
     ("preview-limit-fullwidth", ["sync", "preview", "--limit", "４"], 2, "USAGE"),
     ("preview-bad-format", ["sync", "preview", "--format", "xml"], 2, "USAGE"),
+    ("option-100kb", ["sync", "preview", "--format", "x" * 100_000], 2, "USAGE"),
+    ("limit-100kb", ["log", "--limit", "9" * 100_000], 2, "USAGE"),
     ("unknown-command", ["frobnicate"], 2, "USAGE"),
     ("unknown-option-with-escape", ["settings", "show", "\x1b[31mx"], 2, "USAGE"),
     ("demo-dir-is-a-file", ["demo", "--dir", "{d}/notes.txt", "--no-tui"], 2, "USAGE"),
@@ -96,6 +98,7 @@ def test_cli_exit_code(workdir, capsys, argv, rc, code):
     out, err = capsys.readouterr()
     assert "INTERNAL" not in err and "Traceback" not in err and "\x1b" not in err
     assert "hunter2" not in out + err
+    assert len(err) < 2_000, "an error quotes an excerpt, never a whole long value"
     assert f"{code}: {CATALOGUE[code].title}" in out + err, err
 
 

@@ -9,7 +9,7 @@ import argparse
 import re
 from typing import Callable
 
-from workbench.settings import whole_number
+from workbench.settings import excerpt, whole_number
 
 MAX_SECONDS = 86_400.0
 
@@ -19,7 +19,7 @@ def count(lo: int = 0) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = whole_number(text)
         if value is None or value < lo:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number >= {lo} in digits 0-9")
+            raise argparse.ArgumentTypeError(f"{excerpt(text)}: must be a whole number >= {lo} in digits 0-9")
         return value
     return parse
 
@@ -28,4 +28,4 @@ def seconds(text: str) -> float:
     """A duration in seconds, more than 0 and at most a day (digits 0-9 and one optional '.')."""
     if re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6})?", text.strip()) and 0 < float(text) <= MAX_SECONDS:
         return float(text)
-    raise argparse.ArgumentTypeError(f"{text!r}: must be seconds, more than 0 and at most {MAX_SECONDS:.0f}")
+    raise argparse.ArgumentTypeError(f"{excerpt(text)}: must be seconds, more than 0 and at most {MAX_SECONDS:.0f}")
