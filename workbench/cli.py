@@ -9,7 +9,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from workbench.errors import WorkbenchError
 
@@ -29,9 +29,21 @@ COMMAND_MODULES = (
     "demo",
 )
 
+MESSAGE_MAX_CHARS = 300
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is reported like every other error: ``USAGE: title — remedy``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if len(message) > MESSAGE_MAX_CHARS:        # argparse quotes a bad value whole
+            message = message[:MESSAGE_MAX_CHARS] + f"… ({len(message)} characters)"
+        self.print_usage(sys.stderr)
+        self.exit(report_error(WorkbenchError("USAGE", f"{self.prog}: {message}")))
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="workbench",
         description="Ops workbench for CRM <-> Microsoft Exchange contact sync.",
     )
@@ -56,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from workbench.settings import excerpt
+        parser.error(f"unrecognized arguments: {' '.join(map(excerpt, extra))}")
     args.argv = extra  # options a pass-through command (sandbox) parses itself
     if args.store:
         os.environ["WORKBENCH_STORE"] = args.store

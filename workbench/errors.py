@@ -44,7 +44,8 @@ _entry("STORE_BUSY", "Store is locked by another process",
        "raise WORKBENCH_LOCK_TIMEOUT for slow disks.")
 _entry("STORE_UNREADABLE", "Store file cannot be opened",
        "The file is not a DuckDB database, is from a newer workbench, or is damaged.",
-       "Point --store / WORKBENCH_STORE at the right file, or move the damaged one aside.")
+       "Point --store / WORKBENCH_STORE at the right file, or move the damaged one aside.",
+       exit_code=2)    # the path the user gave (--store / WORKBENCH_STORE) is not a usable store
 _entry("FILE_NOT_FOUND", "File not found", "A path given on the command line does not exist.",
        "Check the path and try again.", exit_code=2)
 _entry("CSV_INVALID", "CSV file refused",

@@ -447,7 +447,7 @@ def what_if(store: Store, preview: Any, **overrides: Any):
     """
     from dataclasses import fields, replace
 
-    from workbench.settings import SETTINGS, RuleBroken
+    from workbench.settings import SETTINGS, RuleBroken, excerpt
     from workbench.store.settings_table import load
     from workbench.sync.plan import PlanSettings, plan_store
     from workbench.sync.preview import from_plan
@@ -461,7 +461,7 @@ def what_if(store: Store, preview: Any, **overrides: Any):
         try:
             parsed[key] = SETTINGS[key].parse(text)
         except RuleBroken as exc:
-            raise WorkbenchError("SETTING_INVALID", f"{key}={text!r} refused: must be {exc}") from None
+            raise WorkbenchError("SETTING_INVALID", f"{key}={excerpt(text)} refused: must be {exc}") from None
     settings = replace(PlanSettings.of(load(store)), **parsed)
     return from_plan(plan_store(store, settings, preview.plan.operator_ids()))
 

@@ -1,12 +1,16 @@
 """The Exchange settings: every field with its default and its rule.
 
-Values are stored as text; ``parse`` turns text into a typed value or raises
-``ValidationError`` naming the field, the value and the rule. ``validate_set``
-is the whole-set check behind ``workbench settings check``.
+Values are stored as text; ``Setting.parse`` turns text into a typed value or raises
+``RuleBroken`` (``normalise`` collects them into one ``ValidationError`` naming the field, an
+excerpt of the value and the rule). Every setting first passes the one shared rule, printable
+text a person meant of bounded length (``unmeant_character``); then its own. ``check_set`` is the
+whole-set check behind ``workbench settings check``.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,13 +23,71 @@ DIRECTIONS = ("crm-to-exchange", "exchange-to-crm", "two-way")
 CONFLICT_POLICIES = ("crm-wins", "exchange-wins", "manual")
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_DOMAIN_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}\\[A-Za-z0-9._$-]{1,104}$")
+_DOMAIN = (r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _DOMAIN + r"\Z")
+#: the service account: letters, digits, '.', '_', '-' only (no quotes or other punctuation)
+_UPN_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*@" + _DOMAIN)
+_DOMAIN_USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}\\[A-Za-z0-9._$-]{1,104}")
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_NETLOC_RE = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<name>[^:\[\]]*))(?::(?P<port>.*))?")
+_BIDI = {*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)), "\u200e", "\u200f", "\u061c"}
+_LINE_BREAKS = {"\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"}
+
+MAX_CHARS = 255            # the longest value of a setting whose rule sets no other bound
+URL_MAX_CHARS = 2048
+PATH_MAX_CHARS = 4096
+EXCERPT_CHARS = 60         # an error quotes at most this much of a value
 
 
 class RuleBroken(ValueError):
     """Raised by a parser; the message is the rule."""
+
+
+def unmeant_character(text: str) -> tuple[int, str] | None:
+    """(1-based position, what it is) of the first character of ``text`` nobody means to type, or None.
+
+    "Printable text a person meant" excludes every Unicode control, format, surrogate, private-use
+    and unassigned character (categories C*) and the line/paragraph separators (Zl, Zp): line breaks,
+    tabs, ANSI escapes (ESC), bidi overrides and isolates, zero-width characters, undecodable bytes.
+    """
+    for pos, ch in enumerate(text, start=1):
+        cat = unicodedata.category(ch)
+        if cat[0] != "C" and cat not in ("Zl", "Zp"):
+            continue
+        if ch in _LINE_BREAKS or cat in ("Zl", "Zp"):
+            what = "a line break"
+        elif ch == "\x1b":
+            what = "an escape character (ANSI escape)"
+        elif ch in _BIDI:
+            what = "a bidirectional-text control"
+        elif cat == "Cc":
+            what = "a control character"
+        elif cat == "Cs":
+            what = "a byte that is not UTF-8"
+        else:
+            what = "an invisible or unassigned character"
+        return pos, f"{what} U+{ord(ch):04X}"
+    return None
+
+
+def _person_text(text: str, limit: int) -> None:
+    """The rule every setting shares: printable text a person meant, of bounded length."""
+    found = unmeant_character(text)
+    if found:
+        pos, what = found
+        raise RuleBroken("printable text without control characters, line breaks, ANSI escapes or "
+                         f"bidi/invisible characters ({what} at character {pos})")
+    if len(text) > limit:
+        raise RuleBroken(f"at most {limit} characters (this value has {len(text)})")
+
+
+def excerpt(text: str) -> str:
+    """``text`` as an error quotes it: escaped (repr), a URL's password masked, at most EXCERPT_CHARS."""
+    text = re.sub(r"(://[^/?#@:]*:)[^@]*@", r"\1********@", text)    # up to the last '@': over-masks, never leaks
+    if len(text) <= EXCERPT_CHARS:
+        return repr(text)
+    return f"{text[:EXCERPT_CHARS]!r}… ({len(text)} characters)"
 
 
 def _bool(text: str) -> bool:
@@ -37,12 +99,20 @@ def _bool(text: str) -> bool:
     raise RuleBroken("true or false")
 
 
+def whole_number(text: str) -> int | None:
+    """``text`` (outer spaces allowed) as a whole number written in ASCII digits, else None.
+
+    Python's int() also reads '５１２', '٣٢', '1_0' and '+5'; a setting or an option never does.
+    """
+    digits = text.strip()
+    return int(digits) if re.fullmatch(r"[0-9]{1,9}", digits) else None
+
+
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise RuleBroken(f"a whole number {lo}..{hi}") from None
+        value = whole_number(text)
+        if value is None:
+            raise RuleBroken(f"a whole number {lo}..{hi} in ASCII digits 0-9 (no sign, '_' or other scripts)")
         if not lo <= value <= hi:
             raise RuleBroken(f"a whole number {lo}..{hi}")
         return value
@@ -58,22 +128,61 @@ def _choice(*options: str | int) -> Callable[[str], Any]:
     return parse
 
 
+def _host_name(name: str) -> bool:
+    name = name[:-1] if name.endswith(".") else name
+    try:
+        ascii_name = name if name.isascii() else name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return 0 < len(ascii_name) <= 253 and all(_LABEL_RE.fullmatch(label) for label in ascii_name.split("."))
+
+
+def _netloc(netloc: str) -> None:
+    """Host (a DNS name, IPv4, or an IPv6 literal in brackets) and optional port 1..65535; nothing else."""
+    if "@" in netloc:
+        raise RuleBroken("a URL without user name or password: credentials never belong in a URL "
+                         "(the password comes from WORKBENCH_EWS_PASSWORD or the keyring)")
+    m = _NETLOC_RE.fullmatch(netloc)
+    if m is None:
+        raise RuleBroken("an http(s) URL with a valid host")
+    if m["v6"] is not None:
+        try:
+            if "%" in m["v6"]:
+                raise ValueError
+            ipaddress.IPv6Address(m["v6"])
+        except ValueError:
+            raise RuleBroken("an http(s) URL whose IPv6 host is a valid address in brackets, like [::1]") from None
+    elif not _host_name(m["name"]):
+        raise RuleBroken("an http(s) URL with a valid host name (letters, digits, '-' and '.')")
+    port = m["port"]
+    if port is not None and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+        raise RuleBroken("an http(s) URL with a valid port (1..65535)")
+
+
 def _url(*, ews: bool) -> Callable[[str], str]:
     def parse(text: str) -> str:
         text = text.strip()
         if not text:
             return ""
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RuleBroken("an http(s) URL with a host")
+        if any(ch.isspace() for ch in text):
+            raise RuleBroken("a URL without spaces (write a space in the path as %20)")
         try:
-            parts.port
-        except ValueError:
-            raise RuleBroken("an http(s) URL with a valid port") from None
+            parts = urlsplit(text)
+        except ValueError:      # e.g. an unclosed IPv6 bracket
+            raise RuleBroken("an http(s) URL with a valid host (an IPv6 address in brackets, like [::1])") from None
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RuleBroken("an http(s) URL with a host")
+        _netloc(parts.netloc)
         if ews and not parts.path.lower().endswith("/ews/exchange.asmx"):
             raise RuleBroken("the EWS endpoint URL, ending in /EWS/Exchange.asmx")
         return text
     return parse
+
+
+def parse_url(text: str) -> str:
+    """An http(s) URL given outside the settings (a command-line argument), by the URL settings' rules."""
+    _person_text(text, URL_MAX_CHARS)
+    return _url(ews=False)(text)
 
 
 def _recipients(text: str) -> str:
@@ -84,7 +193,7 @@ def _recipients(text: str) -> str:
     for part in parts:
         if not EMAIL_RE.match(part.strip()):
             raise RuleBroken("e-mail addresses separated by semicolons, each valid "
-                             f"({part.strip()!r} is not an e-mail address)")
+                             f"({excerpt(part.strip())} is not an e-mail address)")
     return ";".join(p.strip() for p in parts)
 
 
@@ -95,8 +204,6 @@ def _category(text: str) -> str:
         raise RuleBroken("a category name without leading or trailing spaces")
     if any(ch in text for ch in ";,"):
         raise RuleBroken("a single category name: no ';' or ','")
-    if len(text) > 255:
-        raise RuleBroken("a category name of at most 255 characters")
     return text
 
 
@@ -104,9 +211,10 @@ def _account(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
-    if EMAIL_RE.match(text) or _DOMAIN_USER_RE.match(text):
+    if _UPN_RE.fullmatch(text) or _DOMAIN_USER_RE.fullmatch(text):
         return text
-    raise RuleBroken("a user name as e-mail/UPN (svc@example.com) or DOMAIN\\user")
+    raise RuleBroken("a user name as e-mail/UPN (svc@example.com) or DOMAIN\\user, "
+                     "of letters, digits, '.', '_' and '-'")
 
 
 def _path(text: str) -> str:
@@ -117,10 +225,16 @@ def _path(text: str) -> str:
 class Setting:
     key: str
     default: str
-    parse: Callable[[str], Any]
+    reader: Callable[[str], Any]     # the setting's own rule: text -> typed value, or RuleBroken
     rule: str
     help: str
     required: bool = False   # must be non-empty for `settings check`
+    max_chars: int = MAX_CHARS
+
+    def parse(self, text: str) -> Any:
+        """The typed value of ``text``: printable text a person meant first, then the setting's own rule."""
+        _person_text(text, self.max_chars)
+        return self.reader(text)
 
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in [
@@ -131,17 +245,17 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("slot_size_minutes", "15", _choice(15, 30), "15 or 30",
             "Period of the full reconciliation slot."),
     Setting("exchange_url", "", _url(ews=True), "https URL of the EWS endpoint (…/EWS/Exchange.asmx)",
-            "EWS endpoint.", required=True),
+            "EWS endpoint.", required=True, max_chars=URL_MAX_CHARS),
     Setting("exchange_version", "Exchange2016", _choice(*EXCHANGE_VERSIONS),
             "one of " + ", ".join(EXCHANGE_VERSIONS), "Exchange version spoken."),
     Setting("batch_size", "512", _int_range(1, 512), "a whole number 1..512",
             "Items per EWS request (EWS's ceiling is 512)."),
     Setting("notification_url", "", _url(ews=False), "an http(s) URL with a host",
-            "URL of our push listener that Exchange calls.", required=True),
+            "URL of our push listener that Exchange calls.", required=True, max_chars=URL_MAX_CHARS),
     Setting("notification_frequency_minutes", "30", _int_range(1, 1440), "a whole number 1..1440",
             "EWS StatusFrequency; also the retry deadline of a mailbox's sync."),
     Setting("failure_recipients", "", _recipients, "e-mail addresses separated by semicolons, each valid",
-            "Who gets failure e-mails.", required=True),
+            "Who gets failure e-mails.", required=True, max_chars=URL_MAX_CHARS),
     Setting("sync_category", "PegaSASync", _category,
             "a single non-empty category name without ';' or ','",
             "Outlook category that marks synced contacts."),
@@ -149,7 +263,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "a user name as e-mail/UPN (svc@example.com) or DOMAIN\\user",
             "Service account with ApplicationImpersonation (NTLM).", required=True),
     Setting("keystore_path", "", _path, "path of the JKS/PKCS12 keystore file (must exist)",
-            "Keystore holding the Exchange server certificate.", required=True),
+            "Keystore holding the Exchange server certificate.", required=True,
+            max_chars=PATH_MAX_CHARS),
     Setting("include_private", "false", _bool, "true or false",
             "Sync private Exchange contacts too."),
     Setting("conflict_policy", "crm-wins", _choice(*CONFLICT_POLICIES),
@@ -168,12 +283,12 @@ def normalise(pairs: dict[str, str]) -> dict[str, str]:
     for key, text in pairs.items():
         setting = SETTINGS.get(key)
         if setting is None:
-            problems.append(f"{key}: unknown setting (known: {', '.join(SETTINGS)})")
+            problems.append(f"{excerpt(key)}: unknown setting (known: {', '.join(SETTINGS)})")
             continue
         try:
             value = setting.parse(text)
         except RuleBroken as exc:
-            problems.append(f"{key}={text!r} refused: must be {exc}")
+            problems.append(f"{key}={excerpt(text)} refused: must be {exc}")
             continue
         out[key] = _to_text(value)
     if problems:
@@ -220,20 +335,28 @@ class ExchangeSettings:
 def check_set(stored: dict[str, str]) -> list[str]:
     """Every violation of the stored set as a whole (empty list = valid)."""
     problems: list[str] = []
+    broken: set[str] = set()
     for key, setting in SETTINGS.items():
         text = stored.get(key, setting.default)
         try:
             setting.parse(text)
         except RuleBroken as exc:
-            problems.append(f"{key}={text!r}: must be {exc}")
+            problems.append(f"{key}={excerpt(text)}: must be {exc}")
+            broken.add(key)
             continue
         if setting.required and not text.strip():
             problems.append(f"{key}: empty; required ({setting.rule})")
     url = stored.get("exchange_url", "")
-    if url and urlsplit(url).scheme != "https":
-        problems.append(f"exchange_url={url!r}: must be https (EWS credentials never travel in clear)")
+    if url and "exchange_url" not in broken and urlsplit(url.strip()).scheme != "https":
+        problems.append(f"exchange_url={excerpt(url)}: must be https (EWS credentials never travel in clear)")
     ks = stored.get("keystore_path", "")
-    if ks:
-        if not Path(ks).expanduser().is_file():
-            problems.append(f"keystore_path={ks!r}: no such file (create it with `workbench keystore import`)")
+    if ks and "keystore_path" not in broken and not _is_file(ks.strip()):
+        problems.append(f"keystore_path={excerpt(ks)}: no such file (create it with `workbench keystore import`)")
     return problems
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_file()
+    except (RuntimeError, OSError):      # ~unknown-user, a name too long for the file system
+        return False

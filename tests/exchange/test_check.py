@@ -33,14 +33,15 @@ def step(report: dict, name: str) -> dict:
 
 
 def assert_fails(capsys, step_name: str, code: str, *extra: str) -> dict:
-    """`workbench check` exits 1, the step fails with ``code``, and the text output shows code and remedy."""
+    """`workbench check` exits with the code's exit code (2: the user's input, 1: the operation failed), the step
+    fails with ``code``, and the text output shows code and remedy."""
     rc, report = check_json(capsys, *extra)
-    assert rc == 1 and report["ok"] is False
+    assert rc == CATALOGUE[code].exit_code and report["ok"] is False
     s = step(report, step_name)
     assert (s["status"], s["code"]) == ("failed", code), s
     assert s["remedy"] == CATALOGUE[code].remedy
     rc, out, _ = run_cli(capsys, "check", *extra)
-    assert rc == 1
+    assert rc == CATALOGUE[code].exit_code
     assert f"✗ {s['title']} — {code}: {CATALOGUE[code].title}" in out
     assert f"remedy: {CATALOGUE[code].remedy}" in out
     return report
@@ -220,7 +221,7 @@ def test_passwords_never_in_store_logs_or_output(exchange_env, tmp_path: Path, m
     assert cli("settings", "show") == 0
     assert cli("settings", "history", "--json") == 0
     monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", "wrong-" + ks_pw)
-    assert cli("check") == 1
+    assert cli("check") == 2                      # KEYSTORE_PASSWORD: the user's input
     monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", ks_pw)
     monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", ews_pw + "-wrong")
     assert cli("check") == 1

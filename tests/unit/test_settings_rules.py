@@ -100,7 +100,7 @@ def test_changes_are_recorded_with_old_and_new_value(store):
 
 def test_unknown_key_and_malformed_pair(store, capsys):
     assert main(["settings", "set", "colour=blue"]) == 2
-    assert "colour: unknown setting" in capsys.readouterr().err
+    assert "'colour': unknown setting" in capsys.readouterr().err
     assert main(["settings", "set", "batch_size"]) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands.args import seconds
+
 MARKS = {"ok": "✓", "warning": "!", "failed": "✗", "skipped": "-"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="check settings, keystore, TLS, credentials, version, impersonation, listener")
     p.add_argument("--operator", metavar="ID", help="test impersonation with this operator's mailbox")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per network step (default 30)")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds per network step (default 30)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=check)
 
@@ -42,4 +44,12 @@ def check(args) -> int:
         failed = report.failed
         print("all checks passed" if report.ok else
               f"{len(failed)} check{'s' * (len(failed) != 1)} failed: " + ", ".join(s.step for s in failed))
-    return 0 if report.ok else 1
+    return exit_code(report)
+
+
+def exit_code(report) -> int:
+    """0 all passed; 2 when a failed step's code is the user's input to fix (settings, keystore file); else 1."""
+    from workbench.errors import CATALOGUE
+    if report.ok:
+        return 0
+    return max((CATALOGUE[s.code].exit_code for s in report.failed if s.code in CATALOGUE), default=1)

@@ -15,5 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def demo_cmd(args) -> int:
+    from pathlib import Path
+
     from workbench.demo import run_demo
+    from workbench.errors import WorkbenchError
+    from workbench.settings import excerpt
+    target = Path(args.dir).absolute()
+    for path in (target, *target.parents):
+        if path.exists() and not path.is_dir():
+            raise WorkbenchError("USAGE", f"--dir {excerpt(args.dir)}: {excerpt(str(path))} is a file, not a directory")
     return run_demo(args.dir, tui=False if (args.no_tui or args.json) else None, as_json=args.json)

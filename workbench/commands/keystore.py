@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands.args import seconds
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("keystore", help="the keystore holding the Exchange server certificate")
@@ -10,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fetch = s.add_parser("fetch-cert", help="save the certificate chain the EWS endpoint presents (PEM)")
     fetch.add_argument("url", help="EWS endpoint, e.g. https://mail.example.com/EWS/Exchange.asmx")
     fetch.add_argument("-o", "--output", required=True, metavar="FILE.pem")
-    fetch.add_argument("--timeout", type=float, default=10.0)
+    fetch.add_argument("--timeout", type=seconds, default=10.0, help="seconds (default 10)")
     fetch.add_argument("--json", action="store_true")
     fetch.set_defaults(handler=fetch_cert)
     imp = s.add_parser("import", help="add a certificate as a trusted entry (creates a JKS keystore if needed); "
@@ -51,8 +53,14 @@ def _print_cert(prefix: str, info) -> None:
 
 def fetch_cert(args) -> int:
     from workbench.commands.output import note, print_json
+    from workbench.errors import WorkbenchError
     from workbench.exchange import keystore as ks
-    certs = ks.fetch_chain(args.url, timeout=args.timeout)
+    from workbench.settings import RuleBroken, excerpt, parse_url
+    try:
+        url = parse_url(args.url)
+    except RuleBroken as exc:
+        raise WorkbenchError("USAGE", f"url={excerpt(args.url)} refused: must be {exc}") from None
+    certs = ks.fetch_chain(url, timeout=args.timeout)
     path = ks.save_pem(certs, args.output)
     infos = [ks.cert_info(c) for c in certs]
     if args.json:

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands.args import count
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("log", help="the sync journal: decisions and outcomes per run")
-    p.add_argument("--run", type=int, metavar="ID", help="this run (default: the latest)")
+    p.add_argument("--run", type=count(), metavar="ID", help="this run (default: the latest)")
     p.add_argument("--all", action="store_true", help="every run")
     p.add_argument("--operator", metavar="ID")
     p.add_argument("--failed", action="store_true", help="only failed or cancelled outcomes")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=count(), default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=log_cmd)
 

@@ -36,12 +36,17 @@ def show_settings(args) -> int:
 
 
 def _split_pairs(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE arguments as a dict; a malformed pair or a key given twice is a USAGE error."""
     from workbench.errors import WorkbenchError
+    from workbench.settings import excerpt
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise WorkbenchError("USAGE", f"{pair!r}: expected KEY=VALUE")
+            raise WorkbenchError("USAGE", f"{excerpt(pair)}: expected KEY=VALUE")
+        if key.strip() in out:
+            raise WorkbenchError("USAGE", f"{excerpt(key.strip())} given twice: give each setting once "
+                                          "per `settings set`; nothing was written")
         out[key.strip()] = value
     return out
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands.args import count
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="preview and run the contact sync")
@@ -11,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pre.add_argument("--operator", action="append", metavar="ID", help="only this operator (repeatable)")
     pre.add_argument("--format", choices=("table", "csv", "json"), default="table")
     pre.add_argument("--stored", action="store_true", help="plan from the stored snapshot (no Exchange request)")
-    pre.add_argument("--limit", type=int, default=40, help="detail rows shown in table format (default 40)")
+    pre.add_argument("--limit", type=count(), default=40, help="detail rows shown in table format (default 40)")
     pre.set_defaults(handler=preview_cmd)
     run = s.add_parser("run", help="snapshot, plan and execute the sync")
     run.add_argument("--operator", action="append", metavar="ID", help="only this operator (repeatable)")

@@ -1,7 +1,8 @@
 """The settings table and its change history."""
 from __future__ import annotations
 
-from workbench.settings import SETTINGS, ExchangeSettings, normalise
+from workbench.errors import WorkbenchError
+from workbench.settings import SETTINGS, ExchangeSettings, RuleBroken, check_set, normalise
 from workbench.store import Store, now
 
 #: settings the planner reads: changing one queues a sync of every enabled operator
@@ -15,7 +16,12 @@ def stored_values(store: Store) -> dict[str, str]:
 
 
 def load(store: Store) -> ExchangeSettings:
-    return ExchangeSettings.from_text(stored_values(store))
+    """The typed set; SETTINGS_INCOMPLETE if a stored value breaks its rule (stored by an older version)."""
+    values = stored_values(store)
+    try:
+        return ExchangeSettings.from_text(values)
+    except RuleBroken:
+        raise WorkbenchError("SETTINGS_INCOMPLETE", "; ".join(check_set(values))) from None
 
 
 def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[str, tuple[str, str]]:
