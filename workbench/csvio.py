@@ -198,7 +198,7 @@ def _decode(path: Path) -> str:
 
 def _sniff_delimiter(text: str) -> str:
     """The delimiter that splits the header record into the most fields (quotes respected)."""
-    head = text[:65536]
+    head = text[:MAX_HEADER_CHARS]
     best, best_n = ",", 1
     for d in DELIMITERS:
         try:

@@ -199,7 +199,8 @@ def test_naive_and_mixed_offset_updated_at_are_stored_as_utc(run, store, tmp_pat
 
 
 def test_an_all_offset_file_is_utc_too(run, store, tmp_path):
-    f = write(tmp_path, CONTACTS + "C1,A,B,,,,OP-1,2024-05-01T09:30:00+02:00\nC2,A,B,,,,OP-1,2024-12-01T23:00:00+09:00\n")
+    f = write(tmp_path, CONTACTS + "C1,A,B,,,,OP-1,2024-05-01T09:30:00+02:00\n"
+                                   "C2,A,B,,,,OP-1,2024-12-01T23:00:00+09:00\n")
     assert run("contacts", "import", str(f)) == 0, run.err
     got = {cid: ts.isoformat() for cid, ts in store.rows("SELECT contact_id, updated_at FROM contacts")}
     assert got == {"C1": "2024-05-01T07:30:00", "C2": "2024-12-01T14:00:00"}
