@@ -8,19 +8,21 @@ file queues nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from workbench.csvio import read_csv
+from workbench.csvio import excerpt, read_csv
 from workbench.errors import ValidationError
-from workbench.fields import CONTACT_FIELDS, hash_sql
+from workbench.fields import CONTACT_FIELDS, forbidden_char, hash_sql
 from workbench.settings import EMAIL_RE
 from workbench.store import Store, now
 from workbench.store.operators_table import known_ids
 
 COLUMNS = ("contact_id",) + CONTACT_FIELDS + ("private", "team", "updated_at")
+TEXT_COLUMNS = ("contact_id",) + CONTACT_FIELDS
+MIN_YEAR, MAX_YEAR = 1900, 9999
 _BOOL = {"true": True, "yes": True, "y": True, "1": True,
          "false": False, "no": False, "n": False, "0": False, "": False}
 
@@ -56,22 +58,42 @@ def _affected_sql() -> str:
     """
 
 
+def utc_timestamp(value: str) -> datetime:
+    """An ISO 8601 date or date-time as naive UTC (an offset is applied, none means UTC); ValueError if not."""
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not ISO 8601") from None      # the library's message repeats the whole value
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
+        raise ValueError(f"year {stamp.year} outside {MIN_YEAR}..{MAX_YEAR}")
+    return stamp
+
+
 def _row_problems(line: int, row: dict[str, str], operators: set[str]) -> list[str]:
     problems = []
     if not row["contact_id"]:
         problems.append(f"line {line}: contact_id is empty (required)")
+    for col in TEXT_COLUMNS:
+        bad = forbidden_char(row[col])
+        if bad is not None:
+            problems.append(f"line {line}: {col}={excerpt(row[col])} holds control character U+{ord(bad):04X} "
+                            f"at position {row[col].index(bad) + 1} (contact text may not hold control "
+                            "characters other than tab and line breaks; remove it)")
     if row["email"] and not EMAIL_RE.match(row["email"]):
-        problems.append(f"line {line}: email={row['email']!r} is not a valid e-mail address")
+        problems.append(f"line {line}: email={excerpt(row['email'])} is not a valid e-mail address")
     if row["private"].lower() not in _BOOL:
-        problems.append(f"line {line}: private={row['private']!r} must be true or false")
+        problems.append(f"line {line}: private={excerpt(row['private'])} must be true or false")
     for op in filter(None, (t.strip() for t in row["team"].split(";"))):
         if op not in operators:
-            problems.append(f"line {line}: team={op!r} is not a known operator id")
+            problems.append(f"line {line}: team={excerpt(op)} is not a known operator id")
     if row["updated_at"]:
         try:
-            datetime.fromisoformat(row["updated_at"])
-        except ValueError:
-            problems.append(f"line {line}: updated_at={row['updated_at']!r} is not an ISO date-time")
+            utc_timestamp(row["updated_at"])
+        except ValueError as exc:
+            problems.append(f"line {line}: updated_at={excerpt(row['updated_at'])} is refused: {exc}; use an "
+                            "ISO 8601 date or date-time such as 2024-05-01T09:30:00+02:00 (no offset means UTC)")
     return problems
 
 
@@ -88,7 +110,7 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
         problems += _row_problems(line, row, operators)
         cid = row["contact_id"]
         if cid in seen:
-            problems.append(f"line {line}: contact_id={cid!r} already on line {seen[cid]} (must be unique)")
+            problems.append(f"line {line}: contact_id={excerpt(cid)} already on line {seen[cid]} (must be unique)")
         seen[cid] = line
         records.append(row)
     if problems:
@@ -98,7 +120,8 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
         "contact_id": [r["contact_id"] for r in records],
         **{f: [r[f] or None for r in records] for f in CONTACT_FIELDS},
         "private": [_BOOL[r["private"].lower()] for r in records],
-        "updated_at": [datetime.fromisoformat(r["updated_at"]) if r["updated_at"] else stamp for r in records],
+        "updated_at": pd.Series([utc_timestamp(r["updated_at"]) if r["updated_at"] else stamp for r in records],
+                                dtype="datetime64[us]"),
     })
     team = pd.DataFrame(
         [(r["contact_id"], op.strip(), stamp) for r in records for op in r["team"].split(";") if op.strip()],

@@ -52,6 +52,11 @@ _entry("CSV_INVALID", "CSV file refused",
        "The file is not a readable CSV, or rows break the import rules.",
        "Fix what is listed (line, column, reason); for bad rows, --skip-invalid imports only the valid ones.",
        exit_code=2)
+# --- hostile files: CSV input bounds, output paths (issue 19) ------------------
+_entry("FILE_UNWRITABLE", "Output file cannot be written",
+       "The output path is a directory, its folder does not exist or is not writable, or the disk refused "
+       "the write.",
+       "Give a file path in an existing, writable folder (with free space) and rerun.", exit_code=2)
 _entry("SECRET_MISSING", "Password not available",
        "The password is neither in its environment variable, the OS keyring nor typed at a prompt.",
        "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run in a terminal to be prompted.",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Mapping
 
 CONTACT_FIELDS: tuple[str, ...] = (
@@ -9,6 +10,25 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "company", "job_title", "street", "city", "state", "postal_code", "country",
 )
 SEPARATOR = "\x1f"
+
+#: Characters no contact text may hold: C0 controls other than tab, LF and CR, DEL, the C1 controls
+#: and the non-characters U+FDD0..U+FDDF, U+FFFE, U+FFFF. XML 1.0 cannot carry most of them, and
+#: exchangelib sends each as "?" (its ``_ILLEGAL_XML_CHARS_RE`` is a subset of this set), so the two
+#: sides would differ silently. The CSV import refuses them and the Exchange mapping drops them both
+#: ways, so CRM and Exchange values (and so both content hashes) stay equal: the hash itself need not
+#: know the rule (cleaning inside ``hash_sql`` would double its cost in every plan).
+FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufddf\ufffe\uffff]")
+
+
+def forbidden_char(text: str) -> str | None:
+    """The first character of ``text`` no contact field may hold, or None."""
+    found = FORBIDDEN_TEXT.search(text)
+    return found.group() if found else None
+
+
+def without_forbidden(text: str) -> str:
+    """``text`` with every ``FORBIDDEN_TEXT`` character removed."""
+    return FORBIDDEN_TEXT.sub("", text)
 
 
 def normalise(value: object) -> str:

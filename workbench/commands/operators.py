@@ -82,10 +82,12 @@ def print_review(review, *, show: int = SHOW_ERRORS) -> None:
 
 def import_file(args) -> int:
     from workbench.commands.output import note, print_json
-    from workbench.csvio import CsvFileError, write_csv
+    from workbench.csvio import CsvFileError, check_writable, write_csv
     from workbench.errors import WorkbenchError
     from workbench.operators.csv_import import ERROR_COLUMNS, import_operators
     from workbench.store import Store
+    if args.errors:
+        check_writable(args.errors)          # before the store is written: nothing half-done
     try:
         review = import_operators(Store(), args.file, mode=args.mode, match=args.match,
                                   dry_run=args.dry_run, skip_invalid=args.skip_invalid)
@@ -116,8 +118,10 @@ def _ranges(lines: list[int], limit: int = 20) -> str:
 
 
 def export_file(args) -> int:
+    from workbench.csvio import check_writable
     from workbench.operators.export import export_operators
     from workbench.store import Store
+    check_writable(args.file)
     n = export_operators(Store(), args.file, bom=args.bom)
     print(f"exported {n} operators to {args.file}")
     return 0

@@ -38,7 +38,8 @@ def preview_cmd(args) -> int:
                     "guards": records(pv.guards), "errors": pv.errors})
         return 0
     if args.format == "csv":
-        pv.detail.to_csv(sys.stdout, index=False)
+        from workbench.csvio import write_rows
+        write_rows(sys.stdout, list(pv.detail.columns), pv.detail.itertuples(index=False))   # formula-safe
         for op, err in pv.errors.items():
             note(f"{op}: not planned: {err}")
         return 0

@@ -8,8 +8,9 @@ Rules (the Pega data import wizard's, made strict and explainable):
   unknown extra columns are reported and ignored; headers must be unique;
 - required columns: all four in ``add`` mode; the match column in ``add-or-update`` mode (a column
   left out keeps the stored value of updated operators; a new operator needs every column);
-- values are trimmed; a leading ``'`` guarding ``= + - @ '`` (see ``workbench.csvio.neutralise``) is
-  stripped; e-mail must be valid; contact_sync one of true/false/yes/no/y/n/1/0 (any case);
+- values are trimmed; a leading ``'`` guarding ``= + - @``, tab, CR or ``'`` (see
+  ``workbench.csvio.neutralise``) is stripped; e-mail must be valid; contact_sync one of
+  true/false/yes/no/y/n/1/0 (any case);
 - the match key (operator_id, or e-mail case-insensitively) is unique within the file, and so is
   operator_id; with match=email an e-mail matching two stored operators is an error;
 - ``add`` refuses rows whose operator already exists; ``add-or-update`` adds new keys, updates known
