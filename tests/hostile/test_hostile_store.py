@@ -217,3 +217,14 @@ def test_a_backup_onto_a_full_disk_leaves_nothing_behind(store, disk):
     assert_refused(result, "DISK_FULL", 1, str(target), "free on its file system")
     assert digest(store) == before
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "wb.duckdb"]
+
+
+@pytest.mark.slow
+def test_a_new_store_on_a_full_disk_is_not_left_half_made(tmp_path):
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        filler = fill(disk)
+        store = disk / "new.duckdb"
+        assert_refused(run_cli("settings", "show", store=store), "DISK_FULL", 1, str(store), "free on its file system")
+        assert not store.exists()                     # not a 0-byte file that would be STORE_CORRUPT next time
+        filler.unlink()
+        assert run_cli("settings", "show", store=store).code == 0
