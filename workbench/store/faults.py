@@ -45,7 +45,10 @@ def store_fault(exc: BaseException, path: Path) -> WorkbenchError | None:
     found = corrupt(exc, path)
     if found is not None:
         return found
-    named = getattr(exc, "filename", None) or (_FILE_IN_TEXT.search(str(exc)) or [None, None])[1]
+    named = getattr(exc, "filename", None)
+    if not named:                     # DuckDB: 'Could not write file "<store>.wal": No space left on device'
+        match = _FILE_IN_TEXT.search(str(exc))
+        named = match.group(1) if match else None
     size = path.stat().st_size if path.exists() else 0
     return disk_full(exc, Path(named) if named else path, needed=size + WAL_THRESHOLD,
                      why=f"room for DuckDB's write-ahead log, up to {human_size(WAL_THRESHOLD)}, and for a "

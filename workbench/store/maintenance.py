@@ -222,11 +222,23 @@ def backup_store(path: Path, dest: Path) -> BackupResult:
         bad = report.failure
         if bad is not None:
             raise WorkbenchError(bad.code or "STORE_CORRUPT", f"{path}: {bad.name}: {bad.detail} (no backup written)")
-        os.link(partial, dest)            # never over a file that appeared meanwhile
+        _name_new(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     report.path = dest
     return BackupResult(dest, dest.stat().st_size, _sha256(dest), report)
+
+
+def _name_new(partial: Path, dest: Path) -> None:
+    """Give the checked copy its name, never over a file that appeared meanwhile."""
+    try:
+        os.link(partial, dest)
+    except FileExistsError:
+        raise WorkbenchError("BACKUP_EXISTS", f"{dest}: already exists") from None
+    except OSError:                   # a file system without hard links: rename, after a last look
+        if dest.exists():
+            raise WorkbenchError("BACKUP_EXISTS", f"{dest}: already exists") from None
+        os.rename(partial, dest)
 
 
 @dataclass(frozen=True)
