@@ -161,7 +161,7 @@ def _open_error(exc: duckdb.Error, path: Path) -> WorkbenchError:
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute("ROLLBACK")
-    except duckdb.Error:        # a failed COMMIT has already ended the transaction
+    except duckdb.Error:        # DuckDB may have ended it already (a fatal error): keep the first error
         pass
 
 
