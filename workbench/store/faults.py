@@ -58,7 +58,8 @@ def store_fault(exc: BaseException, path: Path) -> WorkbenchError | None:
 @dataclass(frozen=True)
 class FileMark:
     path: Path
-    size: int | None             # None: the file did not exist
+    existed: bool
+    size: int | None             # None: not known (no file, or one this process cannot read)
     header: bytes
     wal: bool                    # its WAL existed
 
@@ -67,16 +68,20 @@ class FileMark:
         wal = path.with_name(path.name + ".wal").exists()
         try:
             with path.open("rb") as fh:
-                return cls(path, os.fstat(fh.fileno()).st_size, fh.read(HEADER_BYTES), wal)
+                return cls(path, True, os.fstat(fh.fileno()).st_size, fh.read(HEADER_BYTES), wal)
         except FileNotFoundError:
-            return cls(path, None, b"", wal)
+            return cls(path, False, None, b"", wal)
+        except OSError:          # a directory, no permission: the connection reports it; nothing to undo
+            return cls(path, True, None, b"", wal)
 
     def undo_growth(self) -> None:
         """After a failed write: a store created by it is removed, blocks appended by it are cut off."""
         wal = self.path.with_name(self.path.name + ".wal")
-        if self.size is None:
+        if not self.existed:
             self.path.unlink(missing_ok=True)
             wal.unlink(missing_ok=True)
+            return
+        if self.size is None:
             return
         now = FileMark.of(self.path)
         if now.size is not None and now.size > self.size and now.header == self.header:
