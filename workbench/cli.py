@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "agent",
     "sync",
     "log",
+    "store",
     "sandbox",
     "dashboard",
     "demo",

@@ -43,8 +43,9 @@ _entry("STORE_BUSY", "Store is locked by another process",
        "Wait for that process to finish its operation or stop it, then retry; "
        "raise WORKBENCH_LOCK_TIMEOUT for slow disks.")
 _entry("STORE_UNREADABLE", "Store file cannot be opened",
-       "The file is not a DuckDB database, is from a newer workbench, or is damaged.",
-       "Point --store / WORKBENCH_STORE at the right file, or move the damaged one aside.",
+       "The file cannot be opened (no permission, a directory) or is from a newer workbench or DuckDB; "
+       "a damaged file is STORE_CORRUPT.",
+       "Point --store / WORKBENCH_STORE at the right file, fix its permissions, or use the newer workbench.",
        exit_code=2)    # the path the user gave (--store / WORKBENCH_STORE) is not a usable store
 _entry("FILE_NOT_FOUND", "File not found", "A path given on the command line does not exist.",
        "Check the path and try again.", exit_code=2)
@@ -67,6 +68,30 @@ _entry("OPERATOR_SYNC_OFF", "Contact sync is off for this operator",
 _entry("OPERATOR_NOT_FOUND", "No such operator",
        "An operator id given is not in the store.",
        "Check `workbench operators list`; import the operator first.", exit_code=2)
+
+# --- store files, full disks, backups, keystore paths (issue 19: files and faults) ---
+_entry("STORE_CORRUPT", "Store file damaged",
+       "The DuckDB file fails its checksums, is truncated, or is not a DuckDB database at all. "
+       "The workbench refuses it: it is never read as an empty store, migrated or overwritten.",
+       "Run `workbench store check` to see what is damaged, then `workbench store restore BACKUP` "
+       "from your last `workbench store backup` (the damaged file is kept aside).")
+_entry("DISK_FULL", "Disk full: nothing was written",
+       "The file system ran out of space during a write; the transaction was rolled back and the "
+       "file is as it was before the command.",
+       "Free the space the message names on that file system (or move the file to a larger one) "
+       "and run the command again.")
+_entry("BACKUP_CORRUPT", "Backup file refused",
+       "The file given to `workbench store restore` fails `workbench store check` (damaged, truncated, "
+       "not a DuckDB store, or from a newer workbench).",
+       "Pick another backup; the current store was not touched.", exit_code=2)
+_entry("BACKUP_EXISTS", "Backup file already exists",
+       "`workbench store backup FILE` never overwrites a file.",
+       "Give a new file name, or move the old backup away first.", exit_code=2)
+_entry("KEYSTORE_PATH_INVALID", "Keystore path is not a usable file",
+       "The keystore path is a directory, runs through a file as if it were a directory, is a loop of "
+       "symbolic links, or cannot be read.",
+       "Give the path of the keystore file itself in --keystore or keystore_path "
+       "(e.g. `workbench settings set keystore_path=/etc/workbench/exchange.jks`).", exit_code=2)
 
 # --- keystore and TLS ---------------------------------------------------------
 _entry("KEYSTORE_MISSING", "Keystore file not found",

@@ -9,12 +9,16 @@ then a prompt — only when stdin is a terminal. Otherwise ``SECRET_MISSING``.
 Passwords are never stored, logged or printed by the workbench. Every value
 handed out here is remembered (in this process only) so ``redact`` can scrub it
 from any text that is about to be shown or written (error details, journal).
-No exchangelib here.
+The first password remembered also switches core dumps off for the process
+(``RLIMIT_CORE`` 0 and, on Linux, ``PR_SET_DUMPABLE`` 0), so a crash cannot
+leave a core file holding it. No exchangelib here.
 """
 from __future__ import annotations
 
+import ctypes
 import getpass
 import os
+import resource
 import sys
 import threading
 from typing import Callable
@@ -24,15 +28,36 @@ KEYSTORE_PASSWORD_ENV = "WORKBENCH_KEYSTORE_PASSWORD"
 KEYRING_SERVICE = "exchange-contact-sync-workbench"
 MASK = "********"
 
+_PR_SET_DUMPABLE = 4
+
 _seen: set[str] = set()
 _lock = threading.Lock()
+
+
+def no_core_dumps() -> None:
+    """No core file for this process (and its children): it holds a password in memory.
+
+    Best effort: a platform without RLIMIT_CORE or prctl keeps what it has.
+    """
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
 
 
 def remember(value: str) -> str:
     """Note a password this process holds, so ``redact`` masks it wherever text leaves the process."""
     if value:
         with _lock:
+            first = not _seen
             _seen.add(value)
+        if first:
+            no_core_dumps()
     return value
 
 

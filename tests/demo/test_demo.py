@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections import Counter
 
 from workbench.cli import main
@@ -12,7 +14,11 @@ def test_demo_pipeline_summary_matches_the_store(tmp_path, capsys, monkeypatch):
     for var in ("WORKBENCH_STORE", "WORKBENCH_EWS_PASSWORD", "WORKBENCH_KEYSTORE_PASSWORD"):
         monkeypatch.setenv(var, "")          # restored after the test; the demo sets them in-process
     demo_dir = tmp_path / "demo"
-    code = main(["demo", "--no-tui", "--json", "--dir", str(demo_dir)])
+    umask = os.umask(0o022)                  # a usual umask: the private files must be 0600 all the same
+    try:
+        code = main(["demo", "--no-tui", "--json", "--dir", str(demo_dir)])
+    finally:
+        os.umask(umask)
     out = capsys.readouterr().out
     summary = json.loads(out)
     assert code == 0, out
@@ -40,6 +46,10 @@ def test_demo_pipeline_summary_matches_the_store(tmp_path, capsys, monkeypatch):
     assert summary["mailboxes"]["OP-002"].startswith("failed EWS_MAILBOX_NOT_FOUND")
     assert summary["mailboxes"]["OP-003"].startswith("failed EWS_IMPERSONATION_DENIED")
     assert store.scalar("SELECT count(*) FROM links") > 0
+
+    # the demo's store, its lock and the keystore are private to the user
+    for name in ("workbench.duckdb", "workbench.duckdb.lock", "exchange.jks"):
+        assert stat.S_IMODE((demo_dir / name).stat().st_mode) == 0o600, name
 
     # secrets never reach the store
     raw = (demo_dir / "workbench.duckdb").read_bytes()

@@ -213,4 +213,4 @@ async def test_store_error_becomes_toast(make_app, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         messages = [n.message for n in app._notifications]
-        assert any(m.startswith("STORE_UNREADABLE: Store file cannot be opened — ") for m in messages)
+        assert any(m.startswith("STORE_CORRUPT: Store file damaged — ") for m in messages)

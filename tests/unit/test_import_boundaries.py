@@ -11,7 +11,8 @@ HEAVY = ("textual", "exchangelib", "jks")
 
 
 @pytest.mark.parametrize("module", ["workbench", "workbench.store", "workbench.settings", "workbench.errors",
-                                    "workbench.cli", "workbench.contacts_import", "workbench.store.summary"])
+                                    "workbench.cli", "workbench.contacts_import", "workbench.store.summary",
+                                    "workbench.store.maintenance", "workbench.files"])
 def test_headless_modules_import_neither_textual_nor_exchangelib(module):
     code = f"import sys, json, {module}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -50,7 +50,7 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
     path.write_text("just text\n" * 100)
     with pytest.raises(WorkbenchError) as exc:
         Store(path).scalar("SELECT 1")
-    assert exc.value.code == "STORE_UNREADABLE"
+    assert exc.value.code == "STORE_CORRUPT"
 
 
 def test_failed_transaction_rolls_back(tmp_path):

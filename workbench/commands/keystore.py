@@ -80,8 +80,9 @@ def import_cert(args) -> int:
 
     from workbench import secrets
     from workbench.exchange import keystore as ks
+    from workbench.commands.output import note
     path = _keystore_path(args.keystore)
-    new = not Path(path).expanduser().exists()
+    new = not ks.keystore_file(path).exists()      # a path that cannot be a keystore fails before the prompt
     password = secrets.keystore_password(path, confirm=new)
     result = ks.import_certificate(args.cert, path, args.alias, password, replace=args.replace, chain=args.chain)
     print(f"{'created' if result.created else 'updated'} {result.path} (JKS)")
@@ -89,6 +90,8 @@ def import_cert(args) -> int:
         verb = "replaced" if alias in result.replaced else "added"
         print(f"  {verb} trustedCertEntry {alias!r}: {info.subject}")
         print(f"    SHA-256 {info.sha256}, valid until {info.not_after:%Y-%m-%d}")
+    for warning in result.warnings():
+        note(f"warning: {warning}")
     from workbench.store import Store
     from workbench.store.settings_table import stored_values
     current = stored_values(Store()).get("keystore_path", "")

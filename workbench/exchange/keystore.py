@@ -4,6 +4,9 @@
   Java 17's keytool writes by default), detected from the magic bytes.
 - ``import_certificate(...)`` creates a JKS file or adds a trusted-certificate
   entry to one (the seed's ``keytool -importcert``); keytool lists the result.
+  The file is written 0600 and atomically (temp file beside it, ``os.replace``);
+  a keystore path that is a symbolic link stays one: the link's target is written
+  (``keystore_file``). The result warns on an expired or not-yet-valid certificate.
 - ``fetch_chain(url)`` connects over TLS and returns the certificates the
   server presents (the seed's browser export), without trusting them.
 - ``inspect_keystore(...)`` describes every entry and warns on expiry or a
@@ -17,12 +20,12 @@ EWS_UNREACHABLE, TLS_FAILED). Passwords are arguments here, never logged.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import ipaddress
 import os
 import socket
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from workbench.errors import WorkbenchError
+from workbench.files import write_private
 
 JKS_MAGIC = b"\xfe\xed\xfe\xed"
 JCEKS_MAGIC = b"\xce\xce\xce\xce"
@@ -225,10 +229,39 @@ def _pfx_complete(data: bytes) -> bool:
 def load_keystore(path: str | os.PathLike[str], password: str) -> Keystore:
     """Open a JKS, JCEKS or PKCS12 keystore; errors name the file and what is wrong."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    real = keystore_file(path)
+    if not real.exists():
         raise WorkbenchError("KEYSTORE_MISSING", f"{path}: no such file")
-    data = path.read_bytes()
+    try:
+        data = real.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{path}: cannot be read ({exc.strerror})") from None
     return load_keystore_bytes(data, password, path)
+
+
+def keystore_file(path: str | os.PathLike[str]) -> Path:
+    """The real file behind a keystore path (symbolic links followed; it need not exist yet).
+
+    KEYSTORE_PATH_INVALID, naming the path, for a directory, a path running through a file, or a loop
+    of symbolic links.
+    """
+    given = Path(path).expanduser()
+    try:
+        real = Path(os.path.realpath(given, strict=True))
+    except FileNotFoundError:                      # not there yet (or a link to a file not there yet)
+        real = Path(os.path.realpath(given))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{given}: a loop of symbolic links") from None
+        if exc.errno != errno.ENOTDIR:
+            raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{given}: {exc.strerror}") from None
+        real = Path(os.path.realpath(given))
+    if real.is_dir():
+        raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{given}: is a directory, not a keystore file")
+    blocker = next((p for p in real.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{given}: {blocker} is a file, not a directory")
+    return real
 
 
 def load_keystore_bytes(data: bytes, password: str, path: Path) -> Keystore:
@@ -310,6 +343,15 @@ class ImportResult:
     imported: list[tuple[str, CertInfo]]   # (alias, certificate)
     replaced: list[str]
 
+    def warnings(self, at: dt.datetime | None = None) -> list[str]:
+        """An imported certificate that is expired or not yet valid (it is imported all the same)."""
+        out = []
+        for alias, info in self.imported:
+            if info.expired(at) or info.not_yet_valid(at):
+                out.append(f"{alias}: {validity_warning(info, at or utcnow())}; valid "
+                           f"{info.not_before:%Y-%m-%d %H:%M} .. {info.not_after:%Y-%m-%d %H:%M} UTC")
+        return out
+
 
 def import_certificate(cert_path: str | os.PathLike[str], keystore_path: str | os.PathLike[str], alias: str,
                        password: str, *, replace: bool = False, chain: bool = False) -> ImportResult:
@@ -327,25 +369,29 @@ def import_certificate(cert_path: str | os.PathLike[str], keystore_path: str | o
         raise WorkbenchError("USAGE", "--alias must not be empty")
     aliases = [alias] + [f"{alias}-{n}" for n in range(2, len(certs) + 1)]
     keystore_path = Path(keystore_path).expanduser()
-    created = not keystore_path.exists()
+    real = keystore_file(keystore_path)
+    created = not real.exists()
     if created:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise WorkbenchError("KEYSTORE_PASSWORD_SHORT", f"{len(password)} characters given")
         ks = jks.KeyStore.new("jks", [])
     else:
-        ks = _open_jks_for_update(keystore_path, password)
+        ks = _open_jks_for_update(real, keystore_path, password)
     existing = {a.lower() for a in ks.entries}
     clash = [a for a in aliases if a in existing]
     if clash and not replace:
         raise WorkbenchError("KEYSTORE_ALIAS_EXISTS", f"{keystore_path}: alias {clash[0]!r} is already there")
     for a, cert in zip(aliases, certs):
         ks.entries[a] = jks.TrustedCertEntry.new(a, cert.public_bytes(serialization.Encoding.DER))
-    _atomic_write(keystore_path, ks.saves(password))
+    _atomic_write(real, ks.saves(password))
     return ImportResult(keystore_path, created, [(a, cert_info(c)) for a, c in zip(aliases, certs)], clash)
 
 
-def _open_jks_for_update(path: Path, password: str) -> "jks.KeyStore":
-    data = path.read_bytes()
+def _open_jks_for_update(real: Path, path: Path, password: str) -> "jks.KeyStore":
+    try:
+        data = real.read_bytes()
+    except OSError as exc:
+        raise WorkbenchError("KEYSTORE_PATH_INVALID", f"{path}: cannot be read ({exc.strerror})") from None
     kind = detect_format(data)
     if kind != "jks":
         load_keystore_bytes(data, password, path)      # wrong password / corrupt first, clearer
@@ -359,18 +405,9 @@ def _open_jks_for_update(path: Path, password: str) -> "jks.KeyStore":
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """0600, all or nothing: a temp file in the same directory replaces ``path`` (a real file, not a link)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, data)
 
 
 def write_jks(path: str | os.PathLike[str], password: str, certs: dict[str, x509.Certificate]) -> Path:
@@ -410,6 +447,17 @@ class KeystoreReport:
                 "warnings": self.all_warnings()}
 
 
+def validity_warning(info: CertInfo, at: dt.datetime, warn_days: int = EXPIRY_WARNING_DAYS) -> str | None:
+    """What `keystore inspect` (and `keystore import`) says about a certificate's validity, if anything."""
+    if info.expired(at):
+        return f"EXPIRED on {info.not_after:%Y-%m-%d} (TLS_EXPIRED)"
+    if info.not_yet_valid(at):
+        return f"not valid before {info.not_before:%Y-%m-%d}"
+    if info.expires_within(warn_days, at):
+        return f"expires in {(info.not_after - at).days} days, on {info.not_after:%Y-%m-%d}"
+    return None
+
+
 def inspect_keystore(keystore: Keystore, *, exchange_url: str = "", at: dt.datetime | None = None,
                      warn_days: int = EXPIRY_WARNING_DAYS) -> KeystoreReport:
     at = at or utcnow()
@@ -420,13 +468,9 @@ def inspect_keystore(keystore: Keystore, *, exchange_url: str = "", at: dt.datet
         warnings: list[str] = []
         for info in infos:
             label = "" if len(infos) == 1 else f"{info.subject}: "
-            if info.expired(at):
-                warnings.append(f"{label}EXPIRED on {info.not_after:%Y-%m-%d} (TLS_EXPIRED)")
-            elif info.not_yet_valid(at):
-                warnings.append(f"{label}not valid before {info.not_before:%Y-%m-%d}")
-            elif info.expires_within(warn_days, at):
-                days = (info.not_after - at).days
-                warnings.append(f"{label}expires in {days} days, on {info.not_after:%Y-%m-%d}")
+            warning = validity_warning(info, at, warn_days)
+            if warning:
+                warnings.append(label + warning)
         leaf = infos[0]
         if host and not leaf.is_ca and not leaf.covers(host):
             warnings.append(f"does not cover host {host!r} of exchange_url (it names: "

@@ -14,6 +14,15 @@ race). So every operation holds a gate for the whole life of its connection:
 Waiting is bounded (``WORKBENCH_LOCK_TIMEOUT`` seconds, default 30) and then becomes
 STORE_BUSY naming the holder; a DuckDB lock held by a foreign program (the duckdb
 CLI, say) is retried the same way.
+
+Files: while the gate is held the process umask is 077, so whatever DuckDB creates for the
+store (the file, its ``.wal``, its spill directory) is born 0600/0700, as is ``<store>.lock``;
+there is no chmod afterwards and so no moment the file is readable by others. DuckDB has no
+mode option of its own, and an empty 0600 file made beforehand is refused by it as "not a
+valid DuckDB database".
+
+Faults are mapped here, once, for every command (see ``faults``): a damaged file is
+STORE_CORRUPT, a full disk is DISK_FULL with the transaction rolled back and the file as it was.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ from typing import Iterator
 import duckdb
 
 from workbench.errors import WorkbenchError
+from workbench.store.faults import FileMark, store_fault
 
 DEFAULT_LOCK_TIMEOUT = 30.0
 _HOLDER_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
@@ -56,6 +66,7 @@ class _Gate:
     def hold(self, path: Path, deadline: float) -> Iterator[None]:
         if not self._thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise WorkbenchError("STORE_BUSY", f"{path}: another thread of this process kept the store")
+        umask = os.umask(0o077)
         try:
             fd, depth = self._held.get(path, (-1, 0))
             if depth == 0:
@@ -71,21 +82,25 @@ class _Gate:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
         finally:
+            os.umask(umask)
             self._thread_lock.release()
 
     @staticmethod
     def _lock_file(path: Path, deadline: float) -> int:
         lock_path = path.with_name(path.name + ".lock")
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise WorkbenchError("STORE_UNREADABLE", f"{lock_path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             _wait_for_flock(fd, path, deadline)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{Path(sys.argv[0]).name or 'python'} (PID {os.getpid()})".encode(), 0)
+        try:        # the holder's name is for STORE_BUSY messages only: a full disk must not stop a read
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{Path(sys.argv[0]).name or 'python'} (PID {os.getpid()})".encode(), 0)
+        except OSError:
+            pass
         return fd
 
 
@@ -121,37 +136,79 @@ def _wait_for_flock(fd: int, path: Path, deadline: float) -> None:
 _GATE = _Gate()
 
 
-def _connect(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, deadline: float, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     delay = 0.005
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "Could not set lock" not in text and "Conflicting lock" not in text:
-                raise WorkbenchError("STORE_UNREADABLE", f"{path}: {exc}") from None
+                raise _open_error(exc, path) from None
             if time.monotonic() >= deadline:
                 match = _HOLDER_RE.search(text)
                 holder = f"{match.group(1)} (PID {match.group(2)})" if match else "another program"
                 raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}") from None
         except duckdb.Error as exc:
-            raise WorkbenchError("STORE_UNREADABLE", f"{path}: {exc}") from None
+            raise _open_error(exc, path) from None
         delay = _backoff(delay)
+
+
+def _open_error(exc: duckdb.Error, path: Path) -> WorkbenchError:
+    return store_fault(exc, path) or WorkbenchError("STORE_UNREADABLE", f"{path}: {exc}")
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:        # DuckDB may have ended it already (a fatal error): keep the first error
+        pass
 
 
 @contextmanager
 def transaction(path: Path, *, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One connection, one transaction: commit on success, roll back on error, always close."""
+    """One connection, one transaction: commit on success, roll back on error, always close.
+
+    A damaged file or a full disk becomes STORE_CORRUPT / DISK_FULL; after a full disk the file is
+    put back as it was (see ``faults.FileMark``).
+    """
+    path = Path(path)
+    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+    with _GATE.hold(path, deadline):
+        mark = FileMark.of(path)
+        committed = False
+        try:
+            con = _connect(path, deadline)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                except BaseException:
+                    _rollback(con)
+                    raise
+                con.execute("COMMIT")
+                committed = True
+            finally:
+                con.close()
+        except (duckdb.Error, OSError, WorkbenchError) as exc:
+            fault = exc if isinstance(exc, WorkbenchError) else store_fault(exc, path)
+            if fault is not None and fault.code == "DISK_FULL" and not committed:
+                mark.undo_growth()
+            if fault is None or fault is exc:
+                raise
+            raise fault from None
+
+
+@contextmanager
+def exclusive(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """The store gate alone, for maintenance that opens its own connections (``open_connection``)
+    or handles the file itself (backup, restore) while no other workbench process can use it."""
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
     with _GATE.hold(Path(path), deadline):
-        con = _connect(Path(path), deadline)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+        yield
+
+
+def open_connection(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A bare connection (no transaction) with the errors mapped as for ``transaction``; the caller
+    holds ``exclusive(path)`` (or the file is nobody's store, such as a backup) and closes it."""
+    return _connect(Path(path), time.monotonic() + lock_timeout(), read_only=read_only)

@@ -330,8 +330,10 @@ class KeystoreScreen(WorkbenchScreen):
         result = event.result
         lines = [f"{'replaced' if alias in result.replaced else 'added'} {alias!r}: {info.subject}"
                  for alias, info in result.imported]
+        lines += [f"warning: {w}" for w in result.warnings()]
         head = f"{'Created' if result.created else 'Updated'} {result.path.name} (JKS)"
-        self.notify(head + "\n" + "\n".join(lines), title="Keystore", markup=False)
+        self.notify(head + "\n" + "\n".join(lines), title="Keystore", markup=False,
+                    severity="warning" if result.warnings() else "information")
         self.inspect()
 
     # --- navigation ----------------------------------------------------------------
