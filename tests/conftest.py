@@ -55,14 +55,22 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def ews_schema_dir() -> Path:
+    """The EWS schema every sandbox checks requests against; missing = a failing test, never a skip."""
+    from tests.ews_schema import require_schema_dir
+    return require_schema_dir()
+
+
 @pytest.fixture
-def make_sandbox(tmp_path: Path, seed_dir: Path) -> Iterator[Callable[..., Any]]:
+def make_sandbox(tmp_path: Path, seed_dir: Path, ews_schema_dir: Path) -> Iterator[Callable[..., Any]]:
     from workbench.sandbox import Sandbox
     started: list[Any] = []
 
     def make(seed: Path | None | str = "default", *, state_dir: Path | None = None, **kwargs: Any):
         use_seed = seed_dir if seed == "default" else seed
         state = state_dir or tmp_path / f"sandbox-{len(started) + 1}"
+        kwargs.setdefault("schema_dir", ews_schema_dir)
         sb = Sandbox(state_dir=state, seed=use_seed, **kwargs).start()
         started.append(sb)
         return sb

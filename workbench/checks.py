@@ -123,6 +123,21 @@ def _agent_running(store: Store, frequency_minutes: int) -> bool:
     return last is not None and last >= now() - silence_limit(frequency_minutes)
 
 
+def _version_verdict(v: Any, today: dt.date) -> tuple[str, str] | str:
+    """The version step: the generation the server reports, against the setting and Microsoft's support dates."""
+    from workbench.exchange.versions import GENERATIONS, out_of_support
+    generation = GENERATIONS.get(v.reported)
+    found = f"{v.reported} ({generation.product})" if generation else v.reported
+    if not v.matches:
+        raise _Fail("EWS_VERSION_MISMATCH", f"server reports {found}, build {v.build}; "
+                                            f"exchange_version is {v.configured}")
+    detail = f"{found}, build {v.build}, API {v.api_version}"
+    if generation is not None and out_of_support(generation, today):
+        raise _Fail("EWS_VERSION_OUT_OF_SUPPORT", f"{detail}: out of support since "
+                                                  f"{generation.support_ends:%Y-%m-%d}", status="warning")
+    return detail
+
+
 def pick_operator(store: Store, operator_id: str | None) -> tuple[str, str] | None:
     """(operator_id, email) to test impersonation with: the given one, else an enabled operator
     (preferring one whose latest verification was ok)."""
@@ -260,14 +275,7 @@ def run_check(store: Store, *, operator_id: str | None = None, password: str | N
             try:
                 creds_ok = step("credentials", credentials_step).passed
                 if creds_ok:
-                    def version_step() -> str:
-                        v = state["conn"].server_version()
-                        if not v.matches:
-                            raise _Fail("EWS_VERSION_MISMATCH",
-                                        f"server reports {v.reported} (build {v.build}); "
-                                        f"exchange_version is {v.configured}")
-                        return f"{v.reported} (build {v.build}, API {v.api_version})"
-                    step("version", version_step)
+                    step("version", lambda: _version_verdict(state["conn"].server_version(), now().date()))
 
                     def impersonation_step() -> tuple[str, str] | str:
                         chosen = target or pick_operator(store, None)

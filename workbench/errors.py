@@ -175,7 +175,8 @@ _entry("EWS_VERSION_MISMATCH", "Server version differs from the setting",
        "Set exchange_version to the version the server reports.")
 _entry("EWS_VERSION_UNSUPPORTED", "Exchange version not supported",
        "The server does not speak the requested EWS version.",
-       "Use Exchange2010, Exchange2013 or Exchange2016, matching the server.")
+       "Set exchange_version to the server's generation (Exchange2010, Exchange2013, Exchange2016, "
+       "Exchange2019 or ExchangeSE).")
 _entry("EWS_ITEM_REJECTED", "Exchange rejected an item",
        "Exchange refused to save, update or delete one contact (per-item error).",
        "See the journal entry for the item and the Exchange message; fix the contact data and rerun.")
@@ -235,6 +236,14 @@ _entry("PLAN_STALE", "Changed since the preview",
 _entry("SYNC_DISABLED", "Contact sync is switched off",
        "The master switch contact_integration is false.",
        "Run `workbench settings set contact_integration=true` when the settings are complete.", exit_code=2)
+
+
+# --- Exchange server generations (issue 12: 2019, SE, support status) ---------------
+_entry("EWS_VERSION_OUT_OF_SUPPORT", "Exchange version out of support",
+       "The server is an Exchange Server generation Microsoft no longer supports (no security updates): "
+       "2010, 2013, and since 2025-10-14 also 2016 and 2019.",
+       "Plan the move to Exchange Server Subscription Edition (SE); then set exchange_version=ExchangeSE. "
+       "Sync keeps working meanwhile.")
 
 
 class WorkbenchError(Exception):

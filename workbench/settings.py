@@ -18,7 +18,11 @@ from urllib.parse import urlsplit
 
 from workbench.errors import ValidationError
 
-EXCHANGE_VERSIONS = ("Exchange2010", "Exchange2013", "Exchange2016")
+# Exchange2019 and ExchangeSE send RequestServerVersion Exchange2016 (the schema's newest); they are told
+# apart by the build the server reports (see workbench/exchange/versions.py and docs/exchange.md).
+EXCHANGE_VERSIONS = ("Exchange2010", "Exchange2013", "Exchange2016", "Exchange2019", "ExchangeSE")
+# where a CRM delete puts the Exchange item: DeleteItem MoveToDeletedItems / SoftDelete / HardDelete
+DELETE_TARGETS = ("deleted-items", "recoverable-items", "hard")
 DIRECTIONS = ("crm-to-exchange", "exchange-to-crm", "two-way")
 CONFLICT_POLICIES = ("crm-wins", "exchange-wins", "manual")
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -273,6 +277,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "Mailboxes synced at once (respect Exchange throttling)."),
     Setting("mass_delete_percent", "20", _int_range(0, 100), "a whole number 0..100",
             "Share of a mailbox's links a plan may delete or unlink before it stops and asks."),
+    Setting("delete_to", "deleted-items", _choice(*DELETE_TARGETS), "one of " + ", ".join(DELETE_TARGETS),
+            "Where a CRM delete puts the Exchange contact: Deleted Items, Recoverable Items, or gone."),
 ]}
 
 
@@ -321,6 +327,7 @@ class ExchangeSettings:
     conflict_policy: str
     max_concurrent_mailboxes: int
     mass_delete_percent: int
+    delete_to: str
 
     @property
     def recipients(self) -> list[str]:

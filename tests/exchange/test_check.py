@@ -65,7 +65,8 @@ def test_documented_steps_make_check_pass(sandbox, seed_dir: Path, tmp_path: Pat
     code, out, err = run_cli(capsys, "check")
     assert code == 0, out + err
     lines = [line for line in out.splitlines() if not line.startswith("    ")]
-    assert [line.split(" ", 1)[0] for line in lines[:8]] == ["✓", "✓", "✓", "✓", "✓", "✓", "!", "!"]
+    assert [line.split(" ", 1)[0] for line in lines[:8]] == ["✓", "✓", "✓", "✓", "✓", "!", "!", "!"]
+    assert "EWS_VERSION_OUT_OF_SUPPORT" in lines[5]  # the sandbox speaks Exchange 2016: out of support
     assert "EWS_EMAIL_MISMATCH" in lines[6]          # OP-001's e-mail is an alias of its mailbox
     assert "LISTENER_UNREACHABLE" in lines[7]        # nothing listens: a warning, the agent does not run
     assert out.rstrip().endswith("all checks passed")
@@ -232,3 +233,33 @@ def test_passwords_never_in_store_logs_or_output(exchange_env, tmp_path: Path, m
         assert secret.encode() not in store_bytes
         assert secret.encode("utf-16-le") not in store_bytes
     assert len(caplog.records) > 0      # exchangelib did log its requests at DEBUG
+
+
+@pytest.mark.parametrize("server, status, detail", [
+    ("Exchange2019", "warning", "Exchange2019 (Exchange Server 2019), build 15.2.1748.10, API Exchange2016: "
+                                "out of support since 2025-10-14"),
+    ("ExchangeSE", "ok", "ExchangeSE (Exchange Server Subscription Edition), build 15.2.2562.17, API Exchange2016"),
+])
+def test_check_names_2019_and_se_and_their_support(make_sandbox, configure_exchange_store, seed_dir: Path,
+                                                   tmp_path: Path, monkeypatch, capsys, server: str, status: str,
+                                                   detail: str) -> None:
+    sb = make_sandbox(version=server)
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "v.duckdb"))
+    monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", "keystore-pw-3")
+    monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
+    store = Store()
+    configure_exchange_store(store, sb, tmp_path, "keystore-pw-3", seed_dir=seed_dir)
+    assert settings_table.load(store).exchange_version == server
+    rc, report = check_json(capsys, "--operator", "OP-004")
+    assert rc == 0 and report["ok"], report
+    version = step(report, "version")
+    assert (version["status"], version["detail"]) == (status, detail)
+    if status == "warning":
+        assert version["code"] == "EWS_VERSION_OUT_OF_SUPPORT"
+        assert "Subscription Edition" in version["remedy"]
+        rc, out, _ = run_cli(capsys, "check", "--operator", "OP-004")
+        assert rc == 0 and "! server version as configured — EWS_VERSION_OUT_OF_SUPPORT" in out
+    # a 2019 server is not an SE server, and the reverse: the build tells them apart
+    settings_table.update(store, {"exchange_version": "ExchangeSE" if server == "Exchange2019" else "Exchange2019"})
+    report = assert_fails(capsys, "version", "EWS_VERSION_MISMATCH", "--operator", "OP-004")
+    assert f"server reports {server}" in step(report, "version")["detail"]

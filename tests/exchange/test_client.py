@@ -145,5 +145,25 @@ def test_product_names() -> None:
     from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013_SP1, EXCHANGE_2016, EXCHANGE_2019, Build
     assert product_name(EXCHANGE_2010_SP2) == "Exchange2010"
     assert product_name(EXCHANGE_2013_SP1) == "Exchange2013"
-    assert product_name(EXCHANGE_2016) == product_name(EXCHANGE_2019) == "Exchange2016"
+    assert product_name(EXCHANGE_2016) == "Exchange2016"
+    assert product_name(EXCHANGE_2019) == product_name(Build(15, 2, 1748, 10)) == "Exchange2019"
+    assert product_name(Build(15, 2, 2561, 99)) == "Exchange2019"
+    assert product_name(Build(15, 2, 2562, 17)) == product_name(Build(15, 2, 2562, 46)) == "ExchangeSE"
+    assert product_name(Build(15, 20, 13, 11)).startswith("Exchange build")      # Exchange Online
     assert product_name(Build(8, 3)).startswith("Exchange build")
+
+
+@pytest.mark.parametrize("server", ["Exchange2019", "ExchangeSE"])
+def test_2019_and_se_speak_exchange2016_and_report_their_build(make_sandbox, configure_exchange_store,
+                                                               tmp_path: Path, server: str) -> None:
+    from workbench.store import Store
+    sb = make_sandbox(version=server, capture=True)
+    store = Store(tmp_path / "v.duckdb")
+    configure_exchange_store(store, sb, tmp_path, "version-ks-pw")
+    with connect(store, password=sb.info.service_account.password, keystore_password="version-ks-pw") as conn:
+        version = conn.server_version()
+    expected = {"Exchange2019": "15.2.1748.10", "ExchangeSE": "15.2.2562.17"}[server]
+    assert (version.configured, version.reported, version.build, version.api_version, version.matches) == \
+        (server, server, expected, "Exchange2016", True)
+    requests_sent = [body for direction, body in sb.captured if direction == "request"]
+    assert requests_sent and all(b'RequestServerVersion Version="Exchange2016"' in b for b in requests_sent)

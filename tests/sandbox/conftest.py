@@ -3,7 +3,6 @@ sandbox CA, and XSD validation of every SOAP body the sandboxes exchanged."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -13,18 +12,11 @@ from exchangelib import (IMPERSONATION, NTLM, Account, Configuration, Contact, C
                          ExtendedProperty, FailFast, Version)
 from exchangelib.protocol import BaseProtocol, close_connections
 from exchangelib.version import EXCHANGE_2016, Build
-from lxml import etree
 
+from tests.ews_schema import BodyValidator, require_schema_dir
 from workbench.sandbox import Sandbox
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = Path(os.environ.get("EWS_SCHEMA_DIR", REPO.parent / "shared" / "ews-schema"))
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-TYPES = "http://schemas.microsoft.com/exchange/services/2006/types"
 UTC = EWSTimeZone("UTC")
-# exchangelib's version guessing probes with "Exchange2015_SP1", which is not in ExchangeVersionType; the sandbox
-# refuses it with ErrorInvalidServerVersion as Exchange does (a test asserts that), so only that value is exempt.
-CLIENT_PROBE_VERSIONS = {"Exchange2015_SP1"}
 
 
 class CrmId(ExtendedProperty):
@@ -92,41 +84,10 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Sandbo
 
 # ---------------------------------------------------------------- schema validation of captured bodies
 
-class BodyValidator:
-    def __init__(self, schema_dir: Path):
-        self.messages = etree.XMLSchema(etree.parse(str(schema_dir / "messages.xsd")))
-        self.types = etree.XMLSchema(etree.parse(str(schema_dir / "types.xsd")))
-
-    def errors(self, body: bytes) -> list[str]:
-        try:
-            env = etree.fromstring(body)
-        except etree.XMLSyntaxError:
-            return []          # not SOAP (malformed requests sent on purpose, HTML error pages)
-        if env.tag != f"{{{SOAP}}}Envelope":
-            return []
-        problems = []
-        parts = []
-        header = env.find(f"{{{SOAP}}}Header")
-        if header is not None:
-            parts += [(c, self.types) for c in header if etree.QName(c).namespace == TYPES]
-        soap_body = env.find(f"{{{SOAP}}}Body")
-        if soap_body is not None:
-            parts += [(c, self.messages) for c in soap_body if c.tag != f"{{{SOAP}}}Fault"]
-        for element, schema in parts:
-            if etree.QName(element).localname == "RequestServerVersion" \
-                    and element.get("Version") in CLIENT_PROBE_VERSIONS:
-                continue
-            doc = etree.ElementTree(etree.fromstring(etree.tostring(element)))
-            if not schema.validate(doc):
-                problems += [f"{etree.QName(element).localname} L{e.line}: {e.message}" for e in schema.error_log]
-        return problems
-
-
 @pytest.fixture(scope="session")
-def validator() -> BodyValidator | None:
-    if not SCHEMA_DIR.is_dir():
-        return None
-    return BodyValidator(SCHEMA_DIR)
+def validator() -> BodyValidator:
+    """Fails (never skips) every sandbox test when the EWS schema is missing."""
+    return BodyValidator(require_schema_dir())
 
 
 # request bodies that tests send malformed on purpose (their answers are still validated)
@@ -138,18 +99,17 @@ def intentionally_invalid() -> set[bytes]:
     return INTENTIONALLY_INVALID
 
 
-def check_captured(sb: Sandbox, validator: BodyValidator | None, start: int = 0) -> int:
+def check_captured(sb: Sandbox, validator: BodyValidator, start: int = 0) -> int:
     """Validate the bodies captured since ``start``; returns the new position."""
     captured = sb.captured
-    if validator is not None:
-        bad = []
-        for direction, body in captured[start:]:
-            if direction == "request" and body in INTENTIONALLY_INVALID:
-                continue
-            errors = validator.errors(body)
-            if errors:
-                bad.append(f"{direction}: {errors[:3]}\n{body[:600]!r}")
-        assert not bad, "schema-invalid SOAP bodies:\n" + "\n".join(bad[:5])
+    bad = []
+    for direction, body in captured[start:]:
+        if direction == "request" and body in INTENTIONALLY_INVALID:
+            continue
+        errors = validator.errors(body)
+        if errors:
+            bad.append(f"{direction}: {errors[:3]}\n{body[:600]!r}")
+    assert not bad, "schema-invalid SOAP bodies:\n" + "\n".join(bad[:5])
     return len(captured)
 
 
@@ -164,7 +124,8 @@ def write_seed(directory: Path, seed: dict = SEED) -> Path:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory, trust, validator) -> Iterator[Sandbox]:
     base = tmp_path_factory.mktemp("sandbox")
-    with Sandbox(base / "state", seed=write_seed(base / "seed"), capture=True, status_minute_seconds=0.4) as sb:
+    with Sandbox(base / "state", seed=write_seed(base / "seed"), capture=True, status_minute_seconds=0.4,
+                 schema_dir=validator.directory) as sb:
         trust(sb)
         yield sb
         check_captured(sb, validator)
@@ -190,6 +151,7 @@ def make_sandbox(tmp_path: Path, trust, validator) -> Iterator[Callable[..., San
     def make(**kwargs) -> Sandbox:
         kwargs.setdefault("state_dir", tmp_path / f"state{len(started)}")
         kwargs.setdefault("capture", True)
+        kwargs.setdefault("schema_dir", validator.directory)
         sb = Sandbox(**kwargs).start()
         started.append(sb)
         trust(sb)

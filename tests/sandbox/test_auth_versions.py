@@ -53,17 +53,20 @@ def test_untrusted_ca_fails(sandbox, account, monkeypatch):
         close_connections()
 
 
-@pytest.mark.parametrize("version, major, minor, api", [("Exchange2010", 14, 3, "Exchange2010_SP2"),
-                                                        ("Exchange2013", 15, 0, "Exchange2013_SP1"),
-                                                        ("Exchange2016", 15, 1, "Exchange2016")])
-def test_versions(make_sandbox, account, version, major, minor, api):
+@pytest.mark.parametrize("version, build, api", [("Exchange2010", (14, 3, 123, 4), "Exchange2010_SP2"),
+                                                ("Exchange2013", (15, 0, 1497, 2), "Exchange2013_SP1"),
+                                                ("Exchange2016", (15, 1, 2507, 6), "Exchange2016"),
+                                                ("Exchange2019", (15, 2, 1748, 10), "Exchange2016"),
+                                                ("ExchangeSE", (15, 2, 2562, 17), "Exchange2016")])
+def test_versions(make_sandbox, account, version, build, api):
     sb = make_sandbox(version=version)
     sb.add_mailbox("dave@example.com")
     guessed = account(sb, "dave@example.com", build=None)          # version guessing through ConvertId
     assert guessed.version.api_version == api
-    assert (guessed.version.build.major_version, guessed.version.build.minor_version) == (major, minor)
+    b = guessed.version.build
+    assert (b.major_version, b.minor_version, b.major_build, b.minor_build) == build
     assert guessed.contacts.total_count == 0
     pinned = account(sb, "dave@example.com", build=EXCHANGE_2016)  # too new for 2010/2013: walks down
     assert pinned.contacts.total_count == 0
     refused = [r for r in sb.requests if r.outcome == "ErrorInvalidServerVersion"]
-    assert bool(refused) == (version != "Exchange2016")
+    assert bool(refused) == (version in ("Exchange2010", "Exchange2013"))

@@ -9,6 +9,7 @@ import threading
 import time
 import json
 
+import pytest
 from exchangelib import Contact
 from exchangelib.services import SendNotification
 
@@ -134,14 +135,19 @@ def test_restart_keeps_mailboxes_items_and_sync_state(make_sandbox, account, tmp
     assert finds and all("Restriction" in r.flags for r in finds)   # no FindItem of the whole folder
 
 
-def test_cli_runs_in_foreground_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("version, build", [("Exchange2013", "15.0.1497.2"), ("Exchange2019", "15.2.1748.10"),
+                                            ("ExchangeSE", "15.2.2562.17")])
+def test_cli_runs_in_foreground_and_stops_on_sigterm(tmp_path, validator, version, build):
     proc = subprocess.Popen([sys.executable, "-m", "workbench.sandbox", "--state-dir", str(tmp_path), "--http",
-                             "--version", "Exchange2013"], stdout=subprocess.PIPE, text=True)
+                             "--version", version, "--schema-dir", str(validator.directory)],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        lines = [proc.stdout.readline() for _ in range(6)]
+        lines = [proc.stdout.readline() for _ in range(7)]
         assert lines[0].startswith("EWS endpoint") and "http://127.0.0.1:" in lines[0]
+        assert f"({version}, build {build})" in lines[0]
+        assert lines[5].split() == ["schema", "check", str(validator.directory.resolve())]
         info = json.loads((tmp_path / "sandbox.json").read_text())
-        assert info["url"].startswith("http://127.0.0.1:") and info["version"] == "Exchange2013"
+        assert info["url"].startswith("http://127.0.0.1:") and info["version"] == version
         assert info["service_account"]["username"] == "svc-sync@example.com" and info["service_account"]["password"]
         assert "svc-sync@example.com" in info["mailboxes"] and info["admin_url"].startswith("http://127.0.0.1:")
     finally:

@@ -37,7 +37,7 @@ def test_roundtrip_of_every_bulk_operation(exchange_env):
         rows = {r["item_id"]: r for r in ops.read_snapshot(acc, 512)}
         assert rows[refs[0].item_id]["city"] == "Other" and rows[refs[0].item_id]["home_phone"] is None
         assert rows[refs[0].item_id]["change_key"] == upd[0].change_key
-        res = ops.move_to_deleted_items(acc, [(refs[1].item_id, None)], 512)
+        res = ops.delete_contacts(acc, [(refs[1].item_id, None)], 512)
         assert res == [True]
         got = ops.fetch_rows(acc, [refs[0].item_id, refs[1].item_id])
         assert got[refs[0].item_id]["in_contacts"] and got[refs[1].item_id] is None   # a move changes the id

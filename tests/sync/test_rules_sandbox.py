@@ -55,6 +55,30 @@ def test_deletes_and_category_removal_each_way(env):
     assert_converged(env, [OP])
 
 
+@pytest.mark.parametrize("delete_to, folder", [("deleted-items", "deleted_items"),
+                                               ("recoverable-items", "recoverable_items"), ("hard", None)])
+def test_crm_delete_puts_the_item_where_delete_to_says(env, delete_to, folder):
+    """delete_to decides the DeleteItem DeleteType: Deleted Items, Recoverable Items\\Deletions, or gone."""
+    run_sync(env.store)
+    update(env.store, {"delete_to": delete_to}, source="test")
+    cid = linked(env, n=1)[0]
+    address = mailbox_of(env.store, OP)
+    with env.store.write() as con:
+        con.execute("UPDATE contacts SET deleted_at = ? WHERE contact_id = ?", [now(), cid])
+    mark = len(env.sandbox.requests)
+    result = run_sync(env.store, [OP])
+    assert result.mailbox(OP).status == "ok"
+    assert [r.operation for r in writes_since(env.sandbox, mark)] == ["DeleteItem"]
+    view = env.sandbox.mailbox(address)
+    places = {name: {d["extended_properties"].get("WorkbenchCrmContactId") for d in getattr(view, name)}
+              for name in ("contacts", "deleted_items", "recoverable_items")}
+    assert {name for name, ids in places.items() if cid in ids} == ({folder} if folder else set())
+    assert not env.store.scalar("SELECT count(*) FROM links WHERE operator_id = ? AND contact_id = ?", [OP, cid])
+    again = run_sync(env.store, [OP])
+    assert again.plan.is_empty
+    assert_converged(env, [OP])
+
+
 @pytest.mark.parametrize("policy", ["crm-wins", "exchange-wins", "manual"])
 def test_conflict_under_each_policy(env, policy):
     run_sync(env.store)

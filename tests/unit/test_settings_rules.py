@@ -21,7 +21,10 @@ REFUSED = [
     ("batch_size", "0", "1..512"),
     ("batch_size", "ten", "1..512"),
     ("slot_size_minutes", "20", "15, 30"),
-    ("exchange_version", "Exchange2019", "Exchange2010, Exchange2013, Exchange2016"),
+    ("exchange_version", "Exchange2007", "Exchange2010, Exchange2013, Exchange2016, Exchange2019, ExchangeSE"),
+    ("exchange_version", "Exchange2016_SP1", "Exchange2016, Exchange2019, ExchangeSE"),
+    ("delete_to", "trash", "deleted-items, recoverable-items, hard"),
+    ("delete_to", "HardDelete", "deleted-items, recoverable-items, hard"),
     ("notification_frequency_minutes", "0", "1..1440"),
     ("notification_frequency_minutes", "1441", "1..1440"),
     ("failure_recipients", "ops@example.com;;x", "separated by semicolons"),
@@ -61,6 +64,8 @@ ACCEPTED = [
     ("batch_size", "1"), ("batch_size", "512"), ("slot_size_minutes", "15"), ("slot_size_minutes", "30"),
     ("notification_frequency_minutes", "1"), ("notification_frequency_minutes", "1440"),
     ("exchange_version", "Exchange2010"), ("exchange_version", "Exchange2013"),
+    ("exchange_version", "Exchange2019"), ("exchange_version", "ExchangeSE"),
+    ("delete_to", "deleted-items"), ("delete_to", "recoverable-items"), ("delete_to", "hard"),
     ("failure_recipients", "ops@example.com;b.c@example.org"), ("failure_recipients", "ops@example.com"),
     ("sync_category", "Sales Sync"), ("impersonation_account", "EXAMPLE\\svc-sync"),
     ("impersonation_account", "svc-sync@example.com"), ("contact_integration", "YES"),
@@ -77,7 +82,7 @@ def test_boundary_and_valid_values_are_accepted(store, key, value):
 
 
 def test_one_bad_pair_among_good_ones_writes_nothing(store, capsys):
-    assert main(["settings", "set", "batch_size=100", "slot_size_minutes=30", "exchange_version=Exchange2019"]) == 2
+    assert main(["settings", "set", "batch_size=100", "slot_size_minutes=30", "exchange_version=Exchange2007"]) == 2
     assert "exchange_version" in capsys.readouterr().err
     values = stored_values(store)
     assert values["batch_size"] == SETTINGS["batch_size"].default

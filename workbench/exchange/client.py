@@ -25,7 +25,7 @@ from exchangelib import IMPERSONATION, NTLM, Account, Configuration, Credentials
 from exchangelib.errors import ErrorNameResolutionMultipleResults, UnauthorizedError
 from exchangelib.ewsdatetime import UTC
 from exchangelib.protocol import Protocol
-from exchangelib.version import EXCHANGE_2010, EXCHANGE_2013, EXCHANGE_2016, Build
+from exchangelib.version import Build
 
 from workbench import secrets
 from workbench.errors import WorkbenchError
@@ -33,29 +33,21 @@ from workbench.exchange import keystore as ks
 from workbench.exchange import trust
 from workbench.exchange.errors_map import to_workbench_error
 from workbench.exchange.pool import PoolSafeProtocol
+from workbench.exchange.versions import GENERATIONS, generation_of
 from workbench.settings import ExchangeSettings
 
 log = logging.getLogger("workbench.exchange")
 
-PINNED_BUILDS: dict[str, Build] = {
-    "Exchange2010": EXCHANGE_2010,
-    "Exchange2013": EXCHANGE_2013,
-    "Exchange2016": EXCHANGE_2016,
-}
+PINNED_BUILDS: dict[str, Build] = {name: g.pinned for name, g in GENERATIONS.items()}
 DEFAULT_TIMEOUT = 60          # seconds per HTTP request
 
 
 def product_name(build: Build | None) -> str:
-    """The exchange_version name of a server build (2019 and Exchange Online speak Exchange2016)."""
+    """The exchange_version name of a server build (15.2 below build 2562 is 2019, from 2562 on SE)."""
     if build is None:
         return "unknown"
-    if build.major_version == 14:
-        return "Exchange2010"
-    if build.major_version == 15 and build.minor_version == 0:
-        return "Exchange2013"
-    if build.major_version == 15:
-        return "Exchange2016"
-    return f"Exchange build {build}"
+    generation = generation_of(build)
+    return generation.setting if generation else f"Exchange build {build}"
 
 
 class BoundedRetry(FaultTolerance):
@@ -114,7 +106,8 @@ class ExchangeConnection:
         trust.register(self.url, self._ssl_context)
         self._registered = True
         self.retry_max_wait = retry_max_wait
-        self.pinned = Version(build=PINNED_BUILDS[settings.exchange_version], api_version=settings.exchange_version)
+        generation = GENERATIONS[settings.exchange_version]
+        self.pinned = Version(build=generation.pinned, api_version=generation.request_version)
         self.config = Configuration(
             credentials=Credentials(settings.impersonation_account, password),
             service_endpoint=self.url,

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from exchangelib import Contact, Mailbox, Message
 from exchangelib.errors import ErrorInvalidChangeKey, ErrorIrresolvableConflict
-from exchangelib.items import MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE
+from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE, SOFT_DELETE
 from exchangelib.services import UpdateItem
 
 from workbench.errors import WorkbenchError
@@ -153,11 +153,18 @@ def update_contacts(account: Any, updates: Sequence[Mapping[str, Any]], batch_si
     return out
 
 
-def move_to_deleted_items(account: Any, refs: Sequence[tuple[str, str | None]], batch_size: int) -> list[bool | WorkbenchError]:
-    """Bulk DeleteItem with MoveToDeletedItems (recoverable by the user)."""
+#: the delete_to setting -> DeleteItem DeleteType
+DELETE_TYPES = {"deleted-items": MOVE_TO_DELETED_ITEMS, "recoverable-items": SOFT_DELETE, "hard": HARD_DELETE}
+
+
+def delete_contacts(account: Any, refs: Sequence[tuple[str, str | None]], batch_size: int,
+                    delete_to: str = "deleted-items") -> list[bool | WorkbenchError]:
+    """Bulk DeleteItem. ``delete_to``: deleted-items (MoveToDeletedItems: the user can restore it from Deleted
+    Items), recoverable-items (SoftDelete: Recoverable Items\\Deletions, restorable with "Recover deleted
+    items" until the retention period ends), hard (HardDelete: gone)."""
     mailbox = _mailbox(account)
     with _errors(mailbox):
-        results = account.bulk_delete(ids=list(refs), delete_type=MOVE_TO_DELETED_ITEMS, chunk_size=batch_size)
+        results = account.bulk_delete(ids=list(refs), delete_type=DELETE_TYPES[delete_to], chunk_size=batch_size)
     return [_per_item(r, mailbox) if isinstance(r, BaseException) else True for r in results]
 
 

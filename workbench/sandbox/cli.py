@@ -18,8 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, default=0, help="admin endpoint port (default: a free port)")
     p.add_argument("--state-dir", type=Path, default=Path(".sandbox"), help="state directory (default: .sandbox)")
     p.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
-    p.add_argument("--version", choices=sorted(VERSIONS), default="Exchange2016", help="Exchange version to emulate")
+    p.add_argument("--version", choices=list(VERSIONS), default="Exchange2016",
+                   help="Exchange version to emulate (its build and accepted RequestServerVersion values)")
     p.add_argument("--seed", type=Path, help="directory holding exchange_seed.json (or the file itself)")
+    p.add_argument("--schema-dir", type=Path, help="EWS schema (messages.xsd, types.xsd) every request is checked "
+                                                   "against (default: $EWS_SCHEMA_DIR, then ../shared/ews-schema)")
     return p
 
 
@@ -28,21 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None and not args.seed.exists():
         print(f"seed not found: {args.seed}", file=sys.stderr)
         return 2
+    if args.schema_dir is not None and not (args.schema_dir / "messages.xsd").is_file():
+        print(f"no EWS schema (messages.xsd) in --schema-dir {args.schema_dir}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         sandbox = Sandbox(args.state_dir, seed=args.seed, version=args.version, http=args.http, port=args.port,
-                          admin_port=args.admin_port).start()
+                          admin_port=args.admin_port, schema_dir=args.schema_dir).start()
     except (OSError, ValueError, KeyError) as exc:
         print(f"sandbox could not start: {exc}", file=sys.stderr)
         return 1
     info = sandbox.info
-    print(f"EWS endpoint     {info.url}  ({info.version})")
+    build = ".".join(map(str, VERSIONS[info.version][0]))
+    print(f"EWS endpoint     {info.url}  ({info.version}, build {build})")
     print(f"service account  {info.service_account.username}  (password in {args.state_dir / INFO_FILE})")
     print(f"CA certificate   {info.ca_cert or '-- plain HTTP --'}")
     print(f"admin endpoint   {info.admin_url}")
     print(f"mailboxes        {len(info.mailboxes)}")
+    print(f"schema check     {info.schema_dir or 'off -- no EWS schema found (use --schema-dir)'}")
     print("Ctrl-C stops the sandbox.", flush=True)
     try:
         while not stop.wait(0.5):

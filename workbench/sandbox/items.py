@@ -115,6 +115,16 @@ def ext_key(uri: etree._Element | dict[str, str]) -> str:
                      a.get("PropertyName", ""), a.get("PropertyId", ""), a.get("PropertyType", "")])
 
 
+# PR_ENTRYID (PropertyTag 0x0FFF, Binary): computed from the item id; ConvertId's EntryId/HexEntryId encode the
+# same bytes (see ops_misc.convert_id).
+ENTRYID_ATTRS = {"PropertyTag": "0xfff", "PropertyType": "Binary"}
+ENTRYID_KEY = ext_key(ENTRYID_ATTRS)
+
+
+def entry_id(item_id: str) -> bytes:
+    return base64.b64decode(item_id)
+
+
 # ---------------------------------------------------------------- the item
 
 
@@ -319,7 +329,9 @@ def element_for_uri(uri: str) -> str:
 
 @dataclass
 class Shape:
-    """What an ItemShape asks for: everything, or ItemId plus the additional properties."""
+    """What an ItemShape asks for: the first-class properties (Default/AllProperties) or ItemId, plus the
+    additional properties. Extended properties come back only when asked for by ExtendedFieldURI, as in
+    Exchange: AllProperties holds first-class properties only."""
     everything: bool = False
     names: set[str] = field(default_factory=set)
     indexed: dict[str, set[str] | None] = field(default_factory=dict)   # element -> keys (None = all)
@@ -365,16 +377,18 @@ def render(item: Item, parent: etree._Element, shape: Shape) -> etree._Element:
         if name == "ItemId":
             sub(node, t("ItemId"), Id=item.id, ChangeKey=item.changekey)
         elif name == "ExtendedProperty":
-            for key, (attrs, value) in item.ext.items():
-                if shape.everything or key in shape.ext:
-                    prop = sub(node, t("ExtendedProperty"))
-                    sub(prop, t("ExtendedFieldURI"), **attrs)
-                    if isinstance(value, list):
-                        values = sub(prop, t("Values"))
-                        for v in value:
-                            sub(values, t("Value"), v)
-                    else:
-                        sub(prop, t("Value"), value)
+            found = [entry for key, entry in item.ext.items() if key in shape.ext]
+            if ENTRYID_KEY in shape.ext:
+                found.append((ENTRYID_ATTRS, base64.b64encode(entry_id(item.id)).decode()))
+            for attrs, value in found:
+                prop = sub(node, t("ExtendedProperty"))
+                sub(prop, t("ExtendedFieldURI"), **attrs)
+                if isinstance(value, list):
+                    values = sub(prop, t("Values"))
+                    for v in value:
+                        sub(values, t("Value"), v)
+                else:
+                    sub(prop, t("Value"), value)
         elif not shape.wants(name):
             continue
         elif name == "ParentFolderId":

@@ -230,6 +230,20 @@ def update_item(ctx: Context, op: etree._Element) -> Responses:
 
 # ---------------------------------------------------------------- DeleteItem
 
+def _dispose(mailbox: Mailbox, item: Item, delete_type: str) -> None:
+    """HardDelete removes the item; SoftDelete moves it to Recoverable Items\\Deletions (Exchange 2010+:
+    at once); MoveToDeletedItems moves it to Deleted Items, and out of Deleted Items into Deletions, as
+    Outlook's delete does. Deleting from Deletions removes it (the sandbox has no Purges folder)."""
+    trash, dumpster = mailbox.by_name["deleteditems"], mailbox.by_name["recoverableitemsdeletions"]
+    target = {"SoftDelete": dumpster, "MoveToDeletedItems": trash}.get(delete_type)
+    if target is trash and item.folder_id == trash.id:
+        target = dumpster
+    if target is None or item.folder_id == dumpster.id:
+        mailbox.delete(item)
+    else:
+        mailbox.move(item, target)
+
+
 def delete_item(ctx: Context, op: etree._Element) -> Responses:
     out = Responses("DeleteItem")
     delete_type = op.get("DeleteType", "MoveToDeletedItems")
@@ -240,11 +254,7 @@ def delete_item(ctx: Context, op: etree._Element) -> Responses:
                 mailbox = ctx.require_mailbox()
                 item = ctx.item(ref)
                 ctx.faults.check_item(item)
-                trash = mailbox.by_name["deleteditems"]
-                if delete_type == "MoveToDeletedItems" and item.folder_id != trash.id:
-                    mailbox.move(item, trash)
-                else:
-                    mailbox.delete(item)
+                _dispose(mailbox, item, delete_type)
                 out.success()
         except EwsError as err:
             out.error(err)

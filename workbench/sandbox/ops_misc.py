@@ -23,6 +23,7 @@ def _to_raw(value: str, fmt: str) -> bytes:
 
 
 def convert_id(ctx: Context, op: etree._Element) -> Responses:
+    """EwsId, EntryId and HexEntryId all carry the item's PR_ENTRYID bytes (``items.entry_id``): base64 or hex."""
     out = Responses("ConvertId")
     destination = op.get("DestinationFormat", "EwsId")
     ids = op.find(m("SourceIds"))

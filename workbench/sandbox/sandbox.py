@@ -15,6 +15,7 @@ from .faults import Faults
 from .items import Item, new_id
 from .notify import Subscription, Subscriptions
 from .push import PushSender
+from .schema import RequestSchema, find_schema_dir
 from .server import EwsHTTPServer
 from .service import VERSIONS, EwsService, RequestRecord
 from .store import Mailbox, Store, User, now
@@ -40,10 +41,12 @@ class SandboxInfo:
     mailboxes: list[str]
     admin_url: str
     version: str
+    schema_dir: Path | None = None      # where the EWS schema that checks every request came from
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["ca_cert"] = str(self.ca_cert) if self.ca_cert else None
+        d["schema_dir"] = str(self.schema_dir) if self.schema_dir else None
         return d
 
 
@@ -56,6 +59,8 @@ class MailboxView:
     deleted_items: list[dict[str, Any]] = field(default_factory=list)
     sent_items: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
+    recoverable_items: list[dict[str, Any]] = field(default_factory=list)   # Recoverable Items\Deletions
+    sid: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +100,10 @@ class Sandbox:
     def __init__(self, state_dir: Path, seed: Path | None = None, version: str = "Exchange2016", http: bool = False,
                  port: int = 0, capture: bool = False, password: str | None = None, admin_port: int = 0,
                  status_minute_seconds: float = 60.0, service_account: str = SERVICE_ACCOUNT,
-                 autosave_seconds: float = 10.0):
+                 autosave_seconds: float = 10.0, schema_dir: Path | None = None):
+        """``schema_dir``: the EWS schema every request is checked against (default: $EWS_SCHEMA_DIR, then
+        ../shared/ews-schema). A ``schema_dir`` given without messages.xsd makes start() fail; when no
+        schema is found by default the sandbox runs unchecked and says so (``info.schema_dir`` None)."""
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {sorted(VERSIONS)}, not {version!r}")
         self.state_dir = Path(state_dir)
@@ -108,6 +116,7 @@ class Sandbox:
         self.minute_seconds = status_minute_seconds
         self.service_account = service_account.lower()
         self.autosave_seconds = autosave_seconds
+        self.schema_dir = schema_dir
         self.store = Store()
         self.faults = Faults()
         self._server: EwsHTTPServer | None = None
@@ -132,8 +141,9 @@ class Sandbox:
         self.store.add_user(User(self.service_account, self.password, can_impersonate=True,
                                  mailbox=self.service_account))
         self.subscriptions = Subscriptions(self.store, self._push_sender)
+        schema = self._request_schema()
         self.service = EwsService(self.store, self.faults, self.subscriptions, self.version, self.minute_seconds,
-                                  self.capture)
+                                  self.capture, schema)
         tls = None
         ca_cert = None
         if not self.http:
@@ -142,7 +152,7 @@ class Sandbox:
             tls.minimum_version = ssl.TLSVersion.TLSv1_2
             tls.load_cert_chain(cert.cert_chain, cert.key)
             ca_cert = cert.ca_cert
-        self._server = EwsHTTPServer(self.port, self.service, self.store, self.state_dir / "ntlm_users.txt", tls)
+        self._server = EwsHTTPServer(self.port, self.service, self.store, tls)
         self._server.write_user_file()
         self._admin = AdminServer(self, self.admin_port)
         scheme = "http" if self.http else "https"
@@ -150,7 +160,7 @@ class Sandbox:
             url=f"{scheme}://127.0.0.1:{self._server.server_address[1]}/EWS/Exchange.asmx", ca_cert=ca_cert,
             service_account=ServiceAccount(self.service_account, self.password),
             mailboxes=sorted(self.store.mailboxes), admin_url=f"http://127.0.0.1:{self._admin.server_address[1]}",
-            version=self.version)
+            version=self.version, schema_dir=schema.directory if schema else None)
         for target, name in ((self._server.serve_forever, "sandbox-ews"), (self._admin.serve_forever, "sandbox-admin"),
                              (self._autosave, "sandbox-autosave")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -158,6 +168,12 @@ class Sandbox:
             self._threads.append(thread)
         self._write_info()
         return self
+
+    def _request_schema(self) -> RequestSchema | None:
+        directory = find_schema_dir(self.schema_dir)
+        if directory is None and self.schema_dir is not None:
+            raise FileNotFoundError(f"no EWS schema (messages.xsd) in {self.schema_dir}")
+        return RequestSchema(directory) if directory else None
 
     def stop(self) -> None:
         if self._server is None:
@@ -185,7 +201,7 @@ class Sandbox:
     def save(self) -> None:
         with self.store.lock:
             self._saved_marker = self._change_marker()
-        self.store.save(self.state_dir / STATE_FILE, exclude_user=self.service_account)
+        self.store.save(self.state_dir / STATE_FILE)
 
     def _change_marker(self) -> int:
         return sum(mb.event_count for mb in self.store.mailboxes.values()) + len(self.store.mailboxes) \
@@ -253,7 +269,7 @@ class Sandbox:
                 folder = mb.by_name[name]
                 return [folder.items[i].as_dict() for i in folder.ordered_ids()]
             return MailboxView(mb.primary, list(mb.aliases), dump("contacts"), dump("deleteditems"),
-                               dump("sentitems"), dump("inbox"))
+                               dump("sentitems"), dump("inbox"), dump("recoverableitemsdeletions"), mb.sid)
 
     def drop_subscription(self, subscription_id: str) -> None:
         """End a subscription as Exchange would when it gives up on it (no more notifications)."""

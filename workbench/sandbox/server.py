@@ -7,14 +7,12 @@ import os
 import socket
 import ssl
 import threading
-from pathlib import Path
 
 import spnego
 import spnego.exceptions
 
 from .service import EwsService
 from .store import Store, User, ntlm_user_lines
-from .files import write_private
 
 EWS_PATH = "/ews/exchange.asmx"
 MAX_BODY = 16 * 1024 * 1024          # larger requests are drained and refused with 413
@@ -25,14 +23,38 @@ IDLE_TIMEOUT = 120                   # seconds an idle keep-alive connection sta
 _NTLM_ENV_LOCK = threading.Lock()
 
 
+class CredentialTable:
+    """The NTLM credential table pyspnego's acceptor reads, held in memory (a memfd), never on disk.
+
+    The passwords' only file is sandbox.json; pyspnego wants a path, and /proc/self/fd/N of an anonymous
+    memory file is one (Linux). Rewritten in place when users are added; closed when the server stops.
+    """
+
+    def __init__(self) -> None:
+        if not hasattr(os, "memfd_create"):
+            raise OSError("the sandbox's NTLM acceptor keeps its credentials in memory and needs Linux (memfd)")
+        self.fd = os.memfd_create("sandbox-ntlm-users", os.MFD_CLOEXEC)
+        self.path = f"/proc/self/fd/{self.fd}"
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class EwsHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, port: int, service: EwsService, store: Store, user_file: Path,
-                 tls: ssl.SSLContext | None):
-        self.service, self.store, self.user_file, self.tls = service, store, user_file, tls
+    def __init__(self, port: int, service: EwsService, store: Store, tls: ssl.SSLContext | None):
+        self.service, self.store, self.tls = service, store, tls
+        self.credentials = CredentialTable()
         self.connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), EwsRequestHandler)
@@ -61,7 +83,11 @@ class EwsHTTPServer(http.server.ThreadingHTTPServer):
 
     def write_user_file(self) -> None:
         lines = [line for user in self.store.distinct_users() for line in ntlm_user_lines(user)]
-        write_private(self.user_file, "\n".join(lines) + "\n")
+        self.credentials.write("\n".join(lines) + "\n")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.credentials.close()
 
 
 class EwsRequestHandler(http.server.BaseHTTPRequestHandler):
@@ -122,7 +148,7 @@ class EwsRequestHandler(http.server.BaseHTTPRequestHandler):
             return None
         try:
             with _NTLM_ENV_LOCK:
-                os.environ["NTLM_USER_FILE"] = str(self.server.user_file)
+                os.environ["NTLM_USER_FILE"] = self.server.credentials.path
                 if self.ntlm is None or token[8:12] == b"\x01\x00\x00\x00":
                     self.user = None
                     self.ntlm = spnego.server(protocol="ntlm")

@@ -13,6 +13,7 @@ from . import ops_folders, ops_items, ops_misc, ops_sync, notify
 from .context import Context
 from .faults import Faults
 from .notify import Subscriptions
+from .schema import RequestSchema
 from .soap import SOAP, Responses, SoapFault, envelope, fault, local, parse, serialize, t
 from .store import Store, User
 
@@ -21,10 +22,14 @@ _V2010 = ("Exchange2007", "Exchange2007_SP1", "Exchange2010", "Exchange2010_SP1"
 _V2013 = _V2010 + ("Exchange2013", "Exchange2013_SP1")
 _V2016 = _V2013 + ("Exchange2015", "Exchange2016", "V2015_10_05", "V2016_01_06", "V2016_04_13", "V2016_07_13",
                    "V2016_10_10")
+# Exchange 2019 and Subscription Edition add no RequestServerVersion value: their newest is Exchange2016 (and
+# the V2016_* dates). Builds: 2010 SP3, 2013 CU23, 2016 CU23, 2019 CU15 (15.2.1748.10), SE RTM (15.2.2562.17).
 VERSIONS: dict[str, tuple[tuple[int, int, int, int], str, tuple[str, ...]]] = {
     "Exchange2010": ((14, 3, 123, 4), "Exchange2010_SP2", _V2010),
     "Exchange2013": ((15, 0, 1497, 2), "Exchange2013_SP1", _V2013),
     "Exchange2016": ((15, 1, 2507, 6), "Exchange2016", _V2016),
+    "Exchange2019": ((15, 2, 1748, 10), "Exchange2016", _V2016),
+    "ExchangeSE": ((15, 2, 2562, 17), "Exchange2016", _V2016),
 }
 
 Handler = Callable[[Context, etree._Element], Responses]
@@ -73,7 +78,7 @@ class Outcome:
 
 class EwsService:
     def __init__(self, store: Store, faults: Faults, subscriptions: Subscriptions, version: str,
-                 minute_seconds: float, capture: bool):
+                 minute_seconds: float, capture: bool, schema: RequestSchema | None = None):
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {sorted(VERSIONS)}")
         self.store, self.faults, self.subscriptions = store, faults, subscriptions
@@ -84,6 +89,7 @@ class EwsService:
                                "MajorBuildNumber": str(build[2]), "MinorBuildNumber": str(build[3]),
                                "Version": name}
         self.capture = capture
+        self.schema = schema
         self.captured: list[tuple[str, bytes]] = []
         self.log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
@@ -103,8 +109,9 @@ class EwsService:
     def push_note(self, mailbox: str, operation: str, items: int, outcome: str) -> None:
         self.note("(sandbox)", mailbox, operation, items, 0, 0, outcome)
 
-    def _fault(self, code: str, text: str, back_off_ms: int | None = None) -> Outcome:
-        return Outcome(500, serialize(fault(code, text, back_off_ms, self.server_version)))
+    def _fault(self, exc: SoapFault) -> Outcome:
+        return Outcome(500, serialize(fault(exc.code, exc.text, exc.back_off_ms, self.server_version,
+                                            exc.violation)))
 
     # --- the pipeline
     def handle(self, user: User, body: bytes) -> Outcome:
@@ -129,6 +136,8 @@ class EwsService:
             if handler is None:
                 raise SoapFault("ErrorInvalidRequest", f"The request is invalid: operation {op_name} is not "
                                 "offered by this server.")
+            if self.schema is not None:
+                self.schema.check(env)
             decision = self.faults.decide()
             if decision.latency_s:
                 time.sleep(decision.latency_s)
@@ -148,7 +157,7 @@ class EwsService:
                           self.minute_seconds)
             responses = handler(ctx, op)
         except SoapFault as exc:
-            outcome = self._fault(exc.code, exc.text, exc.back_off_ms)
+            outcome = self._fault(exc)
             self.record("response", outcome.body)
             self.note(user.username, mailbox_addr, op_name, 0, 0, 500, exc.code)
             return outcome
@@ -169,12 +178,16 @@ class EwsService:
                 raise SoapFault("ErrorNonExistentMailbox", f"{user.username} has no mailbox; "
                                 "use ExchangeImpersonation to open one.")
             return own
-        address = (sid.findtext(t("PrimarySmtpAddress")) or sid.findtext(t("SmtpAddress"))
-                   or sid.findtext(t("PrincipalName")) or "")
         if not user.can_impersonate:
             raise SoapFault("ErrorImpersonateUserDenied",
                             "The account does not have permission to impersonate the requested user.")
-        target = self.store.find_mailbox(address)
+        # one of PrincipalName (the UPN: the primary address here), SID, PrimarySmtpAddress, SmtpAddress
+        security_id = sid.findtext(t("SID"))
+        if security_id is not None:
+            target = self.store.find_mailbox_by_sid(security_id)
+        else:
+            target = self.store.find_mailbox(sid.findtext(t("PrimarySmtpAddress")) or sid.findtext(t("SmtpAddress"))
+                                             or sid.findtext(t("PrincipalName")) or "")
         if target is None:
             raise SoapFault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
         if target.impersonation_denied or self.faults.impersonation_denied((target.primary, *target.aliases)):

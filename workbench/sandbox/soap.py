@@ -25,11 +25,13 @@ class EwsError(Exception):
 class SoapFault(Exception):
     """A request-level failure answered with a SOAP fault (HTTP 500)."""
 
-    def __init__(self, code: str, text: str, back_off_ms: int | None = None):
+    def __init__(self, code: str, text: str, back_off_ms: int | None = None,
+                 violation: tuple[int, int, str] | None = None):
         super().__init__(code, text)
         self.code = code
         self.text = text
         self.back_off_ms = back_off_ms
+        self.violation = violation      # (line, position, message) of a schema violation
 
 
 def t(tag: str) -> str:
@@ -79,8 +81,10 @@ def serialize(env: etree._Element) -> bytes:
 
 
 def fault(code: str, text: str, back_off_ms: int | None = None,
-          server_version: dict[str, str] | None = None) -> etree._Element:
-    """A SOAP fault shaped as Exchange sends it (ews-notes §1.3)."""
+          server_version: dict[str, str] | None = None,
+          violation: tuple[int, int, str] | None = None) -> etree._Element:
+    """A SOAP fault shaped as Exchange sends it (ews-notes §1.3); a schema violation carries
+    t:MessageXml/LineNumber, LinePosition and Violation, which EWS clients read."""
     f = etree.Element(f"{{{SOAP}}}Fault", nsmap={"s": SOAP})
     code_el = etree.SubElement(f, "faultcode", nsmap={"a": ERR})
     code_el.text = f"a:{code}"
@@ -93,6 +97,10 @@ def fault(code: str, text: str, back_off_ms: int | None = None,
     if back_off_ms is not None:
         mx = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T})
         sub(mx, t("Value"), str(back_off_ms), Name="BackOffMilliseconds")
+    if violation is not None:
+        mx = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T})
+        for name, value in zip(("LineNumber", "LinePosition", "Violation"), violation):
+            sub(mx, t(name), str(value))
     return envelope(f, server_version)
 
 

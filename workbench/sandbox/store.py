@@ -34,6 +34,9 @@ WELL_KNOWN = (  # distinguished id, display name, folder class, parent
     ("notes", "Notes", "IPF.StickyNote", "msgfolderroot"),
     ("journal", "Journal", "IPF.Journal", "msgfolderroot"),
     ("junkemail", "Junk Email", "IPF.Note", "msgfolderroot"),
+    # the dumpster (Exchange 2010+): SoftDelete puts items here; FindItem/GetItem reach them
+    ("recoverableitemsroot", "Recoverable Items", "", "root"),
+    ("recoverableitemsdeletions", "Deletions", "", "recoverableitemsroot"),
 )
 MAX_EVENTS = 100_000
 
@@ -154,11 +157,25 @@ class Mailbox:
         self.event_base = 0                      # number of the first kept event minus one
         self.event_count = 0
         self.listeners: list[Any] = []
+        self._add_well_known()
+
+    def _add_well_known(self) -> None:
+        """Create the distinguished folders this mailbox lacks (all of them when new; state from an older
+        sandbox may lack the recent ones)."""
         for name, display, cls, parent in WELL_KNOWN:
+            if name in self.by_name:
+                continue
             fid = self.folder_id_for(name)
             folder = Folder(fid, self.primary, name, display, cls, self.by_name[parent].id if parent else None)
             self.folders[fid] = folder
             self.by_name[name] = folder
+
+    @property
+    def sid(self) -> str:
+        """A stable Windows security identifier for the mailbox's user (ConnectingSID/SID)."""
+        digest = hashlib.sha256(self.primary.encode()).digest()
+        parts = [int.from_bytes(digest[i:i + 4], "big") for i in (0, 4, 8)]
+        return "S-1-5-21-{}-{}-{}-{}".format(*parts, 1000 + digest[12] * 256 + digest[13])
 
     def folder_id_for(self, name: str) -> str:
         digest = hashlib.sha256(f"{self.primary}/{name}".encode()).digest()[:24]
@@ -237,6 +254,7 @@ class Mailbox:
                 mb.by_name[folder.name] = folder
             for item_id in folder.items:
                 mb.item_folder[item_id] = folder.id
+        mb._add_well_known()
         mb.event_count = mb.event_base = d.get("event_count", 0)
         return mb
 
@@ -269,6 +287,10 @@ class Store:
                 self.addresses[addr] = mailbox.primary
             return mailbox
 
+    def find_mailbox_by_sid(self, sid: str) -> Mailbox | None:
+        wanted = sid.strip().upper()
+        return next((mb for mb in self.mailboxes.values() if mb.sid == wanted), None)
+
     def find_mailbox(self, address: str) -> Mailbox | None:
         addr = address.strip().lower()
         if addr.startswith("smtp:"):
@@ -293,13 +315,12 @@ class Store:
         return list(seen.values())
 
     # --- persistence
-    def save(self, path: Path, exclude_user: str | None = None) -> None:
+    def save(self, path: Path) -> None:
+        """Mailboxes only: user accounts and their passwords never go to the state file (the service
+        account's password is in sandbox.json; accounts added at run time live for the run)."""
         with self.lock:
             data = {"format": 1, "saved": fmt_time(now()),
-                    "mailboxes": [mb.to_json() for mb in self.mailboxes.values()],
-                    "users": [{"username": u.username, "password": u.password,
-                               "can_impersonate": u.can_impersonate, "mailbox": u.mailbox}
-                              for u in self.distinct_users() if u.username != exclude_user]}
+                    "mailboxes": [mb.to_json() for mb in self.mailboxes.values()]}
             text = json.dumps(data, separators=(",", ":"))
         write_private(path, text)
 
@@ -307,8 +328,6 @@ class Store:
         data = json.loads(path.read_text(encoding="utf-8"))
         for d in data.get("mailboxes", []):
             self.add_mailbox(Mailbox.from_json(d))
-        for u in data.get("users", []):
-            self.add_user(User(u["username"], u["password"], u["can_impersonate"], u.get("mailbox")))
 
 
 def principal_forms(username: str) -> list[str]:

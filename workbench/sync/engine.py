@@ -459,12 +459,13 @@ class _Run:
                 if not pending:
                     return
                 self._count(-(-len(pending) // bs))
-                res = ops.move_to_deleted_items(box.account, [(r.item_id, None) for r in pending], bs)
+                res = ops.delete_contacts(box.account, [(r.item_id, None) for r in pending], bs,
+                                          self.settings.delete_to)
                 for r, x in zip(pending, res):
                     # not found = moved already (a move gives the item a new id) or deleted by the user
                     results[r.action_id] = True if (x is True or ops.is_not_found(x)) else x
 
-            self._retrying(box, "move contacts to Deleted Items", attempt)
+            self._retrying(box, "delete contacts in Exchange", attempt)
             for r in rows:
                 res = results.get(r.action_id)
                 if res is not True:

@@ -396,10 +396,10 @@ class SettingRow:
 
 def setting_choices() -> dict[str, tuple[str, ...]]:
     """Settings whose rule is a closed list: the form offers a select for them."""
-    from workbench.settings import CONFLICT_POLICIES, DIRECTIONS, EXCHANGE_VERSIONS
+    from workbench.settings import CONFLICT_POLICIES, DELETE_TARGETS, DIRECTIONS, EXCHANGE_VERSIONS
     return {"contact_integration": ("true", "false"), "include_private": ("true", "false"),
             "sync_direction": DIRECTIONS, "exchange_version": EXCHANGE_VERSIONS,
-            "conflict_policy": CONFLICT_POLICIES, "slot_size_minutes": ("15", "30")}
+            "conflict_policy": CONFLICT_POLICIES, "slot_size_minutes": ("15", "30"), "delete_to": DELETE_TARGETS}
 
 
 def settings_rows(store: Store) -> list[SettingRow]:
