@@ -29,6 +29,8 @@ SEED = {"domain": "example.com", "mailboxes": [
     {"primary_address": "bob.smith@example.com", "contacts": []},
 ]}
 _numbers = itertools.count(1)
+# request bodies tests send invalid on purpose (the referee must find them invalid; their answers are checked)
+INVALID_ON_PURPOSE: list[Any] = []
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +44,21 @@ def check_bodies(captured: list[tuple[str, str, Any]], referee: csdl.Schema | No
     bad = []
     for direction, type_name, body in captured:
         problems = referee.check(type_name, body)
+        if direction == "request" and body in INVALID_ON_PURPOSE:
+            assert problems, f"the referee accepted a body sent invalid on purpose: {body}"
+            continue
         if problems:
             bad.append(f"{direction} {type_name}: {problems[:3]}\n{json.dumps(body)[:500]}")
     assert not bad, "JSON bodies not valid against the Graph CSDL:\n" + "\n".join(bad[:5])
+
+
+@pytest.fixture
+def invalid_on_purpose() -> Callable[[Any], Any]:
+    """``invalid_on_purpose(body)`` -> body: exempt it from the referee, which must still find it invalid."""
+    def mark(body: Any) -> Any:
+        INVALID_ON_PURPOSE.append(body)
+        return body
+    return mark
 
 
 @pytest.fixture(scope="session")

@@ -79,21 +79,27 @@ def handle(g: GraphState, request: Request, mb: Mailbox, folder: Folder) -> Resp
 
 def _collect(g: GraphState, request: Request, mb: Mailbox, folder: Folder, state: dict[str, Any], size: int,
              select: list[str] | None) -> tuple[list[dict[str, Any]], int, bool]:
+    """Up to ``size`` entries after the cursor; the new cursor; whether anything reportable is left."""
     value: list[dict[str, Any]] = []
     cursor = state["c"]
     for seq, item_id in folder.changes_since(cursor):
-        if len(value) == size:
-            return value, cursor, True
+        entry = _entry(g, request, mb, folder, state, item_id, select)
+        if entry is not None:
+            if len(value) == size:
+                return value, cursor, True
+            value.append(entry)
         cursor = seq
-        item = folder.items.get(item_id)
-        if item is not None:
-            if item.kind == "Contact":
-                value.append(render(g, request, mb, item, select))
-            continue
-        stone = folder.tombstones.get(item_id)
-        if state["i"] or stone is None or stone.created_seq > state["b"]:
-            continue
-        reason = "changed" if g.ids.was_moved(mb, item_id) else "deleted"
-        value.append({"@odata.type": "#microsoft.graph.contact", "id": rest_id(item_id),
-                      "@removed": {"reason": reason}})
     return value, folder.seq, False
+
+
+def _entry(g: GraphState, request: Request, mb: Mailbox, folder: Folder, state: dict[str, Any], item_id: str,
+           select: list[str] | None) -> dict[str, Any] | None:
+    """What delta reports for one change-log entry, or None (not a contact, or a delete not to report)."""
+    item = folder.items.get(item_id)
+    if item is not None:
+        return render(g, request, mb, item, select) if item.kind == "Contact" else None
+    stone = folder.tombstones.get(item_id)
+    if state["i"] or stone is None or stone.created_seq > state["b"]:
+        return None
+    reason = "changed" if g.ids.was_moved(mb, item_id) else "deleted"
+    return {"@odata.type": "#microsoft.graph.contact", "id": rest_id(item_id), "@removed": {"reason": reason}}

@@ -64,6 +64,10 @@ class GraphApp:
             return Response(0, drop=True)
         mailbox = ""
         try:
+            parts = [p for p in request.path.split("/") if p][1:]
+            users = len(parts) >= 2 and parts[0].lower() == "users"
+            mb = self.state.mailbox(parts[1]) if users else None
+            mailbox = mb.primary if mb else ""
             if decision.throttle:
                 raise GraphError(429, "TooManyRequests", "Too many requests (injected).",
                                  {"Retry-After": str(self.faults.config.retry_after_s)})
@@ -71,10 +75,7 @@ class GraphApp:
                 raise GraphError(decision.http_error, "ServiceUnavailable" if decision.http_error == 503 else
                                  "InternalServerError", "The service is temporarily unavailable (injected).",
                                  {"Retry-After": str(self.faults.config.retry_after_s)})
-            parts = [p for p in request.path.split("/") if p][1:]
-            if parts and parts[0].lower() == "users" and len(parts) >= 2:
-                mb = self.state.mailbox(parts[1])
-                mailbox = mb.primary
+            if mb is not None:
                 with self.throttle.admit(request.app.client_id, mb.primary):
                     if decision.latency_s:
                         time.sleep(decision.latency_s)
