@@ -8,6 +8,7 @@ the same when EWS moves an item (which gives it a new id), tracked by replaying 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import uuid
@@ -21,6 +22,7 @@ _FLAGS = b"\x00\x00\x00\x00"
 _ITEM_TYPE, _IMMUTABLE_TYPE = b"\x07\x00", b"\x07\x01"
 
 
+@functools.lru_cache(maxsize=65536)
 def user_id(primary: str) -> str:
     """The mailbox owner's directory object id (stable: derived from the primary address)."""
     return str(uuid.uuid5(USER_NAMESPACE, primary.lower()))
@@ -43,7 +45,12 @@ def _raw(ews: str, prefix: bytes) -> bytes | None:
 
 
 def _provider(mailbox: Mailbox) -> bytes:
-    return hashlib.sha256(b"provider:" + mailbox.primary.encode()).digest()[:16]
+    return _provider_of(mailbox.primary)
+
+
+@functools.lru_cache(maxsize=65536)
+def _provider_of(primary: str) -> bytes:
+    return hashlib.sha256(b"provider:" + primary.encode()).digest()[:16]
 
 
 def entry_id(mailbox: Mailbox, ews: str) -> str | None:
