@@ -1,6 +1,7 @@
 """Fixtures for the Graph sandbox suite: one running sandbox (EWS + Graph over the same mailboxes),
 plain httpx clients that trust only the sandbox CA, fresh in-scope mailboxes per test, and the CSDL
-referee checking every JSON body the Graph sandbox sent or accepted during each test."""
+referee checking every JSON body the Graph sandbox sent or accepted during each test; ``ews_alice`` is
+exchangelib on the EWS side of the same sandbox."""
 from __future__ import annotations
 
 import itertools
@@ -13,6 +14,10 @@ import ssl
 
 import httpx
 import pytest
+import requests.adapters
+from exchangelib import IMPERSONATION, NTLM, Account, Configuration, Credentials, FailFast, Version
+from exchangelib.protocol import BaseProtocol, close_connections
+from exchangelib.version import EXCHANGE_2016
 
 from workbench.sandbox import Sandbox
 from workbench.sandbox.graph import Timing, csdl
@@ -152,3 +157,26 @@ def admin(graph_sb: Sandbox) -> Iterator[httpx.Client]:
     """The Graph sandbox's admin endpoint (plain HTTP on loopback)."""
     with httpx.Client(base_url=graph_sb.info.graph["admin_url"], trust_env=False, timeout=10) as c:
         yield c
+
+
+class _TrustSandboxCA(requests.adapters.HTTPAdapter):
+    CA_FILE = ""
+
+    def send(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["verify"] = self.CA_FILE              # REQUESTS_CA_BUNDLE must not win
+        return super().send(request, *args, **kwargs)
+
+
+@pytest.fixture
+def ews_alice(graph_sb: Sandbox) -> Iterator[Account]:
+    """exchangelib on the EWS side of the same sandbox, impersonating alice (trust = the sandbox CA)."""
+    previous = BaseProtocol.HTTP_ADAPTER_CLS
+    _TrustSandboxCA.CA_FILE = str(graph_sb.info.ca_cert)
+    BaseProtocol.HTTP_ADAPTER_CLS = _TrustSandboxCA
+    close_connections()
+    creds = Credentials(graph_sb.info.service_account.username, graph_sb.info.service_account.password)
+    config = Configuration(credentials=creds, service_endpoint=graph_sb.info.url, auth_type=NTLM,
+                           version=Version(build=EXCHANGE_2016), retry_policy=FailFast(), max_connections=1)
+    yield Account("alice.jones@example.com", config=config, access_type=IMPERSONATION, autodiscover=False)
+    close_connections()
+    BaseProtocol.HTTP_ADAPTER_CLS = previous

@@ -1,38 +1,8 @@
 """translateExchangeIds on ids the EWS side issued for the same mailbox (a contact made with exchangelib)."""
 from __future__ import annotations
 
-from typing import Iterator
-
 import httpx
-import pytest
-import requests.adapters
-from exchangelib import IMPERSONATION, NTLM, Account, Configuration, Contact, Credentials, FailFast, Version
-from exchangelib.protocol import BaseProtocol, close_connections
-from exchangelib.version import EXCHANGE_2016
-
-from workbench.sandbox import Sandbox
-
-
-class _TrustSandboxCA(requests.adapters.HTTPAdapter):
-    CA_FILE = ""
-
-    def send(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs["verify"] = self.CA_FILE              # REQUESTS_CA_BUNDLE must not win
-        return super().send(request, *args, **kwargs)
-
-
-@pytest.fixture
-def ews_alice(graph_sb: Sandbox) -> Iterator[Account]:
-    previous = BaseProtocol.HTTP_ADAPTER_CLS
-    _TrustSandboxCA.CA_FILE = str(graph_sb.info.ca_cert)
-    BaseProtocol.HTTP_ADAPTER_CLS = _TrustSandboxCA
-    close_connections()
-    creds = Credentials(graph_sb.info.service_account.username, graph_sb.info.service_account.password)
-    config = Configuration(credentials=creds, service_endpoint=graph_sb.info.url, auth_type=NTLM,
-                           version=Version(build=EXCHANGE_2016), retry_policy=FailFast(), max_connections=1)
-    yield Account("alice.jones@example.com", config=config, access_type=IMPERSONATION, autodiscover=False)
-    close_connections()
-    BaseProtocol.HTTP_ADAPTER_CLS = previous
+from exchangelib import Account, Contact
 
 
 def _translate(graph: httpx.Client, ids: list[str], source: str, target: str) -> list[dict]:

@@ -208,7 +208,7 @@ class Sandbox:
 
     def _change_marker(self) -> int:
         return sum(mb.event_count for mb in self.store.mailboxes.values()) + len(self.store.mailboxes) \
-            + len(self.store.users)
+            + len(self.store.users) + (self.graph.change_marker() if self.graph is not None else 0)
 
     def _autosave(self) -> None:
         while not self._stopping.wait(self.autosave_seconds):

@@ -88,7 +88,7 @@ def handle(app: "GraphApp", request: Request) -> Response:
                               .response().body})
             continue
         sub = _sub_request(request, part)
-        app._capture_request(sub)
+        app.capture_request(sub)
         answer = app.dispatch(sub, in_batch=True)
         statuses[part["id"]] = answer.status
         entry: dict[str, Any] = {"id": part["id"], "status": answer.status,

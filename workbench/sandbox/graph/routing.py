@@ -52,7 +52,7 @@ class GraphApp:
             request.app, request.roles = self.identity.authenticate(request)
         except GraphError as err:
             return self._finish(request, err.response(request.request_id), "")
-        self._capture_request(request)
+        self.capture_request(request)
         if request.path.lower() == "/v1.0/$batch":
             return self._finish(request, self._guard(lambda: batch.handle(self, request), request), "")
         return self.dispatch(request)
@@ -149,7 +149,7 @@ class GraphApp:
         raise _no_route(request)
 
     # --- records
-    def _capture_request(self, request: Request) -> None:
+    def capture_request(self, request: Request) -> None:
         if request.method in ("POST", "PATCH") and request.body and self.state.capture.enabled:
             type_name = request_type(request)
             try:

@@ -119,6 +119,15 @@ class GraphSandbox:
         self.default_client_id = data.get("default_client_id", "")
         return data
 
+    def change_marker(self) -> int:
+        """Changes when the Graph state does (for the sandbox's autosave)."""
+        with self.store.lock:
+            subs = self.subscriptions.to_json()
+            return hash((len(self.registry.apps), tuple(sorted(self.state.epochs.items())),
+                         tuple((s["id"], s["expiration"], s["notification_url"]) for s in subs),
+                         sum(len(m) for m in self.state.ids.by_item.values()),
+                         tuple(tuple(a.scope or ()) for a in self.registry.apps.values())))
+
     def save(self) -> None:
         with self.store.lock:
             data = {"format": 1, "registry": self.registry.to_json(), "default_client_id": self.default_client_id,
