@@ -3,7 +3,6 @@ If-Match, categories, immutable ids, contact folders, sendMail — checked in th
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from workbench.sandbox import Sandbox
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import jwt
 import msal
-import pytest
 import requests
 
 from conftest import SCOPE, http, token

@@ -35,3 +35,10 @@ def test_read_only_app_cannot_write_or_send(graph_sb: Sandbox, client_for) -> No
         "subject": "x", "toRecipients": [{"emailAddress": {"address": "bob.smith@example.com"}}]}})
     assert r.status_code == 403
     assert c.get("users/bob.smith@example.com/contacts").json()["error"]["message"] == "Access to OData is disabled."
+
+
+def test_app_whose_odata_access_is_disabled(graph_sb: Sandbox, client_for) -> None:
+    """An app with the role but no management role assignment in Exchange Online: every mailbox refuses it."""
+    off = graph_sb.graph.add_app("OData off", odata_disabled=True)
+    r = client_for(token(graph_sb, off.client_id, off.secret)).get("users/alice.jones@example.com/contacts")
+    assert r.status_code == 403 and r.json()["error"]["message"] == "Access to OData is disabled."

@@ -37,12 +37,13 @@ class GraphState:
     def mailbox(self, key: str) -> Mailbox:
         """A mailbox by user id or userPrincipalName (primary address or alias)."""
         mb = self.store.find_mailbox(key)
-        if mb is None:
+        if mb is not None:
+            return mb
+        with self.store.lock:
             for candidate in self.store.mailboxes.values():
                 if user_id(candidate.primary) == key.lower():
                     return candidate
-            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
-        return mb
+        raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
 
     def folder(self, mb: Mailbox, graph_id: str) -> Folder:
         folder = mb.by_name.get("contacts") if graph_id.lower() == "contacts" else mb.folders.get(ews_id(graph_id))
