@@ -14,7 +14,7 @@ import jwt
 import msal
 import requests
 
-from conftest import SCOPE, http, token
+from conftest import SCOPE, check_bodies, http, token
 
 from workbench.sandbox import Sandbox
 
@@ -168,18 +168,23 @@ def test_cli_sandbox_graph_runs_side_by_side(tmp_path: Path) -> None:
     assert (state / "graph.json").is_file()
 
 
-def test_state_saved_and_reloaded(tmp_path: Path) -> None:
+def test_state_saved_and_reloaded(tmp_path: Path, referee) -> None:
     """Apps, secrets, ids and contacts survive a restart (the CA too, so clients keep trusting)."""
-    with Sandbox(tmp_path, graph=True) as sb:
-        first = sb.info.graph
+    with Sandbox(tmp_path, graph=True, capture=True) as sb:
+        first, box = sb.info.graph, sb.info.service_account.username
         with http(sb, base_url=first["graph_url"] + "/", headers={"Authorization": "Bearer " + token(sb)}) as c:
-            created = c.post(f"users/{sb.info.service_account.username}/contacts", json={"displayName": "Kept"}).json()
-            imm = c.get(f"users/{sb.info.service_account.username}/contacts/{created['id']}",
-                        headers={"Prefer": 'IdType="ImmutableId"'}).json()["id"]
-    with Sandbox(tmp_path, graph=True) as sb:
+            created = c.post(f"users/{box}/contacts", json={"displayName": "Kept"}).json()
+            imm = c.get(f"users/{box}/contacts/{created['id']}", headers={"Prefer": 'IdType="ImmutableId"'}).json()["id"]
+            delta_link = c.get(f"users/{box}/contacts/delta").json()["@odata.deltaLink"]
+        check_bodies(sb.graph.captured, referee)
+    with Sandbox(tmp_path, graph=True, capture=True) as sb:
         again = sb.info.graph
         assert (again["client_id"], again["client_secret"], again["tenant_id"], again["thumbprint"]) == (
             first["client_id"], first["client_secret"], first["tenant_id"], first["thumbprint"])
         with http(sb, base_url=again["graph_url"] + "/", headers={"Authorization": "Bearer " + token(sb)}) as c:
-            got = c.get(f"users/{sb.info.service_account.username}/contacts/{imm}")
-        assert got.status_code == 200 and got.json()["displayName"] == "Kept"
+            got = c.get(f"users/{box}/contacts/{imm}")
+            assert got.status_code == 200 and got.json()["displayName"] == "Kept"
+            c.patch(f"users/{box}/contacts/{created['id']}", json={"jobTitle": "After restart"})
+            changes = c.get(delta_link.replace(first["graph_url"], again["graph_url"])).json()["value"]
+        assert [(e["id"], e["jobTitle"]) for e in changes] == [(created["id"], "After restart")]
+        check_bodies(sb.graph.captured, referee)

@@ -13,6 +13,9 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from conftest import FAST, check_bodies, token
+from conftest import http as trusted_client
+
 from workbench.sandbox import Sandbox
 
 
@@ -185,3 +188,20 @@ def test_renew_delete_and_limits(graph_sb: Sandbox, graph: httpx.Client, mailbox
     assert _subscribe(graph, mailbox, listener, resource=f"/users/{mailbox}/messages").status_code == 400
     outside = _subscribe(graph, graph_sb.graph.restricted_mailbox, listener)
     assert outside.status_code == 403 and outside.json()["error"]["message"] == "Access to OData is disabled."
+
+
+def test_subscriptions_survive_a_restart(tmp_path, listener: Listener, referee) -> None:
+    with Sandbox(tmp_path, graph=True, graph_timing=FAST, capture=True) as sb:
+        box = sb.info.service_account.username
+        with trusted_client(sb, base_url=sb.info.graph["graph_url"] + "/",
+                            headers={"Authorization": "Bearer " + token(sb)}) as c:
+            sub = _subscribe(c, box, listener).json()
+        check_bodies(sb.graph.captured, referee)
+    with Sandbox(tmp_path, graph=True, graph_timing=FAST, capture=True) as sb:
+        with trusted_client(sb, base_url=sb.info.graph["graph_url"] + "/",
+                            headers={"Authorization": "Bearer " + token(sb)}) as c:
+            assert c.get(f"subscriptions/{sub['id']}").json()["expirationDateTime"] == sub["expirationDateTime"]
+            made = c.post(f"users/{box}/contacts", json={"displayName": "After restart"}).json()
+        note = wait_for(lambda: listener.notifications(), "a notification after the restart")[0]
+        assert note["subscriptionId"] == sub["id"] and note["resourceData"]["id"] == made["id"]
+        check_bodies(sb.graph.captured, referee)
