@@ -67,6 +67,8 @@ def test_filter_on_fields_and_extended_property(graph: httpx.Client, mailbox: st
     assert names(f"singleValueExtendedProperties/Any(ep: ep/id eq '{CRM}' and ep/value eq 'CRM-7')") == ["Alpha One"]
     assert names(f"singleValueExtendedProperties/Any(ep: ep/id eq '{CRM}' and ep/value eq 'CRM-8')") == []
     assert names("not (companyName eq 'Acme')") == ["Beta Two"]
+    assert names("lastModifiedDateTime ge 2000-01-01T00:00:00Z and displayName ne 'Alpha One'") == ["Beta Two"]
+    assert names("createdDateTime lt 2000-01-01T00:00:00Z") == []
     r = graph.get(f"users/{mailbox}/contacts", params={"$filter": "companyName eqq 'x'"})
     assert r.status_code == 400 and "Invalid filter clause" in r.json()["error"]["message"]
 

@@ -110,6 +110,9 @@ def test_token_endpoint_refuses_other_grants_and_scopes(graph_sb: Sandbox) -> No
             "grant_type": "client_credentials", "client_id": g["client_id"], "client_secret": g["client_secret"],
             "scope": "Contacts.Read"})
         assert r.status_code == 400 and r.json()["error_codes"] == [1002012]
+        r = c.post(f"{g['authority']}/oauth2/v2.0/token", auth=(g["client_id"], g["client_secret"]),
+                   data={"grant_type": "client_credentials", "scope": SCOPE})       # client_secret_basic
+        assert r.status_code == 200 and r.json()["token_type"] == "Bearer"
 
 
 def test_graph_refuses_missing_expired_and_forged_tokens(graph_sb: Sandbox, client_for) -> None:

@@ -205,3 +205,20 @@ def test_subscriptions_survive_a_restart(tmp_path, listener: Listener, referee) 
         note = wait_for(lambda: listener.notifications(), "a notification after the restart")[0]
         assert note["subscriptionId"] == sub["id"] and note["resourceData"]["id"] == made["id"]
         check_bodies(sb.graph.captured, referee)
+
+
+def test_folder_subscription_hears_ews_side_changes(graph: httpx.Client, listener: Listener, ews_alice) -> None:
+    """A subscription on a folder's contacts is notified of an edit made through EWS (one organisation)."""
+    folder = graph.get("users/alice.jones@example.com/contactFolders").json()["value"][0]["id"]
+    r = _subscribe(graph, "alice.jones@example.com", listener, changeType="updated",
+                   resource=f"/users/alice.jones@example.com/contactFolders/{folder}/contacts")
+    assert r.status_code == 201, r.text
+    made = graph.post(f"users/alice.jones@example.com/contactFolders/{folder}/contacts",
+                      json={"displayName": "Edited Elsewhere"}).json()
+    [contact] = ews_alice.fetch(ids=[(made["id"].replace("-", "/").replace("_", "+"), None)])
+    contact.job_title = "Set through EWS"
+    contact.save(update_fields=["job_title"])
+    note = wait_for(lambda: listener.notifications(), "an updated notification")[0]
+    assert note["changeType"] == "updated" and note["resourceData"]["id"] == made["id"]
+    assert note["subscriptionId"] == r.json()["id"]
+    graph.delete(f"subscriptions/{r.json()['id']}")

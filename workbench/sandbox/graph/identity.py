@@ -262,6 +262,14 @@ def handle(identity: Identity, request: Request) -> Response | None:
             return IdentityError(405, "invalid_request", 900561,
                                  "The endpoint only accepts POST requests.").response()
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(request.body.decode("utf-8", "replace")).items()}
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":                           # client_secret_basic
+            try:
+                client_id, _, secret = base64.b64decode(credentials).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                client_id = secret = ""
+            form.setdefault("client_id", urllib.parse.unquote_plus(client_id))
+            form.setdefault("client_secret", urllib.parse.unquote_plus(secret))
         try:
             return Response(200, identity.token(tenant, form))
         except IdentityError as err:
