@@ -30,6 +30,8 @@ def test_create_get_list_and_the_ews_side_sees_it(graph_sb: Sandbox, graph: http
     assert ews["phone_numbers"] == {"BusinessPhone": "+1 555 0100", "MobilePhone": "+1 555 0199"}
     assert ews["physical_addresses"] == {"Business": {"Street": "1 Main St", "City": "Springfield"}}
     assert ews["categories"] == ["CRM"] and ews["extended_properties"] == {"WorkbenchCrmContactId": "CRM-1"}
+    r = graph.patch(f"users/{mailbox}/contacts/{made['id']}", json={"birthday": "1980-05-17T00:00:00Z"})
+    assert r.json()["birthday"] == "1980-05-17T00:00:00Z"
     by_user_id = graph.get(f"users/{graph.get(f'users/{mailbox}').json()['id']}/contacts").json()
     assert [c["id"] for c in by_user_id["value"]] == [made["id"]]
 

@@ -75,3 +75,4 @@ def test_invalidated_state_gives_410_then_full_resync(graph_sb: Sandbox, graph: 
     assert graph.get(link).status_code == 200
     tampered = graph.get(f"{start}?$deltatoken=bm90LWEtdG9rZW4")
     assert tampered.status_code == 400
+    assert graph.get(f"{start}?$filter=displayName eq 'R1'").status_code == 400

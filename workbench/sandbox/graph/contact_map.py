@@ -125,7 +125,7 @@ def prop(item: Item, name: str, folder_rest_id: str) -> Any:
     if name == "parentFolderId":
         return folder_rest_id
     if name == "birthday":
-        return item.text.get("Birthday")
+        return _date_time(item.text.get("Birthday"))
     if name in TEXT:
         return item.text.get(TEXT[name])
     if name in LISTS:
@@ -146,6 +146,16 @@ def prop(item: Item, name: str, folder_rest_id: str) -> Any:
     if name == "singleValueExtendedProperties":
         return single_values(item)
     raise KeyError(name)
+
+
+def _date_time(text: str | None) -> str | None:
+    """EWS may hold a date ('1980-05-17') or a date-time; Graph shows a DateTimeOffset."""
+    if not text:
+        return None
+    try:
+        return fmt_time(parse_time(text if "T" in text else text + "T00:00:00Z", "birthday"))
+    except GraphError:
+        return None
 
 
 def to_json(item: Item, folder_rest_id: str, select: list[str] | None = None) -> dict[str, Any]:

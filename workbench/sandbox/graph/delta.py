@@ -53,6 +53,10 @@ def _page_size(request: Request) -> int:
 
 
 def handle(g: GraphState, request: Request, mb: Mailbox, folder: Folder) -> Response:
+    unsupported = sorted(set(request.query) - {"$select", "$skiptoken", "$deltatoken"})
+    if unsupported:
+        raise GraphError(400, "BadRequest", f"Query option {unsupported[0]} is not supported by contacts delta "
+                                            "(only $select, then the $skiptoken/$deltatoken of the links).")
     token = request.query.get("$skiptoken") or request.query.get("$deltatoken")
     size = _page_size(request)
     with g.store.lock:
