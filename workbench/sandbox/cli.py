@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=Path, help="directory holding exchange_seed.json (or the file itself)")
     p.add_argument("--schema-dir", type=Path, help="EWS schema (messages.xsd, types.xsd) every request is checked "
                                                    "against (default: $EWS_SCHEMA_DIR, then ../shared/ews-schema)")
+    p.add_argument("--graph", action="store_true",
+                   help="also run the local Microsoft Graph (contacts) over the same mailboxes")
+    p.add_argument("--graph-port", type=int, default=0, help="Graph port (default: a free port)")
     return p
 
 
@@ -39,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         sandbox = Sandbox(args.state_dir, seed=args.seed, version=args.version, http=args.http, port=args.port,
-                          admin_port=args.admin_port, schema_dir=args.schema_dir).start()
+                          admin_port=args.admin_port, schema_dir=args.schema_dir, graph=args.graph,
+                          graph_port=args.graph_port).start()
     except (OSError, ValueError, KeyError) as exc:
         print(f"sandbox could not start: {exc}", file=sys.stderr)
         return 1
@@ -51,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"admin endpoint   {info.admin_url}")
     print(f"mailboxes        {len(info.mailboxes)}")
     print(f"schema check     {info.schema_dir or 'off -- no EWS schema found (use --schema-dir)'}")
+    if info.graph:
+        print(f"Graph endpoint   {info.graph['graph_url']}")
+        print(f"Graph authority  {info.graph['authority']}  (app {info.graph['client_id']}, secret in "
+              f"{args.state_dir / INFO_FILE})")
+        print(f"Graph admin      {info.graph['admin_url']}")
     print("Ctrl-C stops the sandbox.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -42,11 +42,14 @@ class SandboxInfo:
     admin_url: str
     version: str
     schema_dir: Path | None = None      # where the EWS schema that checks every request came from
+    graph: dict[str, Any] | None = None     # the Graph sandbox's connection data (started with graph=True)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["ca_cert"] = str(self.ca_cert) if self.ca_cert else None
         d["schema_dir"] = str(self.schema_dir) if self.schema_dir else None
+        if d["graph"] is None:
+            del d["graph"]
         return d
 
 
@@ -100,10 +103,12 @@ class Sandbox:
     def __init__(self, state_dir: Path, seed: Path | None = None, version: str = "Exchange2016", http: bool = False,
                  port: int = 0, capture: bool = False, password: str | None = None, admin_port: int = 0,
                  status_minute_seconds: float = 60.0, service_account: str = SERVICE_ACCOUNT,
-                 autosave_seconds: float = 10.0, schema_dir: Path | None = None):
+                 autosave_seconds: float = 10.0, schema_dir: Path | None = None, graph: bool = False,
+                 graph_port: int = 0, graph_admin_port: int = 0, graph_timing: Any = None):
         """``schema_dir``: the EWS schema every request is checked against (default: $EWS_SCHEMA_DIR, then
         ../shared/ews-schema). A ``schema_dir`` given without messages.xsd makes start() fail; when no
-        schema is found by default the sandbox runs unchecked and says so (``info.schema_dir`` None)."""
+        schema is found by default the sandbox runs unchecked and says so (``info.schema_dir`` None).
+        ``graph``: also run the local Microsoft Graph over the same mailboxes (``self.graph``)."""
         if version not in VERSIONS:
             raise ValueError(f"version must be one of {sorted(VERSIONS)}, not {version!r}")
         self.state_dir = Path(state_dir)
@@ -117,6 +122,9 @@ class Sandbox:
         self.service_account = service_account.lower()
         self.autosave_seconds = autosave_seconds
         self.schema_dir = schema_dir
+        self.graph_enabled, self.graph_port, self.graph_admin_port = graph, graph_port, graph_admin_port
+        self.graph_timing = graph_timing
+        self.graph: Any = None                  # a GraphSandbox when started with graph=True
         self.store = Store()
         self.faults = Faults()
         self._server: EwsHTTPServer | None = None
@@ -154,13 +162,16 @@ class Sandbox:
             ca_cert = cert.ca_cert
         self._server = EwsHTTPServer(self.port, self.service, self.store, tls)
         self._server.write_user_file()
+        if self.graph_enabled:
+            self._start_graph(tls, ca_cert)
         self._admin = AdminServer(self, self.admin_port)
         scheme = "http" if self.http else "https"
         self.info = SandboxInfo(
             url=f"{scheme}://127.0.0.1:{self._server.server_address[1]}/EWS/Exchange.asmx", ca_cert=ca_cert,
             service_account=ServiceAccount(self.service_account, self.password),
             mailboxes=sorted(self.store.mailboxes), admin_url=f"http://127.0.0.1:{self._admin.server_address[1]}",
-            version=self.version, schema_dir=schema.directory if schema else None)
+            version=self.version, schema_dir=schema.directory if schema else None,
+            graph=self.graph.info if self.graph else None)
         for target, name in ((self._server.serve_forever, "sandbox-ews"), (self._admin.serve_forever, "sandbox-admin"),
                              (self._autosave, "sandbox-autosave")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -179,6 +190,8 @@ class Sandbox:
         if self._server is None:
             return
         self._stopping.set()
+        if self.graph is not None:
+            self.graph.stop()
         self.subscriptions.stop_all()
         self._server.shutdown()
         self._server.close_connections()
@@ -202,10 +215,18 @@ class Sandbox:
         with self.store.lock:
             self._saved_marker = self._change_marker()
         self.store.save(self.state_dir / STATE_FILE)
+        if self.graph is not None:
+            self.graph.save()
+
+    def _start_graph(self, tls: ssl.SSLContext | None, ca_cert: Path | None) -> None:
+        from .graph import GraphSandbox
+        domain = self.service_account.split("@", 1)[1] if "@" in self.service_account else "example.com"
+        self.graph = GraphSandbox(self.store, self.state_dir, tls, ca_cert, self.graph_port, self.graph_admin_port,
+                                  self.capture, self.graph_timing, domain).start()
 
     def _change_marker(self) -> int:
         return sum(mb.event_count for mb in self.store.mailboxes.values()) + len(self.store.mailboxes) \
-            + len(self.store.users)
+            + len(self.store.users) + (self.graph.change_marker() if self.graph is not None else 0)
 
     def _autosave(self) -> None:
         while not self._stopping.wait(self.autosave_seconds):
