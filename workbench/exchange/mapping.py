@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 from exchangelib import Contact, ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
-from workbench.fields import CONTACT_FIELDS
+from workbench.fields import CONTACT_FIELDS, normalise
 
 CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"   # ours, fixed forever: items carry it
 CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
@@ -71,10 +71,7 @@ register()
 
 
 def _clean(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+    return normalise(value) or None
 
 
 def contact_to_row(contact: Any) -> dict[str, Any]:
