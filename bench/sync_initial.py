@@ -199,7 +199,7 @@ def summarise(args, m: dict) -> dict:
     numbers = {"mailboxes": args.mailboxes, "contacts": args.contacts, "run_sync_s": wb_time,
                "run_sync_requests": wb_req, "bulk_create_s": lim_time, "store_held_s": held,
                "sync_tables_s": booked, "rerun_s": re_time, "rerun_requests": re_req}
-    loop_text = ""
+    loop_text = ";"
     if "loop" in m:
         loop_time, loop_req, *_ = m["loop"]
         print(f"{'per-item save() loop':28}{loop_req:>14}{loop_time:>14.2f}")
