@@ -16,14 +16,19 @@ demo: $(STAMP)
 	$(BIN)/workbench demo --dir demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
 	WORKBENCH_STORE=$${WORKBENCH_STORE:-demo/workbench.duckdb} $(BIN)/jupyter lab notebooks/
 
+# every bench at full size; each appends its BENCH_RESULT line to bench-results.jsonl, from which the README's
+# benchmark table is regenerated (bench/_readme.py). A bench missing a ratio target exits 1: reported at the end.
 bench: $(STAMP)
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	rm -f bench-results.jsonl
+	status=0; for script in bench/[!_]*.py; do BENCH_RESULTS=bench-results.jsonl $(BIN)/python $$script || status=1; done; \
+	$(BIN)/python bench/_readme.py bench-results.jsonl README.md; exit $$status
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -1,4 +1,9 @@
-"""The contact fields the sync maps, shared by the store, the planner and the Exchange mapping."""
+"""The contact fields the sync maps, shared by the store, the planner and the Exchange mapping.
+
+The content hash has one normalisation, rendered twice from ``WHITESPACE``: ``normalise`` in Python and
+``normalise_sql`` in DuckDB SQL, so a hash computed on either side is the same for any text
+(tests/unit/test_content_hash.py checks that with hypothesis).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +15,12 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "company", "job_title", "street", "city", "state", "postal_code", "country",
 )
 SEPARATOR = "\x1f"
+# stripped from both ends of a value: exactly the characters Python's str.isspace() accepts (ASCII
+# whitespace, the separators \x1c-\x1f, NEL, no-break and the Unicode spaces, line/paragraph separators)
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"   # RE2 class, ASCII-only SQL text
+_EDGES = f"^{_CLASS}+|{_CLASS}+$"
 
 #: Characters no contact text may hold: C0 controls other than tab, LF and CR, DEL, the C1 controls
 #: and the non-characters U+FDD0..U+FDDF, U+FFFE, U+FFFF. XML 1.0 cannot carry most of them, and
@@ -32,11 +43,16 @@ def without_forbidden(text: str) -> str:
 
 
 def normalise(value: object) -> str:
-    """Field value as compared and hashed: None and blanks are '', e-mail case is kept as typed."""
-    if value is None:
+    """Field value as compared and hashed: None, NaN and blanks are '', WHITESPACE stripped at both ends,
+    e-mail case kept as typed."""
+    if value is None or (isinstance(value, float) and value != value):
         return ""
-    text = str(value).strip()
-    return text
+    return str(value).strip(WHITESPACE)
+
+
+def normalise_sql(expr: str) -> str:
+    """SQL expression giving ``normalise`` of a VARCHAR expression (NULL -> '')."""
+    return f"coalesce(regexp_replace({expr}, '{_EDGES}', '', 'g'), '')"
 
 
 def content_hash(row: Mapping[str, object]) -> str:
@@ -48,5 +64,5 @@ def content_hash(row: Mapping[str, object]) -> str:
 def hash_sql(alias: str = "") -> str:
     """SQL expression computing ``content_hash`` over a table's mapped columns."""
     prefix = f"{alias}." if alias else ""
-    parts = ", ".join(f"coalesce(trim({prefix}{f}), '')" for f in CONTACT_FIELDS)
-    return f"md5(concat_ws(chr(31), {parts}))"
+    parts = ", ".join(normalise_sql(f"{prefix}{f}") for f in CONTACT_FIELDS)
+    return f"md5(concat_ws(chr({ord(SEPARATOR)}), {parts}))"

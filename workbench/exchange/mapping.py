@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 from exchangelib import Contact, ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
-from workbench.fields import CONTACT_FIELDS, without_forbidden
+from workbench.fields import CONTACT_FIELDS, normalise, without_forbidden
 
 CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"   # ours, fixed forever: items carry it
 CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
@@ -71,12 +71,11 @@ register()
 
 
 def _clean(value: Any) -> str | None:
-    """A field value both ways (read and written): trimmed, without the characters EWS cannot carry
-    (``workbench.fields.FORBIDDEN_TEXT``; exchangelib would send each as "?"), '' as None."""
+    """A field value both ways (read and written): normalised as the content hash does, without the characters
+    EWS cannot carry (``workbench.fields.FORBIDDEN_TEXT``; exchangelib would send each as "?"), '' as None."""
     if value is None:
         return None
-    text = without_forbidden(str(value)).strip()
-    return text or None
+    return normalise(without_forbidden(str(value))) or None
 
 
 def contact_to_row(contact: Any) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class _Gate:
     def __init__(self) -> None:
         self._thread_lock = threading.RLock()
         self._held: dict[Path, tuple[int, int]] = {}   # path -> (lock fd, nesting depth)
+        self.held_seconds = 0.0                        # total time this process held a store (benches read it)
 
     @contextmanager
     def hold(self, path: Path, deadline: float) -> Iterator[None]:
@@ -71,6 +72,7 @@ class _Gate:
             fd, depth = self._held.get(path, (-1, 0))
             if depth == 0:
                 fd = self._lock_file(path, deadline)
+                since = time.perf_counter()
             self._held[path] = (fd, depth + 1)
             try:
                 yield
@@ -81,6 +83,7 @@ class _Gate:
                 else:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
+                    self.held_seconds += time.perf_counter() - since
         finally:
             os.umask(umask)
             self._thread_lock.release()
@@ -134,6 +137,11 @@ def _wait_for_flock(fd: int, path: Path, deadline: float) -> None:
 
 
 _GATE = _Gate()
+
+
+def held_seconds() -> float:
+    """Seconds this process has held a store so far (every operation, from its lock to its close)."""
+    return _GATE.held_seconds
 
 
 def _connect(path: Path, deadline: float, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -6,6 +6,21 @@ from datetime import datetime, timezone
 import duckdb
 
 from workbench.errors import WorkbenchError
+from workbench.fields import CONTACT_FIELDS, hash_sql
+
+# the content hash SQL computed up to migration 3: trim() strips spaces only, Python's strip() all whitespace
+_TRIM_HASH = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce(trim(c.{f}), '')" for f in CONTACT_FIELDS) + "))"
+
+
+def _rehash_links() -> str:
+    """Links whose stored hash is the old SQL hash of a contact unchanged since take its new hash (one
+    normaliser for Python and SQL; see workbench/fields.py). A contact edited since keeps its stored hash,
+    so the edit is still seen."""
+    return "\n".join(
+        f"UPDATE links SET {col} = {hash_sql('c')} FROM contacts c WHERE c.contact_id = links.contact_id "
+        f"AND links.{col} = {_TRIM_HASH} AND {_TRIM_HASH} <> {hash_sql('c')};"
+        for col in ("crm_hash", "exchange_hash"))
+
 
 MIGRATIONS: list[str] = [
     # 1: every table of DESIGN.md "The store"
@@ -202,7 +217,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, step_no)
     );
     """,
-    # 4: who runs a sync (host, pid, process start), so a run whose process died is marked `died`
+    # 4: one content-hash normaliser (workbench/fields.py): re-hash links stored with the trim()-only SQL hash
+    _rehash_links(),
+    # 5: who runs a sync (host, pid, process start), so a run whose process died is marked `died`
     """
     ALTER TABLE sync_runs ADD COLUMN host VARCHAR;
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;

@@ -5,11 +5,12 @@ so one batch's outcomes are committed together. Functions taking ``store`` open 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from workbench.fields import CONTACT_FIELDS, content_hash
+from workbench.fields import CONTACT_FIELDS, content_hash, normalise
 from workbench.store import Store, now
 from workbench.store.operators_table import FAILED_OUTCOMES_SQL
 
@@ -17,6 +18,27 @@ SNAPSHOT_COLUMNS = ("operator_id", "item_id", "change_key", "crm_id", "categorie
                     *CONTACT_FIELDS, "hash", "seen_at")
 LOG_COLUMNS = ("run_id", "logged_at", "operator_id", "contact_id", "item_id", "action", "outcome", "code",
                "detail", "batch_no", "items", "seconds")
+
+
+# --- batches as relations ------------------------------------------------------
+@contextmanager
+def _relation(con, name: str, frame: pd.DataFrame) -> Iterator[str]:
+    """``frame`` registered on ``con`` as ``name`` for one set-based statement (the batch as a relation)."""
+    con.register(name, frame)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str], key: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows as an all-object frame; with ``key``, the last row per key wins (as row-by-row writes did)."""
+    frame = pd.DataFrame(list(rows), columns=list(columns), dtype=object)
+    return frame.drop_duplicates(list(key), keep="last") if key else frame
+
+
+def _pairs(pairs: Sequence[tuple[str, str]], columns: tuple[str, str]) -> pd.DataFrame:
+    return _frame(pairs, columns, columns)
 
 
 # --- snapshot ----------------------------------------------------------------
@@ -29,26 +51,22 @@ def snapshot_frame(operator_id: str, rows: Iterable[Mapping[str, Any]]) -> pd.Da
                "crm_id": r.get("crm_id") or None, "categories": list(r.get("categories") or []),
                "private": bool(r.get("private", False))}
         for f in CONTACT_FIELDS:
-            v = r.get(f)
-            rec[f] = None if v is None or str(v).strip() == "" else str(v).strip()
+            rec[f] = normalise(r.get(f)) or None
         rec["hash"] = content_hash(rec)
         rec["seen_at"] = stamp
         records.append(rec)
     frame = pd.DataFrame.from_records(records, columns=list(SNAPSHOT_COLUMNS))
-    return frame
+    return frame.drop_duplicates(["operator_id", "item_id"], keep="last")
 
 
 def _insert_snapshot(con, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     cols = ", ".join(SNAPSHOT_COLUMNS)
-    con.register("_incoming_snapshot", frame)
-    try:
+    with _relation(con, "_incoming_snapshot", frame) as rel:
         con.execute(f"INSERT OR REPLACE INTO exchange_contacts ({cols}) "
                     f"SELECT operator_id, item_id, change_key, crm_id, CAST(categories AS VARCHAR[]), private, "
-                    f"{', '.join(CONTACT_FIELDS)}, hash, seen_at FROM _incoming_snapshot")
-    finally:
-        con.unregister("_incoming_snapshot")
+                    f"{', '.join(f'CAST({f} AS VARCHAR)' for f in CONTACT_FIELDS)}, hash, seen_at FROM {rel}")
 
 
 def replace_snapshot(con, operator_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -62,65 +80,75 @@ def replace_snapshot(con, operator_id: str, rows: Iterable[Mapping[str, Any]]) -
 def apply_snapshot_changes(con, operator_id: str, upserts: Iterable[Mapping[str, Any]] = (),
                            deleted_item_ids: Sequence[str] = ()) -> None:
     """Incremental snapshot update (SyncFolderItems or our own writes)."""
-    frame = snapshot_frame(operator_id, upserts)
-    if len(frame):
-        _insert_snapshot(con, frame)
-    if deleted_item_ids:
-        con.executemany("DELETE FROM exchange_contacts WHERE operator_id = ? AND item_id = ?",
-                        [[operator_id, i] for i in deleted_item_ids])
+    _insert_snapshot(con, snapshot_frame(operator_id, upserts))
+    if len(deleted_item_ids):
+        with _relation(con, "_gone_items", _frame(((i,) for i in deleted_item_ids), ("item_id",))) as rel:
+            con.execute(f"DELETE FROM exchange_contacts e USING {rel} g "
+                        "WHERE e.operator_id = ? AND e.item_id = CAST(g.item_id AS VARCHAR)", [operator_id])
 
 
 # --- links and CRM rows --------------------------------------------------------
+LINK_COLUMNS = ("operator_id", "contact_id", "item_id", "change_key", "crm_hash", "exchange_hash")
+
+
 def upsert_links(con, rows: Sequence[Mapping[str, Any]]) -> None:
     """rows: operator_id, contact_id, item_id, change_key, crm_hash, exchange_hash."""
     if not rows:
         return
-    stamp = now()
-    # one item belongs to one contact per mailbox: drop an older link to the same item
-    con.executemany("DELETE FROM links WHERE operator_id = ? AND item_id = ? AND contact_id <> ?",
-                    [[r["operator_id"], r["item_id"], r["contact_id"]] for r in rows])
-    con.executemany("INSERT OR REPLACE INTO links (operator_id, contact_id, item_id, change_key, crm_hash, "
-                    "exchange_hash, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[r["operator_id"], r["contact_id"], r["item_id"], r.get("change_key"), r["crm_hash"],
-                      r["exchange_hash"], stamp] for r in rows])
+    frame = _frame(([r["operator_id"], r["contact_id"], r["item_id"], r.get("change_key"), r["crm_hash"],
+                     r["exchange_hash"]] for r in rows), LINK_COLUMNS, ("operator_id", "contact_id"))
+    cast = ", ".join(f"CAST({c} AS VARCHAR)" for c in LINK_COLUMNS)
+    with _relation(con, "_incoming_links", frame) as rel:
+        # one item belongs to one contact per mailbox: drop an older link to the same item
+        con.execute(f"DELETE FROM links l USING {rel} n WHERE l.operator_id = CAST(n.operator_id AS VARCHAR) "
+                    "AND l.item_id = CAST(n.item_id AS VARCHAR) AND l.contact_id <> CAST(n.contact_id AS VARCHAR)")
+        con.execute(f"INSERT OR REPLACE INTO links ({', '.join(LINK_COLUMNS)}, synced_at) "
+                    f"SELECT {cast}, ? FROM {rel}", [now()])
 
 
 def drop_links(con, pairs: Sequence[tuple[str, str]]) -> None:
     """pairs: (operator_id, contact_id)."""
     if pairs:
-        con.executemany("DELETE FROM links WHERE operator_id = ? AND contact_id = ?", [list(p) for p in pairs])
+        with _relation(con, "_gone_links", _pairs(pairs, ("operator_id", "contact_id"))) as rel:
+            con.execute(f"DELETE FROM links l USING {rel} g WHERE l.operator_id = CAST(g.operator_id AS VARCHAR) "
+                        "AND l.contact_id = CAST(g.contact_id AS VARCHAR)")
 
 
 def upsert_crm_contacts(con, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Create or update CRM contacts from Exchange values (contact_id, mapped fields, private)."""
+    """Create or update CRM contacts from Exchange values (contact_id, mapped fields, private).
+
+    An update keeps the contact's ``private`` flag (and ``deleted_at``); a new contact takes the row's.
+    """
     if not rows:
         return
+    cols = ("contact_id", *CONTACT_FIELDS, "private")
+    frame = _frame(([r["contact_id"], *(r.get(f) for f in CONTACT_FIELDS), bool(r.get("private", False))]
+                    for r in rows), cols, ("contact_id",))
     stamp = now()
-    cols = ("contact_id",) + CONTACT_FIELDS
-    for r in rows:
-        values = [r["contact_id"]] + [r.get(f) for f in CONTACT_FIELDS]
-        exists = con.execute("SELECT 1 FROM contacts WHERE contact_id = ?", [r["contact_id"]]).fetchone()
-        if exists:
-            sets = ", ".join(f"{f} = ?" for f in CONTACT_FIELDS)
-            con.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE contact_id = ?",
-                        values[1:] + [stamp, r["contact_id"]])
-        else:
-            con.execute(f"INSERT INTO contacts ({', '.join(cols)}, private, updated_at) VALUES "
-                        f"({', '.join('?' for _ in cols)}, ?, ?)", values + [bool(r.get("private", False)), stamp])
+    values = ", ".join(f"CAST(n.{c} AS VARCHAR)" for c in ("contact_id", *CONTACT_FIELDS))
+    with _relation(con, "_incoming_contacts", frame) as rel:
+        sets = ", ".join(f"{f} = CAST(n.{f} AS VARCHAR)" for f in CONTACT_FIELDS)
+        con.execute(f"UPDATE contacts SET {sets}, updated_at = ? FROM {rel} n "
+                    "WHERE contacts.contact_id = CAST(n.contact_id AS VARCHAR)", [stamp])
+        con.execute(f"INSERT INTO contacts ({', '.join(cols)}, updated_at) "
+                    f"SELECT {values}, CAST(n.private AS BOOLEAN), ? FROM {rel} n "
+                    "ANTI JOIN contacts c ON c.contact_id = CAST(n.contact_id AS VARCHAR)", [stamp])
 
 
 def add_team(con, pairs: Sequence[tuple[str, str]]) -> None:
     """pairs: (contact_id, operator_id)."""
     if pairs:
-        stamp = now()
-        con.executemany("INSERT OR IGNORE INTO contact_team (contact_id, operator_id, added_at) VALUES (?, ?, ?)",
-                        [[c, o, stamp] for c, o in pairs])
+        with _relation(con, "_new_team", _pairs(pairs, ("contact_id", "operator_id"))) as rel:
+            con.execute("INSERT OR IGNORE INTO contact_team (contact_id, operator_id, added_at) "
+                        f"SELECT CAST(contact_id AS VARCHAR), CAST(operator_id AS VARCHAR), ? FROM {rel}", [now()])
 
 
 def remove_team(con, pairs: Sequence[tuple[str, str]]) -> None:
     """pairs: (contact_id, operator_id)."""
     if pairs:
-        con.executemany("DELETE FROM contact_team WHERE contact_id = ? AND operator_id = ?", [list(p) for p in pairs])
+        with _relation(con, "_gone_team", _pairs(pairs, ("contact_id", "operator_id"))) as rel:
+            con.execute(f"DELETE FROM contact_team t USING {rel} g WHERE t.contact_id = CAST(g.contact_id AS VARCHAR) "
+                        "AND t.operator_id = CAST(g.operator_id AS VARCHAR)")
 
 
 # --- runs, journal, mailbox state, notifications ----------------------------------
@@ -150,15 +178,11 @@ def journal(con, run_id: int | None, entries: Iterable[Mapping[str, Any]]) -> in
                      e["action"], e["outcome"], e.get("code"), e.get("detail"), e.get("batch_no"), e.get("items"),
                      e.get("seconds")])
     if rows:
-        frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
-        con.register("_incoming_log", frame)
-        try:
+        with _relation(con, "_incoming_log", pd.DataFrame(rows, columns=list(LOG_COLUMNS))) as rel:
             con.execute(f"INSERT INTO sync_log ({', '.join(LOG_COLUMNS)}) SELECT "
                         "CAST(run_id AS BIGINT), CAST(logged_at AS TIMESTAMP), operator_id, contact_id, item_id, "
                         "action, outcome, code, detail, CAST(batch_no AS INTEGER), CAST(items AS INTEGER), "
-                        "CAST(seconds AS DOUBLE) FROM _incoming_log")
-        finally:
-            con.unregister("_incoming_log")
+                        f"CAST(seconds AS DOUBLE) FROM {rel}")
     return len(rows)
 
 

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import duckdb
 import pandas as pd
 
-from workbench.fields import CONTACT_FIELDS, hash_sql
+from workbench.fields import CONTACT_FIELDS, hash_sql, normalise
 
 # Action kinds, in the order a mailbox executes them.
 EXCHANGE_WRITES = ("create-exchange", "update-exchange", "delete-exchange")
@@ -399,14 +399,6 @@ ORDER BY o.operator_id
 """
 
 
-def _norm(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value != value:
-        return ""
-    return str(value).strip()
-
-
 def _objects(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as plain objects with None for missing (pandas' string dtype uses NaN)."""
     for col in frame.columns:
@@ -425,8 +417,8 @@ def _changes(actions: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     parts = []
     for f in _F:
-        crm = relevant[f"crm_{f}"].map(_norm)
-        ex = relevant[f"ex_{f}"].map(_norm)
+        crm = relevant[f"crm_{f}"].map(normalise)
+        ex = relevant[f"ex_{f}"].map(normalise)
         act = relevant["action"]
         keep = ((act == "create-exchange") & (crm != "")) | ((act == "create-crm") & (ex != "")) | (
             act.isin(("update-exchange", "update-crm", "conflict")) & (crm != ex))
@@ -532,7 +524,7 @@ def fields_of(row: Any, side: str) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for f in _F:
         key = f"{side}_{f}"
-        v = _norm(getattr(row, key) if hasattr(row, "_fields") else row[key])
+        v = normalise(getattr(row, key) if hasattr(row, "_fields") else row[key])
         out[f] = v or None
     return out
 

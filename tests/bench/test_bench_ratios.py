@@ -1,0 +1,58 @@
+"""Every bench in bench/ at its ``--quick`` size: each declared ratio must not miss its target by more than
+half (``bench/_result.SLACK``: a ">= T" ratio needs >= T/2, a "<= T" ratio <= 2T). Ratios only, measured
+within one run, never absolute times. The benches run one after another on one xdist worker (group
+"bench"), each in its own interpreter (a bench sets process-wide state: environment, exchangelib's adapter).
+
+KNOWN_GAPS lists ratios measured as missing today, as strict xfails naming the numbers: when the gap
+closes the xfail fails, and the entry must go.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+from _result import PREFIX, SLACK, Target  # noqa: E402
+
+BENCHES = sorted(p.stem for p in BENCH.glob("[!_]*.py"))
+KNOWN_GAPS = {
+    # issue 18, engine side: every store operation opens and closes the DuckDB file (~0.1-0.2 s under load),
+    # a quick run makes ~30 of them; see the h-perf report for the profile
+    ("sync_initial", "store_share"): "store held 62% of run_sync at 4x150 (target <= 10%)",
+    ("sync_initial", "run_sync_over_bulk_create"): "run_sync 3.7x bulk_create at 4x150 (target <= 1.3x)",
+    ("sync_initial", "less_time_than_loop"): "2.3x less time than the per-item loop at 4x150 (target >= 10x)",
+}
+
+
+def run_quick(name: str) -> dict:
+    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--quick"], capture_output=True, text=True,
+                          timeout=1200, cwd=BENCH.parent)
+    lines = [ln[len(PREFIX):] for ln in done.stdout.splitlines() if ln.startswith(PREFIX)]
+    assert lines, f"{name} printed no {PREFIX.strip()} line (exit {done.returncode}):\n" + done.stderr[-3000:]
+    return json.loads(lines[-1])
+
+
+@pytest.mark.xdist_group("bench")
+@pytest.mark.parametrize("name", BENCHES)
+def test_bench_ratios_within_half_of_their_targets(name, request):
+    result = run_quick(name)
+    assert result["ratios"], f"{name} declares no ratio target"
+    missed, gaps = [], []
+    for ratio_name, r in result["ratios"].items():
+        target = Target(ratio_name, r["target"], r["at_least"], r["what"])
+        ok = target.met(r["ratio"], slack=SLACK)
+        text = f"{ratio_name} = {r['ratio']:.2f} (target {target.text()}, fails beyond {SLACK:g}x off)"
+        if (name, ratio_name) in KNOWN_GAPS:
+            gaps.append((ok, text))
+        elif not ok:
+            missed.append(text)
+    assert not missed, f"{name} at {result['size']}: " + "; ".join(missed)
+    if gaps:
+        reason = "; ".join(KNOWN_GAPS[(name, n)] for n in result["ratios"] if (name, n) in KNOWN_GAPS)
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+        assert all(ok for ok, _ in gaps), "known gaps still open: " + "; ".join(t for ok, t in gaps if not ok)
