@@ -5,13 +5,14 @@ folders of growing size (up to 50,000 contacts) and prints the time per contact 
 to the smallest size, and the per-page time at the start and the end of the largest round (flat ratios mean
 delta paging is linear in the folder size and O(page) per page).
 
-    python bench/graph_sandbox.py [--contacts 2000] [--sizes 5000,10000,25000,50000] [--page 500]
+    python bench/graph_sandbox.py [--contacts 2000] [--sizes 5000,10000,25000,50000] [--page 500] [--quick]
 """
 from __future__ import annotations
 
 import argparse
 import ssl
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ from pathlib import Path
 import httpx
 
 from workbench.sandbox import Sandbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _result import Target, exit_code, report  # noqa: E402
 
 SCOPE = "https://graph.microsoft.com/.default"
 
@@ -63,18 +67,29 @@ def delta_round(c: httpx.Client, mailbox: str, page: int) -> tuple[int, float, l
     return n, time.perf_counter() - t0, times
 
 
-def main() -> None:
+#: a delta round costs about the same per contact at the largest size as at the smallest (linear paging)
+DELTA_LINEAR = Target("delta_per_contact_largest_over_smallest", 2.0, at_least=False,
+                      what="time per contact of a full delta round, largest size over smallest")
+#: and a page late in the round costs what one early in the round costs
+PAGE_FLAT = Target("delta_page_end_over_start", 2.0, at_least=False, what="per-page time, end of round over start")
+
+
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--contacts", type=int, default=2_000)
     ap.add_argument("--sizes", default="5000,10000,25000,50000")
     ap.add_argument("--page", type=int, default=500)
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="400 contacts, delta rounds of 1,000 and 4,000 (tests/bench)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.contacts, args.sizes, args.page = 400, "1000,4000", 200
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp), autosave_seconds=3600, graph=True) as sb:
         sb.add_mailbox("bench@example.com")
         sb.graph.set_scope(sb.graph.default_client_id, None)      # the bench app may use every mailbox
         with client(sb) as c:
-            print("create ($batch 20) ", rate(args.contacts, create_batched(c, "bench@example.com", args.contacts)))
+            created = create_batched(c, "bench@example.com", args.contacts)
+            print("create ($batch 20) ", rate(args.contacts, created))
             per_item: dict[int, float] = {}
             times: list[float] = []
             for size in sizes:
@@ -93,7 +108,13 @@ def main() -> None:
             first, final = statistics.median(times[:k]), statistics.median(times[-k:])
             print(f"per-page time in the {sizes[-1]} round: start {first * 1000:.1f} ms, end {final * 1000:.1f} ms, "
                   f"ratio end/start {final / first:.2f} (baseline = the first pages, same run)")
+    summary = (f"{args.contacts:,} contacts created through Graph `$batch` at {args.contacts / created:,.0f}/s; a full "
+               f"delta round (pages of {args.page}) costs "
+               + ", ".join(f"{per_item[s] * 1e6:.0f} µs per contact at {s:,}" for s in sizes))
+    return report("graph_sandbox", f"{args.contacts} contacts, delta {args.sizes}", summary,
+                  {DELTA_LINEAR: per_item[sizes[-1]] / base, PAGE_FLAT: final / first},
+                  create_per_s=args.contacts / created, page_start_ms=first * 1000, page_end_ms=final * 1000)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main()))

@@ -60,7 +60,7 @@ def _free_port() -> int:
 # (id, argv with {d} = the work directory, exit code, catalogue code on stderr)
 CASES = [
     ("store-is-a-directory", ["--store", "{d}/folder", "settings", "show"], 2, "STORE_UNREADABLE"),
-    ("store-is-a-text-file", ["--store", "{d}/notes.txt", "settings", "show"], 2, "STORE_UNREADABLE"),
+    ("store-is-a-text-file", ["--store", "{d}/notes.txt", "settings", "show"], 1, "STORE_CORRUPT"),   # a damaged store
     ("store-parent-missing", ["--store", "{d}/nodir/wb.duckdb", "settings", "show"], 2, "STORE_UNREADABLE"),
     ("check-incomplete-settings", ["check"], 2, "SETTINGS_INCOMPLETE"),
     ("check-negative-timeout", ["check", "--timeout", "-1"], 2, "USAGE"),

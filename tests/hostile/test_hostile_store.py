@@ -233,6 +233,6 @@ def test_a_new_store_on_a_full_disk_is_not_left_half_made(tmp_path):
 def test_a_store_path_that_is_a_directory_is_unreadable_not_internal(tmp_path):
     store = tmp_path / "wb.duckdb"
     store.mkdir()
-    assert_refused(run_cli("settings", "show", store=store), "STORE_UNREADABLE", 1, str(store), "Is a directory")
+    assert_refused(run_cli("settings", "show", store=store), "STORE_UNREADABLE", 2, str(store), "Is a directory")
     assert_refused(run_cli("store", "check", store=store), "FILE_NOT_FOUND", 2, str(store), "a directory")
     assert list(store.iterdir()) == []

@@ -24,7 +24,7 @@ def seed8(tmp_path_factory):
     """Demo data with 8 operators (6 with a working mailbox), so 4 mailbox threads are busy at once."""
     from workbench.demodata import generate
     out = tmp_path_factory.mktemp("seed8")
-    generate(out, operators=8, contacts=120)
+    generate(out, operators=8, contacts=60)
     return out
 
 
@@ -44,10 +44,10 @@ def initial_sync(make_sandbox, seed8, configure_exchange_store, tmp_path, monkey
         monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sandbox.info.service_account.password)
         store = Store(work / "workbench.duckdb")
         configure_exchange_store(store, sandbox, work, ks_password, seed_dir=seed8)
-        update(store, {"batch_size": "3", "max_concurrent_mailboxes": "4"}, source="test")
+        update(store, {"batch_size": "10", "max_concurrent_mailboxes": "4"}, source="test")
         sandbox.faults.set(throttle_share=share, backoff_ms=20, seed=seed)
         try:
-            result = run_sync(store, deadline_seconds=120)
+            result = run_sync(store, deadline_seconds=900)
         finally:
             sandbox.faults.clear()
         env = SimpleNamespace(store=store, sandbox=sandbox, info=sandbox.info, settings=lambda: load(store))
