@@ -244,6 +244,7 @@ def runs_over_time(store: Store, *, every: str = "1 hour", include_dry_runs: boo
                count(*) FILTER (WHERE status = 'failed') AS failed,
                count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
                count(*) FILTER (WHERE status = 'running') AS running,
+               count(*) FILTER (WHERE status = 'died') AS died,
                coalesce(sum(done), 0) AS items_done,
                coalesce(sum(failed), 0) AS items_failed
         FROM sync_runs {where}

@@ -125,7 +125,7 @@ class OverviewScreen(WorkbenchScreen):
         for row in d.runs:
             status = row[4]
             style = {"ok": "green", "failed": "bold red", "partial": "yellow", "cancelled": "yellow",
-                     "running": "cyan"}.get(status, "")
+                     "running": "cyan", "died": "bold red"}.get(status, "")
             values = [cell(v) for v in row]
             values[4] = Text(status, style=style)
             runs.add_row(*values, key=str(row[0]))
