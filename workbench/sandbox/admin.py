@@ -5,41 +5,23 @@ GET /mailboxes, GET /mailboxes/<address>, GET /subscriptions.
 """
 from __future__ import annotations
 
-import http.server
 import json
-import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .http_base import AdminHTTPServer, JsonAdminHandler
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 
-class AdminServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class AdminServer(AdminHTTPServer):
     def __init__(self, sandbox: "Sandbox", port: int = 0):
         self.sandbox = sandbox
-        super().__init__(("127.0.0.1", port), AdminHandler)
+        super().__init__(port, AdminHandler)
 
 
-class AdminHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class AdminHandler(JsonAdminHandler):
     server: AdminServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        return
-
-    def _json(self, status: int, data: Any) -> None:
-        body = json.dumps(data, indent=1, default=str).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _path(self) -> list[str]:
-        return [urllib.parse.unquote(p) for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
 
     def do_GET(self) -> None:
         sb = self.server.sandbox

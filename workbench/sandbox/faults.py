@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .items import Item
 from .soap import EwsError
 
 HTTP_ERROR_STATUSES = (500, 502, 503, 504)
+C = TypeVar("C")
 
 
 @dataclass
@@ -40,47 +41,70 @@ class Decision:
     throttle_ms: int | None = None
 
 
-class Faults:
+class FaultSwitches(Generic[C]):
+    """Settings switchable at run time under one lock, and the random draws they drive (seedable).
+
+    Subclasses name their ``config_type``, add their own checks in ``_validate`` and reset their own
+    counters in ``_reset``."""
+    config_type: type[C]
+    label = "fault"
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._config = FaultConfig()
+        self._config: C = self.config_type()
         self._random = random.Random()
 
-    def set(self, **changes: Any) -> FaultConfig:
-        """Change some settings; the others keep their values. Unknown names raise ValueError."""
-        known = {f.name for f in fields(FaultConfig)}
+    def set(self, **changes: Any) -> C:
+        """Change some settings; the others keep their values. Unknown names or bad values raise ValueError."""
+        known = {f.name for f in fields(self.config_type)}
         unknown = set(changes) - known
         if unknown:
-            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+            raise ValueError(f"unknown {self.label} settings: {sorted(unknown)}")
         with self._lock:
-            config = FaultConfig(**{**self._config.__dict__, **changes})
-            config.deny_impersonation = {a.lower() for a in config.deny_impersonation}
-            config.item_failures = {str(k): str(v) for k, v in dict(config.item_failures).items()}
-            for name in ("throttle_share", "http_error_share", "drop_share"):
-                value = float(getattr(config, name))
-                if not 0.0 <= value <= 1.0:
-                    raise ValueError(f"{name} must be between 0 and 1, not {value}")
-                setattr(config, name, value)
-            if int(config.http_error_status) not in HTTP_ERROR_STATUSES:
-                raise ValueError(f"http_error_status must be one of {HTTP_ERROR_STATUSES}")
-            if int(config.backoff_ms) < 0 or int(config.latency_ms) < 0:
-                raise ValueError("backoff_ms and latency_ms must not be negative")
-            if any(not code.startswith("Error") for code in config.item_failures.values()):
-                raise ValueError("item failure codes are EWS response codes such as ErrorItemSave")
+            config = self.config_type(**{**self._config.__dict__, **changes})
+            self._validate(config)
             self._config = config
+            self._reset()
             if "seed" in changes:
                 self._random = random.Random(config.seed)
             return config
 
+    def _validate(self, config: C) -> None:
+        """Check (and coerce) the settings both sandboxes have: the shares and the HTTP error status."""
+        for name in ("throttle_share", "http_error_share", "drop_share"):
+            value = float(getattr(config, name))
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+            setattr(config, name, value)
+        if int(getattr(config, "http_error_status")) not in HTTP_ERROR_STATUSES:
+            raise ValueError(f"http_error_status must be one of {HTTP_ERROR_STATUSES}")
+
+    def _reset(self) -> None:
+        """Called under the lock whenever the settings change or are cleared."""
+
     def clear(self) -> None:
         with self._lock:
-            self._config = FaultConfig()
+            self._config = self.config_type()
             self._random = random.Random()
+            self._reset()
 
     @property
-    def config(self) -> FaultConfig:
+    def config(self) -> C:
         with self._lock:
             return self._config
+
+
+class Faults(FaultSwitches[FaultConfig]):
+    config_type = FaultConfig
+
+    def _validate(self, config: FaultConfig) -> None:
+        config.deny_impersonation = {a.lower() for a in config.deny_impersonation}
+        config.item_failures = {str(k): str(v) for k, v in dict(config.item_failures).items()}
+        super()._validate(config)
+        if int(config.backoff_ms) < 0 or int(config.latency_ms) < 0:
+            raise ValueError("backoff_ms and latency_ms must not be negative")
+        if any(not code.startswith("Error") for code in config.item_failures.values()):
+            raise ValueError("item failure codes are EWS response codes such as ErrorItemSave")
 
     def decide(self) -> Decision:
         """Draw the transport-level faults for one EWS request."""

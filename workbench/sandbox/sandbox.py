@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from .admin import AdminServer
 from .certs import issue_server_certificate
 from .faults import Faults
+from .http_base import serve_in_threads, stop_servers
 from .items import Item, new_id
 from .notify import Subscription, Subscriptions
 from .push import PushSender
@@ -172,11 +173,9 @@ class Sandbox:
             mailboxes=sorted(self.store.mailboxes), admin_url=f"http://127.0.0.1:{self._admin.server_address[1]}",
             version=self.version, schema_dir=schema.directory if schema else None,
             graph=self.graph.info if self.graph else None)
-        for target, name in ((self._server.serve_forever, "sandbox-ews"), (self._admin.serve_forever, "sandbox-admin"),
-                             (self._autosave, "sandbox-autosave")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads = serve_in_threads(((self._server.serve_forever, "sandbox-ews"),
+                                          (self._admin.serve_forever, "sandbox-admin"),
+                                          (self._autosave, "sandbox-autosave")))
         self._write_info()
         return self
 
@@ -193,14 +192,7 @@ class Sandbox:
         if self.graph is not None:
             self.graph.stop()
         self.subscriptions.stop_all()
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._admin is not None:
-            self._admin.shutdown()
-            self._admin.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        stop_servers(self._server, self._admin, self._threads)
         self._server = None
         self.save()
 

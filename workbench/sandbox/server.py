@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import os
-import socket
 import ssl
 import threading
 
 import spnego
 import spnego.exceptions
 
+from .http_base import LoopbackHTTPServer, QuietHandler
 from .service import EwsService
 from .store import Store, User, ntlm_user_lines
 
 EWS_PATH = "/ews/exchange.asmx"
 MAX_BODY = 16 * 1024 * 1024          # larger requests are drained and refused with 413
-IDLE_TIMEOUT = 120                   # seconds an idle keep-alive connection stays open
 
 # pyspnego's acceptor reads the credential file named by NTLM_USER_FILE when the AUTHENTICATE message
 # arrives; several sandboxes in one process each point it at their own file under this lock.
@@ -47,39 +45,11 @@ class CredentialTable:
             self.fd = -1
 
 
-class EwsHTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
+class EwsHTTPServer(LoopbackHTTPServer):
     def __init__(self, port: int, service: EwsService, store: Store, tls: ssl.SSLContext | None):
-        self.service, self.store, self.tls = service, store, tls
+        self.service, self.store = service, store
         self.credentials = CredentialTable()
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), EwsRequestHandler)
-
-    def get_request(self) -> tuple[socket.socket, object]:
-        sock, addr = self.socket.accept()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self.conn_lock:
-            self.connections.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        with self.conn_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.conn_lock:
-            open_conns = list(self.connections)
-        for sock in open_conns:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        super().__init__(port, EwsRequestHandler, tls)
 
     def write_user_file(self) -> None:
         lines = [line for user in self.store.distinct_users() for line in ntlm_user_lines(user)]
@@ -90,31 +60,13 @@ class EwsHTTPServer(http.server.ThreadingHTTPServer):
         self.credentials.close()
 
 
-class EwsRequestHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Microsoft-IIS/10.0"
-    sys_version = ""
-    timeout = IDLE_TIMEOUT
+class EwsRequestHandler(QuietHandler):
     server: EwsHTTPServer
 
     def setup(self) -> None:
-        super().setup()
         self.ntlm = None
         self.user: User | None = None
-        if isinstance(self.connection, ssl.SSLSocket):
-            try:
-                self.connection.do_handshake()
-            except (ssl.SSLError, OSError):
-                self.close_connection = True
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionError, ssl.SSLError, TimeoutError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep the console quiet
-        return
+        super().setup()
 
     # --- responses
     def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8",
@@ -193,11 +145,7 @@ class EwsRequestHandler(http.server.BaseHTTPRequestHandler):
             return
         outcome = self.server.service.handle(user, body)
         if outcome.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
         self._send(outcome.status, outcome.body, outcome.content_type)
 

@@ -2,12 +2,10 @@
 errors, latency, dropped connections, invalidated delta sync states."""
 from __future__ import annotations
 
-import random
-import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-HTTP_ERROR_STATUSES = (500, 502, 503, 504)
+from ..faults import FaultSwitches
 
 
 @dataclass
@@ -33,45 +31,22 @@ class GraphDecision:
     throttle: bool = False
 
 
-class GraphFaults:
+class GraphFaults(FaultSwitches[GraphFaultConfig]):
+    config_type = GraphFaultConfig
+    label = "Graph fault"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._config = GraphFaultConfig()
-        self._random = random.Random()
         self._count = 0
+        super().__init__()
 
-    def set(self, **changes: Any) -> GraphFaultConfig:
-        """Change some settings; the others keep their values. Unknown names or bad values raise ValueError."""
-        known = {f.name for f in fields(GraphFaultConfig)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown Graph fault settings: {sorted(unknown)}")
-        with self._lock:
-            config = GraphFaultConfig(**{**self._config.__dict__, **changes})
-            for name in ("throttle_share", "http_error_share", "drop_share"):
-                value = float(getattr(config, name))
-                if not 0.0 <= value <= 1.0:
-                    raise ValueError(f"{name} must be between 0 and 1, not {value}")
-                setattr(config, name, value)
-            if int(config.http_error_status) not in HTTP_ERROR_STATUSES:
-                raise ValueError(f"http_error_status must be one of {HTTP_ERROR_STATUSES}")
-            for name in ("throttle_every", "retry_after_s", "latency_ms"):
-                if int(getattr(config, name)) < 0:
-                    raise ValueError(f"{name} must not be negative")
-            self._config = config
-            self._count = 0
-            if "seed" in changes:
-                self._random = random.Random(config.seed)
-            return config
+    def _validate(self, config: GraphFaultConfig) -> None:
+        super()._validate(config)
+        for name in ("throttle_every", "retry_after_s", "latency_ms"):
+            if int(getattr(config, name)) < 0:
+                raise ValueError(f"{name} must not be negative")
 
-    def clear(self) -> None:
-        with self._lock:
-            self._config, self._random, self._count = GraphFaultConfig(), random.Random(), 0
-
-    @property
-    def config(self) -> GraphFaultConfig:
-        with self._lock:
-            return self._config
+    def _reset(self) -> None:
+        self._count = 0
 
     def decide(self) -> GraphDecision:
         """Draw the faults for one Graph request (or one part of a batch)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_private
+from ..http_base import serve_in_threads, stop_servers
 from ..store import Mailbox, Store
 from .admin import GraphAdminServer
 from .identity import Identity
@@ -72,11 +73,8 @@ class GraphSandbox:
         if not self.default_client_id:
             self._first_start()
         self._admin = GraphAdminServer(self, self.admin_port)
-        for target, name in ((self._server.serve_forever, "sandbox-graph"),
-                             (self._admin.serve_forever, "sandbox-graph-admin")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads = serve_in_threads(((self._server.serve_forever, "sandbox-graph"),
+                                          (self._admin.serve_forever, "sandbox-graph-admin")))
         self.subscriptions.start()
         self._write_app_certificate()
         self.info = self._info(base)
@@ -98,14 +96,7 @@ class GraphSandbox:
         if self._server is None:
             return
         self.subscriptions.stop()
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._admin is not None:
-            self._admin.shutdown()
-            self._admin.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        stop_servers(self._server, self._admin, self._threads)
         self._server = None
         self.save()
 

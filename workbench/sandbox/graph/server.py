@@ -1,77 +1,26 @@
 """HTTPS transport for the Graph sandbox: one thread per connection, HTTP/1.1 keep-alive, JSON bodies."""
 from __future__ import annotations
 
-import http.server
-import socket
 import ssl
-import threading
 import urllib.parse
 from typing import Callable
 
+from ..http_base import LoopbackHTTPServer, QuietHandler
 from .wire import Request, Response
 
 MAX_BODY = 4 * 1024 * 1024          # Graph refuses larger JSON bodies (413)
-IDLE_TIMEOUT = 120
 
 
-class GraphHTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+class GraphHTTPServer(LoopbackHTTPServer):
+    tcp_nodelay = True                  # headers and body go out in two writes
 
     def __init__(self, port: int, handle: Callable[[Request], Response], tls: ssl.SSLContext | None):
-        self.handle, self.tls = handle, tls
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), GraphRequestHandler)
-
-    def get_request(self) -> tuple[socket.socket, object]:
-        sock, addr = self.socket.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # headers and body go out in two writes
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self.conn_lock:
-            self.connections.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        with self.conn_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.conn_lock:
-            open_conns = list(self.connections)
-        for sock in open_conns:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.handle = handle
+        super().__init__(port, GraphRequestHandler, tls)
 
 
-class GraphRequestHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Microsoft-IIS/10.0"
-    sys_version = ""
-    timeout = IDLE_TIMEOUT
+class GraphRequestHandler(QuietHandler):
     server: GraphHTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        if isinstance(self.connection, ssl.SSLSocket):
-            try:
-                self.connection.do_handshake()
-            except (ssl.SSLError, OSError):
-                self.close_connection = True
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionError, ssl.SSLError, TimeoutError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep the console quiet
-        return
 
     def _body(self) -> bytes | None:
         try:
@@ -94,11 +43,7 @@ class GraphRequestHandler(http.server.BaseHTTPRequestHandler):
         request = Request(self.command, urllib.parse.unquote(split.path), query, headers, body)
         response = self.server.handle(request)
         if response.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
         response.headers.setdefault("request-id", request.request_id)
         response.headers.setdefault("client-request-id", headers.get("client-request-id", request.request_id))
