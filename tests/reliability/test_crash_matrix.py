@@ -137,9 +137,9 @@ def operator_ids(path: Path) -> set[str]:
     return {r[0] for r in Store(path).rows("SELECT operator_id FROM operators")}
 
 
-@pytest.fixture
-def big_csv(tmp_path) -> Path:
-    path = tmp_path / "big-operators.csv"
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "big-operators.csv"
     with path.open("w", encoding="utf-8") as fh:
         fh.write("operator_id,name,email,contact_sync\n")
         for i in range(BIG):
