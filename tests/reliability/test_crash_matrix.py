@@ -13,18 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.reliability.checks import WORKING, assert_nothing_lost, crm_rows, duplicated_crm_ids
 from tests.sync.conftest import assert_converged, mailbox_of, mailbox_rows, writes_since
 from workbench.store import Store
 from workbench.sync.engine import run_sync
 
 pytestmark = pytest.mark.slow
 
-WORKING = ["OP-001", "OP-004", "OP-005"]            # the demo operators whose mailbox works
 SYNC = [sys.executable, "-m", "workbench", "sync", "run", "--no-progress"]
 POLLS = 3000                                        # x 20 ms: the bound on waiting for the first write
 BIG = 200_000
@@ -57,19 +56,11 @@ def start_until_first_write(env, *argv: str) -> tuple[subprocess.Popen, int]:
     pytest.fail(f"no write request within {POLLS} polls")
 
 
-def crm_rows(store) -> tuple[set, set]:
-    return ({r[0] for r in store.rows("SELECT contact_id FROM contacts")},
-            set(store.rows("SELECT contact_id, operator_id FROM contact_team")))
-
-
 def assert_clean_state(env, before: tuple[set, set]) -> None:
     """What a clean run leaves: converged, no CRM id twice in any mailbox, no CRM row lost, nothing left to do."""
     assert_converged(env, WORKING)
-    for address in env.info.mailboxes:
-        ids = Counter(r["crm_id"] for r in mailbox_rows(env.sandbox, address) if r["crm_id"])
-        assert [k for k, n in ids.items() if n > 1] == [], f"{address}: a CRM id twice"
-    after = crm_rows(env.store)
-    assert before[0] <= after[0] and before[1] <= after[1]
+    assert duplicated_crm_ids(env) == {}
+    assert_nothing_lost(env.store, before)
     assert run_sync(env.store, WORKING).plan.is_empty
 
 

@@ -11,12 +11,12 @@ from collections import Counter
 
 import pytest
 
-from tests.sync.conftest import assert_converged, mailbox_rows, ok_operators
+from tests.reliability.checks import WORKING, assert_nothing_lost, crm_rows, duplicated_crm_ids
+from tests.sync.conftest import assert_converged, ok_operators
 from workbench.sync.engine import run_sync
 
 pytestmark = pytest.mark.slow
 
-WORKING = ["OP-001", "OP-004", "OP-005"]            # the demo operators whose mailbox works
 MAX_CLEAN_RUNS = 2
 FAULTS = {
     "10% HTTP 503": {"http_error_share": 0.1, "http_error_status": 503},
@@ -27,22 +27,6 @@ FAULTS = {
                      "throttle_share": 0.3, "backoff_ms": 50},
 }
 SIGN = {"http_error_share": "injected HTTP error", "drop_share": "dropped", "throttle_share": "ErrorServerBusy"}
-
-
-def crm_rows(store) -> tuple[set, set]:
-    return ({r[0] for r in store.rows("SELECT contact_id FROM contacts")},
-            set(store.rows("SELECT contact_id, operator_id FROM contact_team")))
-
-
-def duplicated_crm_ids(env) -> dict[str, list[str]]:
-    """Per sandbox mailbox, the CRM ids held by more than one item."""
-    out = {}
-    for address in env.info.mailboxes:
-        ids = Counter(r["crm_id"] for r in mailbox_rows(env.sandbox, address) if r["crm_id"])
-        twice = sorted(k for k, n in ids.items() if n > 1)
-        if twice:
-            out[address] = twice
-    return out
 
 
 @pytest.mark.parametrize("faults", FAULTS.values(), ids=FAULTS.keys())
@@ -65,8 +49,7 @@ def test_an_initial_sync_under_faults_ends_and_at_most_two_clean_runs_converge(e
     assert clean[-1].plan.is_empty, f"still planned after {MAX_CLEAN_RUNS} clean runs: {clean[-1].planned}"
     assert_converged(env, ok_operators(first))
     assert duplicated_crm_ids(env) == {}
-    after = crm_rows(env.store)
-    assert before[0] <= after[0] and before[1] <= after[1]   # no CRM contact row or team pair lost (Exchange adds some)
+    assert_nothing_lost(env.store, before)
     print(f"\n[{request.node.callspec.id}] faulted run: {first.status}, {first.requests} requests, "
           f"{first.retries} retries, {first.done} done, {first.failed} failed; sandbox outcomes {dict(injected)}; "
           f"clean runs to converge: {len(clean)} (planned {[r.planned for r in clean]})")
