@@ -91,16 +91,21 @@ def run_cmd(args) -> int:
                                      trigger="cli")
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
+        finally:
+            done.set()
 
+    # the main thread waits on an Event, not Thread.join: in Python 3.11 a Ctrl-C inside join() can mark the
+    # still-running thread stopped (the bpo-45274 handling), and the command then ended with no result at all
+    done = threading.Event()
     thread = threading.Thread(target=work, name="sync-run", daemon=True)
     if bar is not None:
         bar.start()
     thread.start()
     interrupted = False
     try:
-        while thread.is_alive():
+        while not done.is_set():
             try:
-                thread.join(0.2)
+                done.wait(0.2)
             except KeyboardInterrupt:
                 # the engine stops within its cancel grace (requests in flight get a few seconds), ends the
                 # run `cancelled` and journals it; a second Ctrl-C only repeats this note
