@@ -140,7 +140,7 @@ def test_certificate_failures_stay_permanent(settings: ExchangeSettings, tmp_pat
 def test_check_reports_a_handshake_cut(exchange_env, capsys) -> None:
     with handshake_cutter("eof") as url:
         settings_table.update(exchange_env.store, {"exchange_url": url})
-        report = assert_fails(capsys, "tls", "TLS_HANDSHAKE_CUT")
+        assert_fails(capsys, "tls", "TLS_HANDSHAKE_CUT")
     assert CATALOGUE["TLS_HANDSHAKE_CUT"].transient
 
 
