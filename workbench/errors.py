@@ -246,6 +246,20 @@ _entry("EWS_VERSION_OUT_OF_SUPPORT", "Exchange version out of support",
        "Sync keeps working meanwhile.")
 
 
+# --- transport classification (issue 19: handshake cut, a URL that is not EWS) ------------
+_entry("TLS_HANDSHAKE_CUT", "Connection cut during the TLS handshake",
+       "The server or a device on the path (load balancer, firewall, proxy) closed or reset the TCP "
+       "connection before the TLS handshake finished: usually a restart, an overload or an idle-connection "
+       "limit, not a certificate problem.",
+       "Usually transient; the sync retries until the mailbox deadline. If it persists check that exchange_url's "
+       "port speaks TLS and ask the network team whether a device on the path drops the connections.",
+       transient=True)
+_entry("EWS_NOT_EXCHANGE", "The URL does not answer as Exchange Web Services",
+       "The server at exchange_url answered with a web page (HTML, or no SOAP/XML at all) instead of an EWS "
+       "SOAP message: a web server, reverse proxy or portal, not Exchange.",
+       "Check that exchange_url ends in /EWS/Exchange.asmx and points at the Exchange server (or its published "
+       "EWS endpoint), not at a proxy's or portal's page; open the URL in a browser to see who answers.")
+
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""
 

@@ -31,7 +31,7 @@ from workbench import secrets
 from workbench.errors import WorkbenchError
 from workbench.exchange import keystore as ks
 from workbench.exchange import trust
-from workbench.exchange.errors_map import to_workbench_error
+from workbench.exchange.errors_map import NotEwsAnswer, not_ews_answer, to_workbench_error
 from workbench.exchange.pool import PoolSafeProtocol
 from workbench.exchange.versions import GENERATIONS, generation_of
 from workbench.settings import ExchangeSettings
@@ -50,7 +50,22 @@ def product_name(build: Build | None) -> str:
     return generation.setting if generation else f"Exchange build {build}"
 
 
-class BoundedRetry(FaultTolerance):
+class _EwsAnswersOnly:
+    """Refuses an answer that cannot come from EWS (an HTML page, no XML) before exchangelib reads it:
+    it would take a web server's 5xx with ``Connection: close`` for a busy Exchange and retry it."""
+
+    def raise_response_errors(self, response):
+        reason = not_ews_answer(response)
+        if reason:
+            raise NotEwsAnswer(f"{response.url}: {reason}")
+        return super().raise_response_errors(response)
+
+
+class StrictFailFast(_EwsAnswersOnly, FailFast):
+    """exchangelib's FailFast that also refuses non-EWS answers."""
+
+
+class BoundedRetry(_EwsAnswersOnly, FaultTolerance):
     """exchangelib's FaultTolerance with a budget, where a 401 is final (never an hour of retries)."""
 
     def raise_response_errors(self, response):
@@ -61,7 +76,7 @@ class BoundedRetry(FaultTolerance):
 
 def retry_policy(retry_max_wait: float | None):
     if not retry_max_wait:
-        return FailFast()
+        return StrictFailFast()
     return BoundedRetry(max_wait=float(retry_max_wait))
 
 

@@ -11,12 +11,19 @@ import ssl
 
 import requests.exceptions
 from exchangelib import errors as ee
+from exchangelib.util import is_xml
 
 from workbench.errors import WorkbenchError
 from workbench.secrets import redact
 
+
+class NotEwsAnswer(ee.TransportError):
+    """The EWS URL answered, but not as EWS (see ``not_ews_answer``)."""
+
+
 # exchangelib class -> catalogue code (checked in order; first isinstance match wins)
 _EWS_CODES: list[tuple[tuple[type[BaseException], ...], str]] = [
+    ((NotEwsAnswer,), "EWS_NOT_EXCHANGE"),
     ((ee.UnauthorizedError, ee.ErrorAccountDisabled, ee.ErrorPasswordExpired,
       getattr(ee, "ErrorPasswordChangeRequired", ee.ErrorAccountDisabled)), "EWS_AUTH_REJECTED"),
     ((ee.ErrorImpersonateUserDenied, ee.ErrorImpersonationDenied, ee.ErrorImpersonationFailed,
@@ -71,8 +78,52 @@ def _tls_code(chain: list[BaseException], text: str) -> str | None:
             return "TLS_HOSTNAME"
         return "TLS_UNTRUSTED"
     if any(isinstance(e, (ssl.SSLError, requests.exceptions.SSLError)) for e in chain) or "SSLError" in text:
-        return "TLS_FAILED"
+        return "TLS_HANDSHAKE_CUT" if _handshake_cut(chain, text) else "TLS_FAILED"
     return None
+
+
+# The peer (or a device on the path) closed or reset the TCP connection mid-handshake: transient,
+# unlike a protocol or certificate mismatch, which every retry meets again.
+_CUT_CLASSES = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError,
+                BrokenPipeError)
+_CUT_TEXTS = ("unexpected_eof_while_reading", "eof occurred in violation of protocol", "connection reset",
+              "connection aborted", "broken pipe")
+
+
+def _handshake_cut(chain: list[BaseException], text: str) -> bool:
+    low = text.lower()
+    return any(isinstance(e, _CUT_CLASSES) for e in chain) or any(t in low for t in _CUT_TEXTS)
+
+
+def handshake_failure_code(exc: ssl.SSLError) -> str:
+    """TLS_HANDSHAKE_CUT (transient) or TLS_FAILED for an SSLError that is not a certificate verdict."""
+    chain = _chain(exc)
+    return "TLS_HANDSHAKE_CUT" if _handshake_cut(chain, " | ".join(_describe(e) for e in chain)) else "TLS_FAILED"
+
+
+# Statuses left to exchangelib whatever the body: redirects, the NTLM login, and gateway / unavailable
+# answers, which a proxy in front of a busy or restarting Exchange sends (transient).
+_LEFT_TO_EXCHANGELIB = (301, 302, 401, 502, 503, 504)
+_EWS_ERROR_PAGE = b"Server Error in '/EWS' Application"   # IIS's page for EWS under load: transient
+
+
+def not_ews_answer(response: requests.Response) -> str | None:
+    """Why an HTTP answer at the EWS URL cannot come from EWS (an HTML page, a body that is not XML), or None.
+
+    A 200 is judged by its Content-Type only (its body may be a stream); Exchange's own error answers
+    (SOAP faults, X-CasErrorCode, the /EWS error page) are never refused here.
+    """
+    status = response.status_code
+    ctype = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if status in _LEFT_TO_EXCHANGELIB or response.headers.get("X-CasErrorCode"):
+        return None
+    if status == 200:
+        return "HTTP 200 with an HTML page (Content-Type text/html)" if ctype == "text/html" else None
+    body = response.content or b""
+    if _EWS_ERROR_PAGE in body or (ctype != "text/html" and is_xml(body)):
+        return None
+    kind = "an HTML page" if ctype == "text/html" or body.lstrip()[:1] == b"<" else "a body that is not XML"
+    return f"HTTP {status} with {kind} (Content-Type {ctype or 'none'}, {len(body)} bytes), not a SOAP message"
 
 
 def _network_code(chain: list[BaseException], text: str) -> str | None:

@@ -15,7 +15,7 @@
   keystore's certificates (each one a trust anchor, also a bare leaf).
 
 Errors are ``WorkbenchError`` with catalogue codes (KEYSTORE_*, CERT_FILE_INVALID,
-EWS_UNREACHABLE, TLS_FAILED). Passwords are arguments here, never logged.
+EWS_UNREACHABLE, TLS_FAILED, TLS_HANDSHAKE_CUT). Passwords are arguments here, never logged.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from workbench.errors import WorkbenchError
+from workbench.exchange.errors_map import handshake_failure_code
 from workbench.files import write_private
 
 JKS_MAGIC = b"\xfe\xed\xfe\xed"
@@ -537,7 +538,7 @@ def fetch_chain(url: str, *, timeout: float = 10.0) -> list[x509.Certificate]:
                 leaf = tls.getpeercert(binary_form=True)
                 ders = [leaf] if leaf else []
     except ssl.SSLError as exc:
-        raise WorkbenchError("TLS_FAILED", f"{host}:{port}: {exc.reason or exc}") from None
+        raise WorkbenchError(handshake_failure_code(exc), f"{host}:{port}: {exc.reason or exc}") from None
     except OSError as exc:
         raise WorkbenchError("EWS_UNREACHABLE", f"{host}:{port}: {exc.strerror or exc}") from None
     finally:
@@ -594,7 +595,7 @@ def probe_tls(url: str, keystore: Keystore, *, timeout: float = 10.0) -> TlsProb
             code = "TLS_EXPIRED"
         return TlsProbe(False, code, f"{host}:{port}: {exc.verify_message}", presented)
     except ssl.SSLError as exc:
-        return TlsProbe(False, "TLS_FAILED", f"{host}:{port}: {exc.reason or exc}", presented)
+        return TlsProbe(False, handshake_failure_code(exc), f"{host}:{port}: {exc.reason or exc}", presented)
     except OSError as exc:
         return TlsProbe(False, "EWS_UNREACHABLE", f"{host}:{port}: {exc.strerror or exc}", presented)
     finally:
