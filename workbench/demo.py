@@ -185,7 +185,8 @@ def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = 
         tui = sys.stdin.isatty() and sys.stdout.isatty()
     fresh(directory)
     note(f"demo: fresh store in {directory}; starting the sandbox Exchange (seed {data_dir()})")
-    with Sandbox(state_dir=directory / SANDBOX_DIR, seed=data_dir()) as sb:
+    # the demo Exchange is what on-premises customers run today: Exchange Server Subscription Edition
+    with Sandbox(state_dir=directory / SANDBOX_DIR, seed=data_dir(), version="ExchangeSE") as sb:
         env = prepare(directory, sb, say=lambda m: note(f"demo: {m}"))
         if tui:
             from workbench.ui import run_dashboard
