@@ -497,12 +497,12 @@ class Agent:
                 self.log("sync-fetched", operator=op, pages=pages, changes=changes)
         except WorkbenchError as exc:
             retry = self._schedule_retry(op, kind, exc.code)
-            self.log("sync-failed", operator=op, kind=kind, code=exc.code, detail=exc.detail[:300],
-                     retry_at=retry.isoformat() if retry else None)
-            try:
+            try:        # booked before it is told, so whoever reads the event finds the streak in the store
                 state.mark_failure(self.store, op, mailbox, exc.code)
             except WorkbenchError:
                 pass
+            self.log("sync-failed", operator=op, kind=kind, code=exc.code, detail=exc.detail[:300],
+                     retry_at=retry.isoformat() if retry else None)
             return "failed"
         with self._lock:
             self._retry.pop(op, None)
