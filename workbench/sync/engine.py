@@ -596,7 +596,8 @@ class _Run:
 
     # --- failure e-mail -------------------------------------------------------------
     def notify_all(self) -> None:
-        """The notify phase: one failure e-mail per stopped mailbox, all within the notify budget."""
+        """The notify phase: one failure e-mail per stopped mailbox. No attempt starts after the notify budget;
+        a sender still busy one request (and its booking) past it is abandoned."""
         if not self.to_notify:
             return
         end = self.clock() + self.notify_budget
@@ -604,10 +605,10 @@ class _Run:
         def abandoned(item: tuple[_Box, str, str], code: str) -> None:
             self.log([{"operator_id": item[0].result.operator_id, "action": "notify", "outcome": "failed",
                        "code": item[1], "detail": f"failure e-mail abandoned: Exchange did not answer within "
-                                                  f"{self.notify_budget:g}s"}])
+                                                  f"{self.notify_budget + self.stuck_grace:g}s"}])
         run_each(self.to_notify, lambda item: self.notify_failure(*item, end=end), workers=len(self.to_notify),
                  watch=Watch(clock=self.clock, cancelled=lambda: False, deadline_of=lambda item: end,
-                             on_abandon=abandoned, stuck_grace=0.0), name="sync-notify")
+                             on_abandon=abandoned, stuck_grace=self.stuck_grace), name="sync-notify")
 
     def _send(self, recipients: list[str], mail: Any, end: float) -> str | None:
         """Send through Exchange as the service account, retrying transient faults until ``end``; the problem or None."""
