@@ -37,7 +37,6 @@ class Watch(Generic[T]):
 @dataclass
 class _Running(Generic[T]):
     item: T
-    thread: threading.Thread
     done: threading.Event
 
 
@@ -60,7 +59,7 @@ def run_each(items: Sequence[T], job: Callable[[T], None], *, workers: int, watc
                 done.set()
                 wake.set()
         thread = threading.Thread(target=body, daemon=True, name=name)
-        running.append(_Running(item, thread, done))
+        running.append(_Running(item, done))
         thread.start()
 
     while pending or running:
