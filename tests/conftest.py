@@ -100,7 +100,8 @@ class ExchangeEnv:
     def connect(self, **kwargs: Any):
         """An ExchangeConnection through the public API (passwords from the environment)."""
         from workbench.exchange.client import connect
-        return connect(self.store, **kwargs)
+        from workbench.store.settings_table import load
+        return connect(load(self.store), **kwargs)
 
     def settings(self):
         from workbench.store.settings_table import load

@@ -279,6 +279,13 @@ class WorkbenchError(Exception):
     def exit_code(self) -> int:
         return self.failure.exit_code
 
+    @property
+    def back_off(self) -> float | None:
+        """Seconds the server asked us to wait before the next try (Exchange's BackOffMilliseconds, Graph's
+        Retry-After), or None; set by the backend that mapped the error."""
+        hint = self.context.get("back_off")
+        return float(hint) if hint else None
+
     def headline(self) -> str:
         f = self.failure
         return f"{f.code}: {f.title} — {f.remedy}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Mapping
+from typing import Any, Iterable, Mapping
 
 CONTACT_FIELDS: tuple[str, ...] = (
     "given_name", "surname", "email", "business_phone", "mobile_phone", "home_phone",
@@ -66,3 +66,20 @@ def hash_sql(alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     parts = ", ".join(normalise_sql(f"{prefix}{f}") for f in CONTACT_FIELDS)
     return f"md5(concat_ws(chr({ord(SEPARATOR)}), {parts}))"
+
+
+def clean_value(value: Any) -> str | None:
+    """A field value both ways (read and written): normalised as the content hash does, without the characters
+    EWS cannot carry (``FORBIDDEN_TEXT``; exchangelib would send each as "?"), '' as None."""
+    if value is None:
+        return None
+    return normalise(without_forbidden(str(value))) or None
+
+
+def expected_row(item_id: str, change_key: str, fields: Mapping[str, Any], *, crm_id: str | None,
+                 categories: Iterable[str], private: bool) -> dict[str, Any]:
+    """The snapshot row an item has after we wrote ``fields`` (for updating exchange_contacts without a read)."""
+    row = {f: clean_value(fields.get(f)) for f in CONTACT_FIELDS}
+    row.update({"item_id": item_id, "change_key": change_key, "crm_id": crm_id,
+                "categories": list(dict.fromkeys(categories)), "private": bool(private)})
+    return row

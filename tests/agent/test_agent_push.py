@@ -33,7 +33,8 @@ def test_agent_subscribes_verified_operators_and_hears_status_pings(verified_env
 def mailbox_account(ra, mailbox: str = MAILBOX):
     """The test's own exchangelib account, configured from the agent's store."""
     from workbench.exchange.client import connect
-    return connect(ra.agent.store).account(mailbox)
+    from workbench.store.settings_table import load
+    return connect(load(ra.agent.store)).account(mailbox)
 
 
 def crm_row(ra, item_id: str):

@@ -140,7 +140,8 @@ def test_kill_and_restart_resumes_from_the_stored_sync_state(verified_env, tmp_p
     state_before = store.scalar("SELECT sync_state FROM mailbox_state WHERE operator_id = ?", [OP])
     # while the agent is down, a contact is created in the mailbox
     from workbench.exchange.client import connect
-    acc = connect(store).account("mei.demir4@example.com")
+    from workbench.store.settings_table import load
+    acc = connect(load(store)).account("mei.demir4@example.com")
     c = Contact(folder=acc.contacts, display_name="While Down", given_name="While", surname="Down",
                 categories=["PegaSASync"])
     c.save()

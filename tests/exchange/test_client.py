@@ -13,6 +13,7 @@ from workbench.exchange import keystore as ks
 from workbench.exchange import trust
 from workbench.exchange.client import BoundedRetry, ExchangeConnection, connect, product_name
 from workbench.store import settings_table
+from workbench.store.settings_table import load
 
 
 def test_account_impersonates_and_is_cached(exchange_env) -> None:
@@ -55,9 +56,9 @@ def test_verify_mailbox_errors(exchange_env) -> None:
 def test_connect_takes_secrets_from_environment(exchange_env, monkeypatch) -> None:
     monkeypatch.delenv("WORKBENCH_EWS_PASSWORD")
     with pytest.raises(WorkbenchError) as err:
-        connect(exchange_env.store)
+        connect(load(exchange_env.store))
     assert err.value.code == "SECRET_MISSING"
-    with connect(exchange_env.store, password=exchange_env.password) as conn:
+    with connect(load(exchange_env.store), password=exchange_env.password) as conn:
         conn.ping()
 
 
@@ -87,7 +88,7 @@ def test_two_connections_two_keystores_one_process(exchange_env, make_sandbox, c
     store2 = Store(tmp_path / "second.duckdb")
     configure_exchange_store(store2, second, tmp_path, "second-ks-pw")
     a = exchange_env.connect()
-    b = connect(store2, password=second.info.service_account.password, keystore_password="second-ks-pw")
+    b = connect(load(store2), password=second.info.service_account.password, keystore_password="second-ks-pw")
     try:
         assert {trust.origin(exchange_env.info.url), trust.origin(second.info.url)} <= set(trust.registered())
         a.ping()
@@ -107,7 +108,7 @@ def test_version_pinned_and_warning_when_server_differs(make_sandbox, configure_
     configure_exchange_store(store, sb, tmp_path, "version-ks-pw")
     settings_table.update(store, {"exchange_version": "Exchange2016"})
     with caplog.at_level(logging.WARNING, logger="workbench.exchange"):
-        with connect(store, password=sb.info.service_account.password, keystore_password="version-ks-pw") as conn:
+        with connect(load(store), password=sb.info.service_account.password, keystore_password="version-ks-pw") as conn:
             assert conn.config.version.api_version == "Exchange2016"     # pinned: no probing before the first call
             version = conn.server_version()
     assert (version.configured, version.reported, version.matches) == ("Exchange2016", "Exchange2013", False)
@@ -160,7 +161,7 @@ def test_2019_and_se_speak_exchange2016_and_report_their_build(make_sandbox, con
     sb = make_sandbox(version=server, capture=True)
     store = Store(tmp_path / "v.duckdb")
     configure_exchange_store(store, sb, tmp_path, "version-ks-pw")
-    with connect(store, password=sb.info.service_account.password, keystore_password="version-ks-pw") as conn:
+    with connect(load(store), password=sb.info.service_account.password, keystore_password="version-ks-pw") as conn:
         version = conn.server_version()
     expected = {"Exchange2019": "15.2.1748.10", "ExchangeSE": "15.2.2562.17"}[server]
     assert (version.configured, version.reported, version.build, version.api_version, version.matches) == \

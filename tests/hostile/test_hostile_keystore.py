@@ -93,8 +93,9 @@ def test_keystore_path_setting_that_cannot_be_a_keystore_is_refused_when_connect
         from workbench.errors import WorkbenchError
         from workbench.exchange.client import connect
         from workbench.store import Store
+        from workbench.store.settings_table import load
         try:
-            connect(Store({str(store)!r}), password="x")
+            connect(load(Store({str(store)!r})), password="x")
         except WorkbenchError as exc:
             print(exc.code, exc.detail)
     """)

@@ -6,6 +6,7 @@ import threading
 
 
 from workbench.operators.verify import verify_operators
+from workbench.exchange.backend import EwsBackend
 
 EXPECTED = {
     "OP-001": ("email-mismatch", "EWS_EMAIL_MISMATCH"),        # e-mail is an alias of the mailbox
@@ -78,7 +79,7 @@ def test_python_api_progress_callback_and_bound(exchange_env):
     conn.resolve_primary = counting
     try:
         checks = verify_operators(exchange_env.store, progress=lambda d, t, c: calls.append((d, t, c)),
-                                  connection=conn, max_workers=2)
+                                  backend=EwsBackend(conn), max_workers=2)
     finally:
         conn.close()
     assert [c.operator_id for c in checks] == sorted(EXPECTED)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.sync.conftest import assert_converged, mailbox_of
 from workbench.sync.engine import run_sync
+from workbench.exchange.backend import EwsBackend
 
 OP = "OP-004"
 
@@ -37,7 +38,7 @@ def starved_pool(env):
 
 def test_a_worker_waiting_for_a_session_for_ever_is_abandoned_and_the_run_ends(env):
     with starved_pool(env) as conn:
-        result = run_sync(env.store, [OP], connection=conn, deadline_seconds=1)
+        result = run_sync(env.store, [OP], backend=EwsBackend(conn), deadline_seconds=1)
     box = result.mailbox(OP)
     assert (result.status, box.status, box.code) == ("failed", "failed", "SYNC_WORKER_STUCK")
     run = env.store.rows("SELECT status, finished_at IS NOT NULL FROM sync_runs WHERE run_id = ?", [result.run_id])

@@ -99,14 +99,13 @@ class _Mailbox:
 
 class Agent:
     def __init__(self, store: Store, *, clock: Clock | None = None, log: Callable[..., None] | None = None,
-                 options: AgentOptions | None = None, connect: Callable[[Store], Any] | None = None) -> None:
+                 options: AgentOptions | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.log = log or EventLog()
         self.options = options or AgentOptions()
-        self._connect = connect
-        self._conn: Any = None
-        self._conn_lock = threading.Lock()
+        self._backend: Any = None                     # the open workbench.mailbox.MailboxBackend
+        self._backend_lock = threading.Lock()
         self._cancel: Any = None                      # the engine's CancelToken, set on stop
         self.stop_event = threading.Event()
         self._lock = threading.Lock()                 # guards the maps below
@@ -205,13 +204,7 @@ class Agent:
             self.listener = None
         self._flush_heard()
         queue.release_unfinished(self.store)
-        with self._conn_lock:
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                except Exception:
-                    pass
-                self._conn = None
+        self._drop_backend()
         self.log("agent-stopped", jobs=self.jobs_done)
 
     # ------------------------------------------------------------------ main loop
@@ -258,7 +251,7 @@ class Agent:
                 self.scheduler.resize(fresh.slot_size_minutes, self.clock.now())
             if (old.exchange_url, old.impersonation_account, old.keystore_path, old.exchange_version) != (
                     fresh.exchange_url, fresh.impersonation_account, fresh.keystore_path, fresh.exchange_version):
-                self._drop_connection()
+                self._drop_backend()
             self.log("settings-changed")
             if old.notification_url != fresh.notification_url and self.listener is not None:
                 self._move_listener()
@@ -366,14 +359,14 @@ class Agent:
             self._subscribe(action.operator_id, action.reason, action.old_subscription_id, now)
 
     def _subscribe(self, op: str, reason: str, old: str | None, now: datetime) -> None:
-        from workbench.exchange.subscriptions import subscribe_push
         mailbox = self._served[op].mailbox
         settings = self.settings
         with self._lock:
             self._subscribing += 1
         try:
-            sid, watermark = subscribe_push(self.connection(), mailbox, settings.notification_url,
-                                            settings.notification_frequency_minutes)
+            sub = self.backend().subscribe(mailbox, settings.notification_url,
+                                           settings.notification_frequency_minutes)
+            sid, watermark = sub.subscription_id, sub.watermark
         except WorkbenchError as exc:
             self._subscribe_after[op] = now + timedelta(seconds=self.options.subscribe_retry_seconds)
             self.log("subscribe-failed", operator=op, mailbox=mailbox, code=exc.code, detail=exc.detail[:200])
@@ -555,23 +548,24 @@ class Agent:
 
     def _incremental_fetch(self, op: str, mailbox: str) -> tuple[int, int]:
         """SyncFolderItems from the stored state into the snapshot; the state advances with each page's commit."""
-        from workbench.exchange.subscriptions import SyncStateInvalid, sync_pages
-        from workbench.store.sync_tables import apply_snapshot_changes, replace_snapshot
+        from workbench.mailbox import StateInvalid
         stored = self.store.scalar("SELECT sync_state FROM mailbox_state WHERE operator_id = ?", [op])
+        box = self.backend().open(mailbox)
         try:
-            return self._fetch_pages(op, mailbox, stored, sync_pages, apply_snapshot_changes, replace_snapshot)
-        except SyncStateInvalid:
+            return self._fetch_pages(op, box, stored)
+        except StateInvalid:
             self.log("sync-state-reset", operator=op, why="Exchange refused the stored sync state")
-            return self._fetch_pages(op, mailbox, None, sync_pages, apply_snapshot_changes, replace_snapshot)
+            return self._fetch_pages(op, box, None)
 
-    def _fetch_pages(self, op, mailbox, sync_state, sync_pages, apply_changes, replace_snapshot) -> tuple[int, int]:
-        conn = self.connection()
+    def _fetch_pages(self, op: str, box: Any, sync_state: str | None) -> tuple[int, int]:
+        from workbench.store.sync_tables import apply_snapshot_changes, replace_snapshot
+        mailbox = box.address
         pages = changes = 0
         if sync_state:
-            for page in sync_pages(conn, mailbox, sync_state, self.settings.batch_size):
+            for page in box.changes_since(sync_state, self.settings.batch_size):
                 with self.store.write() as con:
-                    apply_changes(con, op, page.upserts, page.deleted_item_ids)
-                    state.save_sync_state(con, op, mailbox, page.sync_state)
+                    apply_snapshot_changes(con, op, page.upserts, page.deleted_item_ids)
+                    state.save_sync_state(con, op, mailbox, page.state)
                 pages += 1
                 changes += page.changes
                 if self.stop_event.is_set() and not page.last:
@@ -580,12 +574,12 @@ class Agent:
         # No state yet: the whole folder arrives as creates; it replaces the snapshot in one transaction.
         rows: dict[str, dict] = {}
         final = None
-        for page in sync_pages(conn, mailbox, None, self.settings.batch_size):
+        for page in box.changes_since(None, self.settings.batch_size):
             for row in page.upserts:
                 rows[row["item_id"]] = row
             for item_id in page.deleted_item_ids:
                 rows.pop(item_id, None)
-            final = page.sync_state
+            final = page.state
             pages += 1
             changes += page.changes
             if self.stop_event.is_set() and not page.last:
@@ -599,7 +593,7 @@ class Agent:
         """The engine's plan + execute for one mailbox; ``read_exchange=False`` plans from the stored snapshot."""
         from workbench.sync.engine import run_sync
         return run_sync(self.store, operators=[op], trigger=trigger, snapshot=read_exchange,
-                        connection=self.connection(), cancel=self._cancel_token())
+                        backend=self.backend(), cancel=self._cancel_token())
 
     def _cancel_token(self) -> Any:
         from workbench.sync.engine import CancelToken
@@ -611,22 +605,20 @@ class Agent:
             return self._cancel
 
     # ------------------------------------------------------------------ helpers
-    def connection(self) -> Any:
-        with self._conn_lock:
-            if self._conn is None:
-                if self._connect is not None:
-                    self._conn = self._connect(self.store)
-                else:
-                    from workbench.exchange.client import connect
-                    self._conn = connect(self.store)      # FailFast: the engine and the agent retry themselves
-            return self._conn
+    def backend(self) -> Any:
+        """The mailbox backend, opened on first use (FailFast: the engine and the agent retry themselves)."""
+        with self._backend_lock:
+            if self._backend is None:
+                from workbench.backends import open_backend
+                self._backend = open_backend(self.settings)
+            return self._backend
 
-    def _drop_connection(self) -> None:
-        with self._conn_lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
+    def _drop_backend(self) -> None:
+        with self._backend_lock:
+            backend, self._backend = self._backend, None
+        if backend is not None:
             try:
-                conn.close()
+                backend.close()
             except Exception:
                 pass
 

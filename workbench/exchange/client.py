@@ -11,7 +11,8 @@
   of seconds retries transient faults (throttling, 5xx, dropped connections)
   up to that budget per request. A 401 is never retried.
 
-``connect(store_or_settings)`` fetches the passwords through ``workbench.secrets``.
+``connect(settings)`` fetches the passwords through ``workbench.secrets``; the Exchange layer is given
+settings, it never reads the store.
 Every exception leaving this module is a ``WorkbenchError`` from the catalogue.
 """
 from __future__ import annotations
@@ -290,18 +291,13 @@ class ExchangeConnection:
             self._registered = False
 
 
-def connect(store_or_settings: Any, *, password: str | None = None, keystore_password: str | None = None,
+def connect(settings: ExchangeSettings, *, password: str | None = None, keystore_password: str | None = None,
             **kwargs: Any) -> ExchangeConnection:
-    """An ExchangeConnection for a ``Store`` (its settings) or an ``ExchangeSettings``.
+    """An ExchangeConnection for ``settings``.
 
     Missing passwords come from ``workbench.secrets`` (environment, keyring, prompt on a TTY).
     Extra keyword arguments (``retry_max_wait``, ``timeout`` ...) go to ``ExchangeConnection``.
     """
-    if isinstance(store_or_settings, ExchangeSettings):
-        settings = store_or_settings
-    else:
-        from workbench.store.settings_table import load
-        settings = load(store_or_settings)
     if keystore_password is None:
         keystore_password = secrets.keystore_password(settings.keystore_path)
     if password is None:

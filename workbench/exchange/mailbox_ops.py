@@ -12,7 +12,6 @@ after a per-item ErrorServerBusy, which creates duplicates (ews-notes §1.3).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from exchangelib import Contact, Mailbox, Message
@@ -23,6 +22,7 @@ from exchangelib.services import UpdateItem
 from workbench.errors import WorkbenchError
 from workbench.exchange import mapping
 from workbench.exchange.errors_map import to_workbench_error
+from workbench.mailbox import CONFLICT, GONE, ItemRef
 
 # A stale change key must come back per item, not abort the whole UpdateItem (ews-notes §1.4).
 if ErrorIrresolvableConflict not in UpdateItem.ERRORS_TO_CATCH_IN_RESPONSE:
@@ -30,12 +30,6 @@ if ErrorIrresolvableConflict not in UpdateItem.ERRORS_TO_CATCH_IN_RESPONSE:
 
 CONFLICT_ERRORS = (ErrorIrresolvableConflict, ErrorInvalidChangeKey)
 FIND_CHUNK = 100      # CRM ids per FindItem restriction
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    item_id: str
-    change_key: str
 
 
 @contextmanager
@@ -56,6 +50,10 @@ def _per_item(result: Any, mailbox: str) -> Any:
     if isinstance(result, BaseException):
         err = to_workbench_error(result, mailbox=mailbox)
         err.context["exchange_error"] = type(result).__name__
+        if isinstance(result, CONFLICT_ERRORS) or err.code == "EWS_CONFLICT":
+            err.context["item_problem"] = CONFLICT
+        elif type(result).__name__ == "ErrorItemNotFound":
+            err.context["item_problem"] = GONE
         return err
     return result
 
@@ -176,10 +174,3 @@ def send_mail(account: Any, recipients: Sequence[str], subject: str, body: str) 
                       to_recipients=[Mailbox(email_address=r) for r in recipients])
         msg.send_and_save()
 
-
-def is_conflict(err: WorkbenchError) -> bool:
-    return err.code == "EWS_CONFLICT"
-
-
-def is_not_found(err: WorkbenchError) -> bool:
-    return err.context.get("exchange_error") == "ErrorItemNotFound"

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 from exchangelib import Contact, ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
-from workbench.fields import CONTACT_FIELDS, normalise, without_forbidden
+from workbench.fields import CONTACT_FIELDS, clean_value
 
 CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"   # ours, fixed forever: items carry it
 CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
@@ -70,61 +70,53 @@ def register() -> None:
 register()
 
 
-def _clean(value: Any) -> str | None:
-    """A field value both ways (read and written): normalised as the content hash does, without the characters
-    EWS cannot carry (``workbench.fields.FORBIDDEN_TEXT``; exchangelib would send each as "?"), '' as None."""
-    if value is None:
-        return None
-    return normalise(without_forbidden(str(value))) or None
-
-
 def contact_to_row(contact: Any) -> dict[str, Any]:
     """The store row (exchange_contacts columns without operator/hash) of an exchangelib Contact."""
     row: dict[str, Any] = {f: None for f in CONTACT_FIELDS}
     row["item_id"] = contact.id
     row["change_key"] = contact.changekey
-    row["crm_id"] = _clean(getattr(contact, CRM_ID_FIELD, None))
+    row["crm_id"] = clean_value(getattr(contact, CRM_ID_FIELD, None))
     row["categories"] = list(contact.categories or [])
     row["private"] = (contact.sensitivity or "Normal") == "Private"
-    row["given_name"] = _clean(contact.given_name)
-    row["surname"] = _clean(contact.surname)
-    row["company"] = _clean(contact.company_name)
-    row["job_title"] = _clean(contact.job_title)
+    row["given_name"] = clean_value(contact.given_name)
+    row["surname"] = clean_value(contact.surname)
+    row["company"] = clean_value(contact.company_name)
+    row["job_title"] = clean_value(contact.job_title)
     for e in contact.email_addresses or []:
         if e.label == "EmailAddress1":
-            row["email"] = _clean(e.email)
+            row["email"] = clean_value(e.email)
     for p in contact.phone_numbers or []:
         for col, label in PHONES:
             if p.label == label:
-                row[col] = _clean(p.phone_number)
+                row[col] = clean_value(p.phone_number)
     for a in contact.physical_addresses or []:
         if a.label == ADDRESS_LABEL:
             for col, attr in ADDRESS:
-                row[col] = _clean(getattr(a, attr, None))
+                row[col] = clean_value(getattr(a, attr, None))
     return row
 
 
 def display_name(fields: Mapping[str, Any]) -> str:
-    name = " ".join(p for p in (_clean(fields.get("given_name")), _clean(fields.get("surname"))) if p)
-    return name or _clean(fields.get("email")) or _clean(fields.get("company")) or "(no name)"
+    name = " ".join(p for p in (clean_value(fields.get("given_name")), clean_value(fields.get("surname"))) if p)
+    return name or clean_value(fields.get("email")) or clean_value(fields.get("company")) or "(no name)"
 
 
 def contact_values(fields: Mapping[str, Any], *, crm_id: str | None, categories: Iterable[str],
                    private: bool | None = None) -> dict[str, Any]:
     """exchangelib Contact keyword values for the mapped fields of a CRM row."""
-    email = _clean(fields.get("email"))
-    phones = [PhoneNumber(label=label, phone_number=_clean(fields.get(col)))
-              for col, label in PHONES if _clean(fields.get(col))]
-    parts = {attr: _clean(fields.get(col)) for col, attr in ADDRESS}
+    email = clean_value(fields.get("email"))
+    phones = [PhoneNumber(label=label, phone_number=clean_value(fields.get(col)))
+              for col, label in PHONES if clean_value(fields.get(col))]
+    parts = {attr: clean_value(fields.get(col)) for col, attr in ADDRESS}
     address = [PhysicalAddress(label=ADDRESS_LABEL, **parts)] if any(parts.values()) else None
     values: dict[str, Any] = {
-        "given_name": _clean(fields.get("given_name")),
-        "surname": _clean(fields.get("surname")),
+        "given_name": clean_value(fields.get("given_name")),
+        "surname": clean_value(fields.get("surname")),
         "display_name": display_name(fields),
         "email_addresses": [EmailAddress(label="EmailAddress1", email=email)] if email else None,
         "phone_numbers": phones or None,
-        "company_name": _clean(fields.get("company")),
-        "job_title": _clean(fields.get("job_title")),
+        "company_name": clean_value(fields.get("company")),
+        "job_title": clean_value(fields.get("job_title")),
         "physical_addresses": address,
         "categories": list(dict.fromkeys(categories)) or None,
         CRM_ID_FIELD: crm_id,
@@ -154,12 +146,3 @@ def updated_contact(account: Any, item_id: str, change_key: str | None, fields: 
         names = list(UPDATE_FIELDS)
     contact = Contact(account=account, folder=account.contacts, id=item_id, changekey=change_key, **values)
     return contact, names
-
-
-def expected_row(item_id: str, change_key: str, fields: Mapping[str, Any], *, crm_id: str | None,
-                 categories: Iterable[str], private: bool) -> dict[str, Any]:
-    """The snapshot row an item has after we wrote ``fields`` (for updating exchange_contacts without a read)."""
-    row = {f: _clean(fields.get(f)) for f in CONTACT_FIELDS}
-    row.update({"item_id": item_id, "change_key": change_key, "crm_id": crm_id,
-                "categories": list(dict.fromkeys(categories)), "private": bool(private)})
-    return row

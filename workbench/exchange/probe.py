@@ -1,7 +1,7 @@
 """Mailbox probe for operator verification: does the e-mail resolve to a mailbox whose primary address
 equals it, and can the impersonation account open that mailbox's contacts folder?
 
-    probe_mailbox(conn, email) -> ProbeResult(status, code, primary_address, detail)
+    probe_mailbox(conn, email) -> workbench.mailbox.Probe(status, code, primary_address, detail)
 
 Never raises: every failure becomes a status with its catalogue code. Statuses:
 ok; mailbox-not-found (EWS_MAILBOX_NOT_FOUND); email-mismatch (EWS_EMAIL_MISMATCH: the e-mail is an
@@ -11,12 +11,10 @@ code says why, e.g. EWS_UNREACHABLE, EWS_TIMEOUT, TLS_UNTRUSTED, EWS_AUTH_REJECT
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from workbench.errors import WorkbenchError
 from workbench.exchange.errors_map import to_workbench_error
+from workbench.mailbox import Probe
 
-STATUSES = ("ok", "mailbox-not-found", "email-mismatch", "impersonation-denied", "unreachable")
 _STATUS_OF_CODE = {
     "EWS_MAILBOX_NOT_FOUND": "mailbox-not-found",
     "EWS_EMAIL_MISMATCH": "email-mismatch",
@@ -24,17 +22,9 @@ _STATUS_OF_CODE = {
 }
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    status: str                   # one of STATUSES
-    code: str | None              # failure catalogue code; None when ok
-    primary_address: str | None   # the mailbox's primary SMTP address, when resolved
-    detail: str
-
-
-def _failed(err: WorkbenchError, primary: str | None, prefix: str = "") -> ProbeResult:
+def _failed(err: WorkbenchError, primary: str | None, prefix: str = "") -> Probe:
     status = _STATUS_OF_CODE.get(err.code, "unreachable")
-    return ProbeResult(status, err.code, primary, prefix + (err.detail or err.failure.title))
+    return Probe(status, err.code, primary, prefix + (err.detail or err.failure.title))
 
 
 def _open_contacts(account) -> None:
@@ -52,7 +42,7 @@ def _open_contacts(account) -> None:
         raise
 
 
-def probe_mailbox(conn, email: str) -> ProbeResult:
+def probe_mailbox(conn, email: str) -> Probe:
     """Check one operator e-mail against Exchange through ``conn`` (an ExchangeConnection)."""
     email = email.strip()
     try:
@@ -70,6 +60,6 @@ def probe_mailbox(conn, email: str) -> ProbeResult:
     except Exception as exc:
         return _failed(to_workbench_error(exc, mailbox=primary), primary, note)
     if mismatch:
-        return ProbeResult("email-mismatch", "EWS_EMAIL_MISMATCH", primary,
+        return Probe("email-mismatch", "EWS_EMAIL_MISMATCH", primary,
                            note + "impersonation works on the primary address; update the operator's e-mail")
-    return ProbeResult("ok", None, primary, f"mailbox {primary}: contacts folder opened through impersonation")
+    return Probe("ok", None, primary, f"mailbox {primary}: contacts folder opened through impersonation")

@@ -49,13 +49,13 @@ class OperatorCheck:
         return d
 
 
-def _check(conn, operator_id: str, email: str, contact_sync: bool) -> OperatorCheck:
-    from workbench.exchange.probe import ProbeResult, probe_mailbox
+def _check(backend, operator_id: str, email: str, contact_sync: bool) -> OperatorCheck:
+    from workbench.mailbox import Probe
     try:
-        probe = probe_mailbox(conn, email)
+        probe = backend.probe(email)
     except Exception as exc:        # the probe maps every failure; this is the last line of defence
         from workbench.secrets import redact
-        probe = ProbeResult("unreachable", "EWS_PROTOCOL", None, redact(f"{type(exc).__name__}: {exc}"))
+        probe = Probe("unreachable", "EWS_PROTOCOL", None, redact(f"{type(exc).__name__}: {exc}"))
     status, code, detail = probe.status, probe.code, probe.detail
     if status == "ok" and not contact_sync:
         status, code = SYNC_OFF, "OPERATOR_SYNC_OFF"
@@ -65,13 +65,13 @@ def _check(conn, operator_id: str, email: str, contact_sync: bool) -> OperatorCh
 
 
 def verify_operators(store: Store, ids: Sequence[str] | None = None, *, progress: Progress | None = None,
-                     connection=None, max_workers: int | None = None,
+                     backend=None, max_workers: int | None = None,
                      cancel: threading.Event | None = None) -> list[OperatorCheck]:
     """Verify ``ids`` (all must exist; default: every operator with contact sync on).
 
     ``progress(done, total, check)`` is called from the calling thread: once with (0, total, None), then
-    after each operator. ``connection``: an ExchangeConnection to reuse (default: ``connect(store)``,
-    closed afterwards). ``cancel``: set it to stop starting new checks (finished ones are still stored).
+    after each operator. ``backend``: a ``workbench.mailbox.MailboxBackend`` to reuse (default: the
+    store's, closed afterwards). ``cancel``: set it to stop starting new checks (finished ones are still stored).
     Returns the checks in the operators' order; raises only for problems before any check (unknown id,
     settings, secrets, keystore).
     """
@@ -81,13 +81,14 @@ def verify_operators(store: Store, ids: Sequence[str] | None = None, *, progress
         progress(0, total, None)
     if not operators:
         return []
+    from workbench.store.settings_table import load
+    settings = load(store)
     if max_workers is None:
-        from workbench.store.settings_table import load
-        max_workers = load(store).max_concurrent_mailboxes
-    own = connection is None
+        max_workers = settings.max_concurrent_mailboxes
+    own = backend is None
     if own:
-        from workbench.exchange.client import connect
-        connection = connect(store)
+        from workbench.backends import open_backend
+        backend = open_backend(settings)
     results: dict[str, OperatorCheck] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="verify") as pool:
@@ -98,7 +99,7 @@ def verify_operators(store: Store, ids: Sequence[str] | None = None, *, progress
                 for op_id, email, flag in todo:
                     if cancel is not None and cancel.is_set():
                         return
-                    running[pool.submit(_check, connection, op_id, email, flag)] = op_id
+                    running[pool.submit(_check, backend, op_id, email, flag)] = op_id
                     return
 
             for _ in range(max(1, max_workers)):        # never more queued than the bound
@@ -115,5 +116,5 @@ def verify_operators(store: Store, ids: Sequence[str] | None = None, *, progress
     finally:
         record_checks(store, [results[o[0]] for o in operators if o[0] in results])
         if own:
-            connection.close()
+            backend.close()
     return [results[o[0]] for o in operators if o[0] in results]

@@ -36,7 +36,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.fields import content_hash
+from workbench.fields import content_hash, expected_row
+from workbench.mailbox import ItemRef, MailboxBackend, is_conflict, is_gone
+from workbench.retry import CancelToken, Retry, RetryPolicy, RetryStopped
 from workbench.store import Store, now
 from workbench.store.connection import lock_timeout
 from workbench.store import sync_tables as st
@@ -47,10 +49,10 @@ from workbench.sync.workers import Watch, run_each
 #: order in which a mailbox executes its action kinds
 EXEC_ORDER = ("create-exchange", "update-exchange", "delete-exchange", "create-crm", "update-crm", "link",
               "unlink-crm", "forget")
-FIRST_BACKOFF = 0.2
 #: a mailbox failing the same way again is e-mailed about again only after this long
 REMIND_AFTER = timedelta(hours=24)
-MAX_BACKOFF = 30.0
+#: longest back-off between two tries of a failure e-mail
+NOTIFY_MAX_WAIT = 5.0
 #: seconds the notify phase may take for all the run's failure e-mails together (at most the mailbox deadline)
 NOTIFY_BUDGET = 30.0
 #: a request's timeout when the connection does not say (exchange.client's DEFAULT_TIMEOUT)
@@ -70,24 +72,6 @@ class ProgressEvent:
     items_total: int
     items_per_second: float
     message: str = ""
-
-
-class CancelToken:
-    """Cooperative cancel: the engine checks it between batches and while it waits to retry."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if cancelled meanwhile."""
-        return self._event.wait(max(0.0, seconds))
 
 
 @dataclass
@@ -159,7 +143,7 @@ class _Stop(Exception):
 class _Box:
     result: MailboxResult
     deadline: float
-    account: Any = None
+    mailbox: Any = None             # the open workbench.mailbox.Mailbox
     stopped: bool = False
     abandoned: bool = False          # the watchdog gave up on its worker: nothing may change its result
     error: BaseException | None = None   # an unexpected exception (a bug) in its worker, re-raised by the run
@@ -191,10 +175,10 @@ def _summary(row: Any, changes: pd.DataFrame | None) -> str:
 
 
 class _Run:
-    def __init__(self, store: Store, settings: Any, *, run_id: int, conn: Any, dry_run: bool,
+    def __init__(self, store: Store, settings: Any, *, run_id: int, backend: MailboxBackend | None, dry_run: bool,
                  allow_mass_delete: bool, progress: Callable[[ProgressEvent], None] | None,
                  cancel: CancelToken, deadline_seconds: float | None, clock: Callable[[], float]) -> None:
-        self.store, self.settings, self.run_id, self.conn = store, settings, run_id, conn
+        self.store, self.settings, self.run_id, self.backend = store, settings, run_id, backend
         self.dry_run, self.allow_mass_delete = dry_run, allow_mass_delete
         self.progress, self.cancel, self.clock = progress, cancel, clock
         self.deadline_seconds = (float(deadline_seconds) if deadline_seconds is not None
@@ -211,7 +195,7 @@ class _Run:
         self.to_notify: list[tuple[_Box, str, str]] = []       # (mailbox, code, detail) for the notify phase
         # a worker checks its deadline before each request, so it can overrun it by one request and the booking
         # of its batch (which may wait for the store gate)
-        self.stuck_grace = (float(getattr(conn, "request_timeout", DEFAULT_REQUEST_TIMEOUT)) + lock_timeout()
+        self.stuck_grace = (float(getattr(backend, "request_timeout", DEFAULT_REQUEST_TIMEOUT)) + lock_timeout()
                             + BOOKING_GRACE)
         self.notify_budget = min(NOTIFY_BUDGET, self.deadline_seconds)
 
@@ -229,23 +213,17 @@ class _Run:
         with self.count_lock:
             self.requests += n
 
-    def wait_or_stop(self, box: _Box, err: WorkbenchError, attempt: int, what: str) -> None:
-        """After a transient error: journal it, wait the back-off, or stop at the deadline / on cancel."""
-        now = self.clock()
-        if now >= box.deadline:
-            minutes = self.deadline_seconds / 60.0
-            raise _Stop("SYNC_DEADLINE", f"{what}: still failing after {minutes:g} min; last error {err.code}: "
-                                         f"{err.detail}", err)
-        hint = err.context.get("back_off")
-        wait = float(hint) if hint else min(MAX_BACKOFF, FIRST_BACKOFF * (2 ** attempt))
-        wait = min(wait, max(0.0, box.deadline - now))
+    def _policy(self, box: _Box) -> RetryPolicy:
+        return RetryPolicy(deadline=box.deadline, clock=self.clock, cancel=self.cancel)
+
+    def _journal_retry(self, box: _Box, what: str, retry: Retry) -> None:
         with self.count_lock:
             self.retries += 1
+        err = retry.error
         self.log([{"operator_id": box.result.operator_id, "action": "retry", "outcome": "retried",
-                   "code": err.code, "detail": f"{what}: waiting {wait:.2f}s ({'server hint' if hint else 'back-off'})"
-                                               f"; {err.detail}", "seconds": wait}])
-        if self.cancel.wait(wait):
-            raise _Stop("SYNC_CANCELLED", "cancelled by a person while waiting to retry")
+                   "code": err.code, "detail": f"{what}: waiting {retry.wait:.2f}s "
+                                               f"({'server hint' if retry.hinted else 'back-off'}); {err.detail}",
+                   "seconds": retry.wait}])
 
     def _check(self, box: _Box) -> None:
         """Before a request: stop on cancel, or when the watchdog has given up on this worker."""
@@ -255,24 +233,30 @@ class _Run:
             raise _Stop("SYNC_CANCELLED", "cancelled by a person")
 
     def call(self, box: _Box, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        attempt = 0
-        while True:
-            self._check(box)
+        """``fn(*args)`` as one request, retried under the mailbox's policy."""
+        def attempt(_: int) -> Any:
             self._count()
-            try:
-                return fn(*args)
-            except WorkbenchError as err:
-                if not err.failure.transient:
-                    raise
-                self.wait_or_stop(box, err, attempt, what)
-                attempt += 1
+            return fn(*args)
+        return self._retrying(box, what, attempt)
+
+    def _retrying(self, box: _Box, what: str, attempt_fn: Callable[[int], Any]) -> Any:
+        """``attempt_fn(attempt)`` until done, a permanent error (raised), the deadline or a cancel (``_Stop``)."""
+        try:
+            return self._policy(box).call(attempt_fn, before=lambda: self._check(box),
+                                          on_retry=lambda retry: self._journal_retry(box, what, retry))
+        except RetryStopped as stop:
+            if stop.reason == "cancelled":
+                raise _Stop("SYNC_CANCELLED", "cancelled by a person" + (" while waiting to retry" if stop.last
+                                                                         else "")) from None
+            minutes = self.deadline_seconds / 60.0
+            raise _Stop("SYNC_DEADLINE", f"{what}: still failing after {minutes:g} min; last error "
+                                         f"{stop.last.code}: {stop.last.detail}", stop.last) from None
 
     # --- phase 1: snapshot ----------------------------------------------------------
     def snapshot(self, box: _Box) -> None:
-        from workbench.exchange import mailbox_ops as ops
         r = box.result
-        box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
-        rows = self.call(box, "read contacts", ops.read_snapshot, box.account, self.batch_size)
+        box.mailbox = self.call(box, "open mailbox", self.backend.open, r.mailbox)
+        rows = self.call(box, "read contacts", box.mailbox.snapshot, self.batch_size)
         self._count(max(0, -(-len(rows) // self.batch_size)))   # GetItem pages besides the FindItem
         self.write(lambda con: st.replace_snapshot(con, r.operator_id, rows))
         self.log([{"operator_id": r.operator_id, "action": "snapshot", "outcome": "ok", "items": len(rows),
@@ -281,7 +265,6 @@ class _Run:
     # --- phase 3: execute --------------------------------------------------------------
     def execute(self, box: _Box, plan: Plan, *, pass_name: str = "") -> list[str]:
         """Run one mailbox's write actions in batches; returns CRM contact ids changed from Exchange."""
-        from workbench.exchange import mailbox_ops as ops
         r = box.result
         acts = plan.writes
         batches: list[tuple[str, pd.DataFrame]] = []
@@ -292,9 +275,9 @@ class _Run:
         touched: list[str] = []
         if not batches:
             return touched
-        if box.account is None and any(k in ("create-exchange", "update-exchange", "delete-exchange")
+        if box.mailbox is None and any(k in ("create-exchange", "update-exchange", "delete-exchange")
                                        or bool(f["stamp"].any()) for k, f in batches):
-            box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
+            box.mailbox = self.call(box, "open mailbox", self.backend.open, r.mailbox)
         changes = plan.changes
         for batch_no, (kind, frame) in enumerate(batches, start=1):
             self._check(box)
@@ -348,23 +331,9 @@ class _Run:
         cats = list(row.ex_categories) if row.ex_categories is not None else []
         return list(dict.fromkeys(cats + [self.category]))
 
-    def _retrying(self, box: _Box, what: str, attempt_fn: Callable[[int], None]) -> None:
-        attempt = 0
-        while True:
-            self._check(box)
-            try:
-                attempt_fn(attempt)
-                return
-            except WorkbenchError as err:
-                if not err.failure.transient:
-                    raise
-                self.wait_or_stop(box, err, attempt, what)
-                attempt += 1
-
     def _exchange_written(self, out: _Outcome, op: str, r: Any, item_id: str, change_key: str,
                           categories: list[str], private: Any) -> None:
         """Bookkeeping of one contact Exchange now holds as the CRM has it: link, snapshot row, journal."""
-        from workbench.exchange.mapping import expected_row
         out.ok += 1
         out.links.append({"operator_id": op, "contact_id": r.contact_id, "item_id": item_id,
                           "change_key": change_key, "crm_hash": r.crm_hash, "exchange_hash": r.crm_hash})
@@ -373,8 +342,6 @@ class _Run:
         out.log.append(self._entry(r, "ok"))
 
     def _run_batch(self, box: _Box, kind: str, frame: pd.DataFrame, out: _Outcome) -> None:
-        from workbench.exchange import mailbox_ops as ops
-        from workbench.exchange.mapping import expected_row
         rows = list(frame.itertuples(index=False))
         op = box.result.operator_id
         bs = self.batch_size
@@ -387,16 +354,16 @@ class _Run:
                 if n > 0 and pending:
                     # the failed request may have created some of them: look them up by CRM id first
                     self._count()
-                    found = ops.find_by_crm_ids(box.account, [r.contact_id for r in pending], bs)
+                    found = box.mailbox.find_by_crm_ids([r.contact_id for r in pending], bs)
                     for r in pending:
                         hits = found.get(r.contact_id)
                         if hits:
-                            results[r.action_id] = ops.ItemRef(hits[0]["item_id"], hits[0]["change_key"])
+                            results[r.action_id] = ItemRef(hits[0]["item_id"], hits[0]["change_key"])
                     pending = [r for r in pending if r.action_id not in results]
                 if not pending:
                     return
                 self._count(-(-len(pending) // bs))
-                refs = ops.create_contacts(box.account, [
+                refs = box.mailbox.create([
                     {"fields": fields_of(r, "crm"), "crm_id": r.contact_id, "categories": [self.category],
                      "private": bool(r.crm_private)} for r in pending], bs)
                 for r, ref in zip(pending, refs):
@@ -419,26 +386,26 @@ class _Run:
                 if not pending:
                     return
                 self._count(-(-len(pending) // bs))
-                refs = ops.update_contacts(box.account, [
+                refs = box.mailbox.update([
                     {"item_id": r.item_id, "change_key": r.change_key, "fields": fields_of(r, "crm"),
                      "crm_id": r.contact_id, "categories": self._categories(r)} for r in pending], bs)
                 for r, ref in zip(pending, refs):
                     results[r.action_id] = ref
                 # a stale change key: done already (a lost answer), or edited meanwhile (a real conflict)
                 stale = [r for r in pending if isinstance(results[r.action_id], WorkbenchError)
-                         and ops.is_conflict(results[r.action_id])]
+                         and is_conflict(results[r.action_id])]
                 if stale:
                     self._count()
-                    current = ops.fetch_rows(box.account, [r.item_id for r in stale])
+                    current = box.mailbox.fetch_rows([r.item_id for r in stale])
                     for r in stale:
                         cur = current.get(r.item_id)
                         if cur is not None and content_hash(cur) == r.crm_hash and cur["crm_id"] == r.contact_id:
-                            results[r.action_id] = ops.ItemRef(cur["item_id"], cur["change_key"])
+                            results[r.action_id] = ItemRef(cur["item_id"], cur["change_key"])
 
             self._retrying(box, "update contacts", attempt)
             for r in rows:
                 ref = results.get(r.action_id)
-                if isinstance(ref, WorkbenchError) and ops.is_conflict(ref):
+                if isinstance(ref, WorkbenchError) and is_conflict(ref):
                     # edited in Exchange after the plan: never written over, the next plan sees the edit
                     self._fail(out, r, WorkbenchError("EWS_CONFLICT", "changed in Exchange since the plan "
                                                       f"(stale change key; {ref.detail}); not overwritten, rerun"))
@@ -459,11 +426,11 @@ class _Run:
                 if not pending:
                     return
                 self._count(-(-len(pending) // bs))
-                res = ops.delete_contacts(box.account, [(r.item_id, None) for r in pending], bs,
+                res = box.mailbox.delete([(r.item_id, None) for r in pending], bs,
                                           self.settings.delete_to)
                 for r, x in zip(pending, res):
                     # not found = moved already (a move gives the item a new id) or deleted by the user
-                    results[r.action_id] = True if (x is True or ops.is_not_found(x)) else x
+                    results[r.action_id] = True if (x is True or is_gone(x)) else x
 
             self._retrying(box, "delete contacts in Exchange", attempt)
             for r in rows:
@@ -488,7 +455,7 @@ class _Run:
                 if not pending:
                     return
                 self._count(-(-len(pending) // bs))
-                refs = ops.update_contacts(box.account, [
+                refs = box.mailbox.update([
                     {"item_id": r.item_id, "change_key": None, "fields": None, "crm_id": r.contact_id,
                      "categories": self._categories(r)} for r in pending], bs)
                 for r, ref in zip(pending, refs):
@@ -611,21 +578,15 @@ class _Run:
                              on_abandon=abandoned, stuck_grace=self.stuck_grace), name="sync-notify")
 
     def _send(self, recipients: list[str], mail: Any, end: float) -> str | None:
-        """Send through Exchange as the service account, retrying transient faults until ``end``; the problem or None."""
-        from workbench.exchange import mailbox_ops as ops
-        attempt = 0
-        while True:
-            try:
-                ops.send_mail(ops.open_mailbox(self.conn, self.settings.impersonation_account), recipients,
-                              mail.subject, mail.body)
-                return None
-            except WorkbenchError as err:
-                problem = f"{err.code}: {err.detail}"
-                hint = err.context.get("back_off")
-                wait = min(5.0, float(hint) if hint else FIRST_BACKOFF * (2 ** attempt))
-                if not err.failure.transient or self.clock() + wait >= end or self.cancel.wait(wait):
-                    return problem
-                attempt += 1
+        """Send as the service identity, retrying transient faults until ``end``; the problem or None."""
+        policy = RetryPolicy(deadline=end, clock=self.clock, cancel=self.cancel, cap=NOTIFY_MAX_WAIT)
+        try:
+            policy.call(lambda _: self.backend.send_mail(recipients, mail.subject, mail.body))
+            return None
+        except WorkbenchError as err:
+            return f"{err.code}: {err.detail}"
+        except RetryStopped as stop:
+            return f"{stop.last.code}: {stop.last.detail}" if stop.last else "cancelled before it was sent"
 
     def notify_failure(self, box: _Box, code: str, detail: str, *, end: float) -> None:
         r = box.result
@@ -766,12 +727,12 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
              allow_mass_delete: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
              cancel: CancelToken | None = None, trigger: str = "cli", *, snapshot: bool = True,
              deadline_seconds: float | None = None, clock: Callable[[], float] = time.monotonic,
-             connection: Any = None, propagate: bool | None = None, plan: Any = None) -> RunResult:
+             backend: MailboxBackend | None = None, propagate: bool | None = None, plan: Any = None) -> RunResult:
     """Snapshot, plan and (unless ``dry_run``) execute the sync of the given operators (default: all enabled).
 
     ``deadline_seconds`` overrides notification_frequency_minutes as the per-mailbox retry deadline;
-    ``clock`` is the monotonic clock the deadline is measured with; ``connection`` an open
-    ``ExchangeConnection`` to use (else ``workbench.exchange.client.connect(store)``).
+    ``clock`` is the monotonic clock the deadline is measured with; ``backend`` an open
+    ``workbench.mailbox.MailboxBackend`` to use (else ``workbench.backends.open_backend(settings)``).
 
     ``plan``: a previewed ``Plan`` (or the ``Preview`` holding it) to apply instead of a new plan. Only the
     mailboxes with writes in it are touched (``operators`` narrows them further). Each is snapshotted again
@@ -818,20 +779,19 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
             gone.append(r)
             with store.write() as con:
                 st.journal(con, run_id, [_stale_entry(row, r.detail) for row in sub.writes.itertuples(index=False)])
-    own_conn = connection is None
-    conn = connection
+    own_backend = backend is None
     if snapshot or not dry_run:
         try:
-            if conn is None:
-                from workbench.exchange.client import connect
-                conn = connect(store)
+            if backend is None:
+                from workbench.backends import open_backend
+                backend = open_backend(settings)
         except WorkbenchError as err:
             with store.write() as con:
                 st.journal(con, run_id, [{"action": "connect", "outcome": "failed", "code": err.code,
                                           "detail": err.detail}])
                 st.finish_run(con, run_id, status="failed", done=0, failed=0, requests=0, retries=0)
             raise
-    run = _Run(store, settings, run_id=run_id, conn=conn, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+    run = _Run(store, settings, run_id=run_id, backend=backend, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
                progress=progress, cancel=cancel, deadline_seconds=deadline_seconds, clock=clock)
     for box in boxes.values():
         box.deadline = clock() + run.deadline_seconds
@@ -927,25 +887,25 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         with store.write() as con:
             st.finish_run(con, run_id, status=status, done=sum(b.result.done for b in results),
                           failed=sum(b.result.failed for b in results), requests=run.requests, retries=run.retries)
-        if own_conn and conn is not None:
-            conn.close()
+        if own_backend and backend is not None:
+            backend.close()
     return RunResult(run_id, status, dry_run, previewed_all if previewed is not None else plan,
                      [b.result for b in results], run.requests, run.retries, time.monotonic() - t_start,
                      touched_crm=touched_crm)
 
 
-def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, connection: Any = None,
+def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, backend: MailboxBackend | None = None,
                    deadline_seconds: float | None = None) -> dict[str, WorkbenchError | None]:
     """Refresh ``exchange_contacts`` for the enabled operators; {operator_id: None or the error}."""
     from workbench.store.settings_table import load
     settings = load(store)
     with store.write() as con:
         targets = operator_mailboxes(con, operators)
-    conn = connection
-    if conn is None:
-        from workbench.exchange.client import connect
-        conn = connect(store)
-    run = _Run(store, settings, run_id=None, conn=conn, dry_run=True, allow_mass_delete=False, progress=None,
+    own_backend = backend is None
+    if backend is None:
+        from workbench.backends import open_backend
+        backend = open_backend(settings)
+    run = _Run(store, settings, run_id=None, backend=backend, dry_run=True, allow_mass_delete=False, progress=None,
                cancel=CancelToken(), deadline_seconds=deadline_seconds, clock=time.monotonic)
     out: dict[str, WorkbenchError | None] = {}
     start = time.monotonic()
@@ -971,6 +931,6 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, conn
             clock=time.monotonic, cancelled=lambda: False, deadline_of=lambda b: b.deadline, on_abandon=abandon,
             stuck_grace=run.stuck_grace))
     finally:
-        if connection is None:
-            conn.close()
+        if own_backend:
+            backend.close()
     return out

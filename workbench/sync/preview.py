@@ -70,7 +70,7 @@ def from_plan(plan: Plan, errors: dict[str, str] | None = None) -> Preview:
 
 
 def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool = True, *,
-            connection: Any = None) -> Preview:
+            backend: Any = None) -> Preview:
     """Snapshot (unless ``snapshot=False``), plan, and describe; writes nothing but the snapshot."""
     from workbench.store.operators_table import require_known
     from workbench.store.settings_table import load
@@ -81,7 +81,7 @@ def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool =
     ready = operators
     if snapshot:
         from workbench.sync.engine import take_snapshots
-        outcome = take_snapshots(store, operators, connection=connection)
+        outcome = take_snapshots(store, operators, backend=backend)
         errors = {op: f"{e.code}: {e.detail}" for op, e in outcome.items() if e is not None}
         ready = [op for op, e in outcome.items() if e is None]
     with store.write() as con:
