@@ -45,16 +45,31 @@ from workbench.sync.state import Books, Box, RunContext
 __all__ = ["CancelToken", "MailboxResult", "ProgressEvent", "RunResult", "run_sync"]
 
 
-def _narrow(plan: Any, operators: Sequence[str] | None) -> tuple[Plan | None, Sequence[str] | None]:
-    """The previewed plan to apply (if any) and the operators to run: those with writes in it."""
-    if plan is None:
-        return None, operators
-    previewed = plan if isinstance(plan, Plan) else plan.plan
-    wanted = sorted(set(previewed.writes["operator_id"]))
+def _settings(store: Store, dry_run: bool) -> Any:
+    from workbench.store.settings_table import load
+    settings = load(store)
+    if not settings.contact_integration and not dry_run:
+        raise WorkbenchError("SYNC_DISABLED", "contact_integration=false")
+    faults.armed()          # a malformed kill point fails before the run starts
+    return settings
+
+
+def _narrow(store: Store, plan: Any,
+            operators: Sequence[str] | None) -> tuple[Plan | None, Plan | None, Sequence[str] | None]:
+    """(the previewed plan, its part to apply, the operators to run: those of ``operators`` with writes in it);
+    unknown operators are the caller's error."""
+    from workbench.store.operators_table import require_known
+    previewed = part = None
+    if plan is not None:
+        previewed = plan if isinstance(plan, Plan) else plan.plan
+        wanted = sorted(set(previewed.writes["operator_id"]))
+        if operators is not None:
+            keep = set(operators)
+            wanted = [op for op in wanted if op in keep]
+        operators, part = wanted, only(previewed, wanted)
     if operators is not None:
-        keep = set(operators)
-        wanted = [op for op in wanted if op in keep]
-    return previewed, wanted
+        require_known(store, operators)
+    return previewed, part, operators
 
 
 def _switched_off(books: Books, previewed: Plan, operators: Sequence[str],
@@ -178,29 +193,15 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
              backend: MailboxBackend | None = None, propagate: bool | None = None, plan: Any = None) -> RunResult:
     """Snapshot, plan and (unless ``dry_run``) execute the sync of the given operators (default: all enabled).
 
-    ``deadline_seconds`` overrides notification_frequency_minutes as the per-mailbox retry deadline;
-    ``clock`` is the monotonic clock the deadline is measured with; ``backend`` an open
-    ``workbench.mailbox.MailboxBackend`` to use (else ``workbench.backends.open_backend(settings)``).
-
-    ``plan``: a previewed ``Plan`` (or the ``Preview`` holding it) to apply instead of a new plan. Only the
-    mailboxes with writes in it are touched (``operators`` narrows them further). Each is snapshotted again
-    (unless ``snapshot=False``) and planned again; a previewed write is executed only when the new plan
-    holds the same action on the same contact and item with the same content on both sides, else it is
-    journaled ``skipped``/``PLAN_STALE`` (changed since the preview) and counted in ``stale``. Writes the
-    new plan holds but the preview did not are left for the next run. No propagation pass unless
-    ``propagate=True``; ``result.plan`` is the previewed plan.
+    ``deadline_seconds`` overrides notification_frequency_minutes as the per-mailbox retry deadline, measured
+    with ``clock``; ``backend`` an open ``MailboxBackend`` (else ``workbench.backends.open_backend``).
+    ``plan``: a previewed ``Plan`` (or ``Preview``) to apply instead of a new plan: only its mailboxes with
+    writes, each snapshotted and planned again, only what is still as previewed (``revalidate.py``); no
+    propagation unless ``propagate=True``; ``result.plan`` is the previewed plan.
     """
-    from workbench.store.operators_table import require_known
-    from workbench.store.settings_table import load
-    settings = load(store)
-    if not settings.contact_integration and not dry_run:
-        raise WorkbenchError("SYNC_DISABLED", "contact_integration=false")
-    faults.armed()
-    previewed_all, operators = _narrow(plan, operators)
-    previewed = only(previewed_all, operators) if previewed_all is not None else None
+    settings = _settings(store, dry_run)
+    previewed_all, previewed, operators = _narrow(store, plan, operators)
     propagate = previewed is None if propagate is None else propagate
-    if operators is not None:
-        require_known(store, operators)
     cancel = cancel or CancelToken()
     t_start = time.monotonic()
     with store.write() as con:
