@@ -267,4 +267,3 @@ class Forget(CrmSide):
 #: the executors in the order a mailbox runs its action kinds
 EXECUTORS: tuple[Executor, ...] = (CreateExchange(), UpdateExchange(), DeleteExchange(), CreateCrm(), UpdateCrm(),
                                    Link(), UnlinkCrm(), Forget())
-BY_KIND = {e.kind: e for e in EXECUTORS}
