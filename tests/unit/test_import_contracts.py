@@ -32,6 +32,7 @@ def test_the_contracts_hold_on_the_real_tree():
     ("workbench/sandbox/_wrong.py", "from workbench import settings", "the sandbox imports nothing else"),
     ("workbench/operators/_wrong.py", "import exchangelib", "exchangelib and pyjks only in"),
     ("workbench/store/_wrong.py", "from workbench.sync import engine", "layers: front ends"),
+    ("workbench/sync/plan.py", "from workbench.mailbox import ItemRef", "the planner is pure"),
 ])
 def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):
     shutil.copytree(ROOT / "workbench", tmp_path / "workbench", ignore=shutil.ignore_patterns("__pycache__"))

@@ -143,9 +143,8 @@ def _cols(prefix: str, alias: str) -> str:
     return ", ".join(f"{alias}.{f} AS {prefix}{f}" for f in _F)
 
 
-def _statements(ops_filter: str) -> list[str]:
-    """Temp tables, cheapest first. Most rows of a big store are linked and unchanged, so every matching
-    step works on the small sets of unlinked contacts (_uc) and unlinked items (_ul)."""
+def _scope(ops_filter: str) -> list[str]:
+    """The operators of the plan and both sides of their mailboxes, as narrow temp tables."""
     return [
         # operators in this plan, with the mailbox address to impersonate
         f"""CREATE OR REPLACE TEMP TABLE _ops AS
@@ -177,89 +176,101 @@ def _statements(ops_filter: str) -> list[str]:
         """CREATE OR REPLACE TEMP TABLE _ul AS
         SELECT e.*, lower(trim(e.email)) AS email_key
         FROM _ex e ANTI JOIN _lk l ON l.operator_id = e.operator_id AND l.item_id = e.item_id""",
-        # 1. CRM-id matches for unlinked CRM contacts (any item carrying our property, category or not)
-        """CREATE OR REPLACE TEMP TABLE _idm AS
-        SELECT c.operator_id, c.contact_id, e.item_id,
-               row_number() OVER (PARTITION BY c.operator_id, c.contact_id ORDER BY e.item_id) AS rn
-        FROM _uc c JOIN _ul e ON e.operator_id = c.operator_id AND e.crm_id = c.contact_id""",
-        # extra unlinked items carrying the CRM id of a linked or id-matched contact
-        """CREATE OR REPLACE TEMP TABLE _dup AS
-        SELECT e.operator_id, e.item_id, p.contact_id, (e.hash = pe.hash) AS identical
-        FROM _ul e
-        JOIN (SELECT operator_id, contact_id, item_id FROM _lk
-              UNION ALL SELECT operator_id, contact_id, item_id FROM _idm WHERE rn = 1) p
-          ON p.operator_id = e.operator_id AND p.contact_id = e.crm_id AND p.item_id <> e.item_id
-        LEFT JOIN _ex pe ON pe.operator_id = p.operator_id AND pe.item_id = p.item_id""",
-        # 2. e-mail candidates on both sides
-        """CREATE OR REPLACE TEMP TABLE _cc AS
-        SELECT c.* FROM _uc c
-        WHERE coalesce(c.email_key, '') <> ''
-          AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)""",
-        """CREATE OR REPLACE TEMP TABLE _ec AS
-        SELECT e.* FROM _ul e
-        WHERE e.in_scope AND coalesce(e.email_key, '') <> ''
-          AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
-          AND NOT EXISTS (SELECT 1 FROM _dup d WHERE d.operator_id = e.operator_id AND d.item_id = e.item_id)
-          AND (e.crm_id IS NULL OR NOT EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = e.crm_id))""",
-        "CREATE OR REPLACE TEMP TABLE _ecn AS SELECT operator_id, email_key, count(*) AS n FROM _ec GROUP BY ALL",
-        # live CRM contacts per e-mail over the whole CRM (ambiguity is global), for candidate e-mails only
-        """CREATE OR REPLACE TEMP TABLE _cem AS
-        SELECT lower(trim(email)) AS email_key, count(*) AS n, min(contact_id) AS contact_id
-        FROM contacts WHERE deleted_at IS NULL
-          AND lower(trim(email)) IN (SELECT email_key FROM _ec UNION SELECT email_key FROM _cc)
-        GROUP BY 1""",
-        """CREATE OR REPLACE TEMP TABLE _em AS
-        SELECT c.operator_id, c.contact_id, e.item_id
-        FROM _cc c JOIN _ec e USING (operator_id, email_key) JOIN _ecn n USING (operator_id, email_key)
-        JOIN _cem g USING (email_key)
-        WHERE n.n = 1 AND g.n = 1""",
-        """CREATE OR REPLACE TEMP TABLE _amb_c AS
-        SELECT c.operator_id, c.contact_id FROM _cc c JOIN _ecn n USING (operator_id, email_key)
-        JOIN _cem g USING (email_key) WHERE n.n > 1 OR g.n > 1""",
-        # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team
-        """CREATE OR REPLACE TEMP TABLE _ej AS
-        SELECT e.operator_id, g.contact_id, e.item_id
-        FROM _ec e JOIN _ecn n USING (operator_id, email_key) JOIN _cem g USING (email_key)
-        WHERE n.n = 1 AND g.n = 1
-          AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = g.contact_id)
-          AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = g.contact_id)""",
-        # ... or carrying the CRM id of a live contact not on the team (e.g. restored from Deleted Items)
-        """CREATE OR REPLACE TEMP TABLE _ij AS
-        SELECT e.operator_id, e.crm_id AS contact_id, e.item_id,
-               row_number() OVER (PARTITION BY e.operator_id, e.crm_id ORDER BY e.item_id) AS rn
-        FROM _ul e JOIN contacts k ON k.contact_id = e.crm_id AND k.deleted_at IS NULL
-        WHERE e.in_scope
-          AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = e.crm_id)
-          AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = e.crm_id)""",
-        # every pair and every lone item, with how it was matched
-        """CREATE OR REPLACE TEMP TABLE _pairs AS
-        SELECT operator_id, contact_id, item_id, 'link' AS match, NULL AS why FROM _lk
-        UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id', NULL FROM _idm WHERE rn = 1
-        UNION ALL SELECT operator_id, contact_id, item_id, 'email', NULL FROM _em
-        UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej
-        UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id-join', NULL FROM _ij WHERE rn = 1
-        UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate-identical' FROM _dup WHERE identical
-        UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate' FROM _dup WHERE NOT coalesce(identical, false)
-        UNION ALL SELECT operator_id, contact_id, item_id, 'none', 'duplicate' FROM _ij WHERE rn > 1
-        UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'ambiguous' FROM _amb_c c
-        UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'crm-only' FROM _uc c
-          WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
-            AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
-            AND NOT EXISTS (SELECT 1 FROM _amb_c m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
-        UNION ALL SELECT e.operator_id, e.crm_id, e.item_id, 'none',
-            CASE WHEN e.crm_id IS NOT NULL AND EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = e.crm_id
-                                                       AND k.deleted_at IS NOT NULL) THEN 'crm-deleted'
-                 WHEN NOT e.has_cat THEN 'no-category'
-                 WHEN NOT e.in_scope THEN 'private'
-                 WHEN EXISTS (SELECT 1 FROM _cem g WHERE g.email_key = e.email_key) THEN 'ambiguous'
-                 ELSE 'exchange-only' END
-          FROM _ul e
-          WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
-            AND NOT EXISTS (SELECT 1 FROM _dup m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
-            AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
-            AND NOT EXISTS (SELECT 1 FROM _ej m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
-            AND NOT EXISTS (SELECT 1 FROM _ij m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)""",
     ]
+
+
+#: matching, cheapest first. Most rows of a big store are linked and unchanged, so every matching step works
+#: on the small sets of unlinked contacts (_uc) and unlinked items (_ul)
+_MATCHING = [
+    # 1. CRM-id matches for unlinked CRM contacts (any item carrying our property, category or not)
+    """CREATE OR REPLACE TEMP TABLE _idm AS
+    SELECT c.operator_id, c.contact_id, e.item_id,
+           row_number() OVER (PARTITION BY c.operator_id, c.contact_id ORDER BY e.item_id) AS rn
+    FROM _uc c JOIN _ul e ON e.operator_id = c.operator_id AND e.crm_id = c.contact_id""",
+    # extra unlinked items carrying the CRM id of a linked or id-matched contact
+    """CREATE OR REPLACE TEMP TABLE _dup AS
+    SELECT e.operator_id, e.item_id, p.contact_id, (e.hash = pe.hash) AS identical
+    FROM _ul e
+    JOIN (SELECT operator_id, contact_id, item_id FROM _lk
+          UNION ALL SELECT operator_id, contact_id, item_id FROM _idm WHERE rn = 1) p
+      ON p.operator_id = e.operator_id AND p.contact_id = e.crm_id AND p.item_id <> e.item_id
+    LEFT JOIN _ex pe ON pe.operator_id = p.operator_id AND pe.item_id = p.item_id""",
+    # 2. e-mail candidates on both sides
+    """CREATE OR REPLACE TEMP TABLE _cc AS
+    SELECT c.* FROM _uc c
+    WHERE coalesce(c.email_key, '') <> ''
+      AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)""",
+    """CREATE OR REPLACE TEMP TABLE _ec AS
+    SELECT e.* FROM _ul e
+    WHERE e.in_scope AND coalesce(e.email_key, '') <> ''
+      AND NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+      AND NOT EXISTS (SELECT 1 FROM _dup d WHERE d.operator_id = e.operator_id AND d.item_id = e.item_id)
+      AND (e.crm_id IS NULL OR NOT EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = e.crm_id))""",
+    "CREATE OR REPLACE TEMP TABLE _ecn AS SELECT operator_id, email_key, count(*) AS n FROM _ec GROUP BY ALL",
+    # live CRM contacts per e-mail over the whole CRM (ambiguity is global), for candidate e-mails only
+    """CREATE OR REPLACE TEMP TABLE _cem AS
+    SELECT lower(trim(email)) AS email_key, count(*) AS n, min(contact_id) AS contact_id
+    FROM contacts WHERE deleted_at IS NULL
+      AND lower(trim(email)) IN (SELECT email_key FROM _ec UNION SELECT email_key FROM _cc)
+    GROUP BY 1""",
+    """CREATE OR REPLACE TEMP TABLE _em AS
+    SELECT c.operator_id, c.contact_id, e.item_id
+    FROM _cc c JOIN _ec e USING (operator_id, email_key) JOIN _ecn n USING (operator_id, email_key)
+    JOIN _cem g USING (email_key)
+    WHERE n.n = 1 AND g.n = 1""",
+    """CREATE OR REPLACE TEMP TABLE _amb_c AS
+    SELECT c.operator_id, c.contact_id FROM _cc c JOIN _ecn n USING (operator_id, email_key)
+    JOIN _cem g USING (email_key) WHERE n.n > 1 OR g.n > 1""",
+    # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team
+    """CREATE OR REPLACE TEMP TABLE _ej AS
+    SELECT e.operator_id, g.contact_id, e.item_id
+    FROM _ec e JOIN _ecn n USING (operator_id, email_key) JOIN _cem g USING (email_key)
+    WHERE n.n = 1 AND g.n = 1
+      AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = g.contact_id)
+      AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = g.contact_id)""",
+    # ... or carrying the CRM id of a live contact not on the team (e.g. restored from Deleted Items)
+    """CREATE OR REPLACE TEMP TABLE _ij AS
+    SELECT e.operator_id, e.crm_id AS contact_id, e.item_id,
+           row_number() OVER (PARTITION BY e.operator_id, e.crm_id ORDER BY e.item_id) AS rn
+    FROM _ul e JOIN contacts k ON k.contact_id = e.crm_id AND k.deleted_at IS NULL
+    WHERE e.in_scope
+      AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = e.crm_id)
+      AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = e.crm_id)""",
+]
+
+# every pair and every lone item, with how it was matched
+_PAIRS = """CREATE OR REPLACE TEMP TABLE _pairs AS
+    SELECT operator_id, contact_id, item_id, 'link' AS match, NULL AS why FROM _lk
+    UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id', NULL FROM _idm WHERE rn = 1
+    UNION ALL SELECT operator_id, contact_id, item_id, 'email', NULL FROM _em
+    UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej
+    UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id-join', NULL FROM _ij WHERE rn = 1
+    UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate-identical' FROM _dup WHERE identical
+    UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate' FROM _dup WHERE NOT coalesce(identical, false)
+    UNION ALL SELECT operator_id, contact_id, item_id, 'none', 'duplicate' FROM _ij WHERE rn > 1
+    UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'ambiguous' FROM _amb_c c
+    UNION ALL SELECT c.operator_id, c.contact_id, NULL, 'none', 'crm-only' FROM _uc c
+      WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
+        AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
+        AND NOT EXISTS (SELECT 1 FROM _amb_c m WHERE m.operator_id = c.operator_id AND m.contact_id = c.contact_id)
+    UNION ALL SELECT e.operator_id, e.crm_id, e.item_id, 'none',
+        CASE WHEN e.crm_id IS NOT NULL AND EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = e.crm_id
+                                                   AND k.deleted_at IS NOT NULL) THEN 'crm-deleted'
+             WHEN NOT e.has_cat THEN 'no-category'
+             WHEN NOT e.in_scope THEN 'private'
+             WHEN EXISTS (SELECT 1 FROM _cem g WHERE g.email_key = e.email_key) THEN 'ambiguous'
+             ELSE 'exchange-only' END
+      FROM _ul e
+      WHERE NOT EXISTS (SELECT 1 FROM _idm m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+        AND NOT EXISTS (SELECT 1 FROM _dup m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+        AND NOT EXISTS (SELECT 1 FROM _em m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+        AND NOT EXISTS (SELECT 1 FROM _ej m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)
+        AND NOT EXISTS (SELECT 1 FROM _ij m WHERE m.operator_id = e.operator_id AND m.item_id = e.item_id)"""
+
+
+def _statements(ops_filter: str) -> list[str]:
+    """Every temp table of the plan, in order: scope, matching, pairs."""
+    return _scope(ops_filter) + _MATCHING + [_PAIRS]
 
 
 _DECIDE = """

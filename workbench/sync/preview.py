@@ -80,7 +80,7 @@ def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool =
     settings = load(store)
     ready = operators
     if snapshot:
-        from workbench.sync.engine import take_snapshots
+        from workbench.sync.snapshot import take_snapshots
         outcome = take_snapshots(store, operators, backend=backend)
         errors = {op: f"{e.code}: {e.detail}" for op, e in outcome.items() if e is not None}
         ready = [op for op, e in outcome.items() if e is None]

@@ -1,0 +1,90 @@
+"""The journal phase: what a batch changes in the store (``Outcome``), its journal entries, and the one
+transaction that commits them; and the journal entries of a plan's decisions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.store import sync_tables as st
+from workbench.sync.plan import Plan
+
+
+@dataclass
+class Outcome:
+    """What one batch changes in the store; committed in one transaction."""
+    links: list[dict] = field(default_factory=list)
+    unlinks: list[tuple[str, str]] = field(default_factory=list)
+    crm: list[dict] = field(default_factory=list)
+    team_add: list[tuple[str, str]] = field(default_factory=list)
+    team_remove: list[tuple[str, str]] = field(default_factory=list)
+    snap: list[dict] = field(default_factory=list)
+    snap_delete: list[str] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+    ok: int = 0
+    failed: int = 0
+    stale: int = 0
+    touched_crm: list[str] = field(default_factory=list)
+
+    def done(self, row: Any) -> None:
+        self.ok += 1
+        self.log.append(entry(row, "ok"))
+
+    def fail(self, row: Any, err: WorkbenchError) -> None:
+        self.failed += 1
+        self.log.append(entry(row, "failed", err.code, err.detail))
+
+
+def entry(row: Any, outcome: str, code: str | None = None, detail: str | None = None) -> dict:
+    """An action's journal entry; ``_action_id``/``_row`` let ``batch_entries`` fill in the changed fields."""
+    return {"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
+            "action": row.action, "outcome": outcome, "code": code, "detail": detail,
+            "_action_id": row.action_id, "_row": row}
+
+
+def _summary(row: Any, changes: pd.DataFrame | None) -> str:
+    text = row.reason or ""
+    if changes is not None and len(changes):
+        fields = ", ".join(changes["field"].tolist())
+        text = f"{text}; fields: {fields}" if text else f"fields: {fields}"
+    return text
+
+
+def batch_entries(out: Outcome, changes: pd.DataFrame, *, operator_id: str, kind: str, batch_no: int, items: int,
+                  seconds: float, pass_name: str = "") -> None:
+    """Finish a batch's journal: the batch number and changed fields on each entry, and the batch's own row."""
+    for e in out.log:
+        e.setdefault("batch_no", batch_no)
+        aid = e.pop("_action_id", None)
+        if aid is not None and e["outcome"] == "ok":
+            e["detail"] = _summary(e["_row"], changes[changes["action_id"] == aid])
+        e.pop("_row", None)
+    out.log.append({"operator_id": operator_id, "action": "batch", "outcome": "ok" if not out.failed
+                    else "failed", "batch_no": batch_no, "items": items, "seconds": seconds,
+                    "detail": f"{pass_name}{kind}: {out.ok} ok, {out.failed} failed"
+                              + (f", {out.stale} changed since the plan" if out.stale else "")})
+
+
+def commit(con: Any, run_id: int | None, operator_id: str, out: Outcome) -> None:
+    """A batch's bookkeeping in the caller's transaction."""
+    st.upsert_crm_contacts(con, out.crm)
+    st.add_team(con, out.team_add)
+    st.remove_team(con, out.team_remove)
+    st.drop_links(con, out.unlinks)
+    st.upsert_links(con, out.links)
+    st.apply_snapshot_changes(con, operator_id, out.snap, out.snap_delete)
+    st.journal(con, run_id, out.log)
+
+
+def plan_entries(plan: Plan, dry_run: bool, *, preview: bool = False) -> list[dict]:
+    """One journal entry per decision of ``plan`` (planned, or skipped for skips and manual conflicts)."""
+    entries = []
+    for row in plan.actions.itertuples(index=False):
+        outcome = "skipped" if row.action in ("skip", "conflict") else "planned"
+        entries.append({"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
+                        "action": row.action, "outcome": outcome, "code": row.code,
+                        "detail": f"{'dry run: ' if dry_run else ''}{'previewed: ' if preview else ''}{row.reason}"
+                                  + ("; conflict, winner " + str(row.winner) if row.conflict else "")})
+    return entries

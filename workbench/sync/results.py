@@ -1,0 +1,94 @@
+"""What a run reports: per-mailbox results, the run's result and the progress events it emits."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.sync.plan import Plan
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    operator_id: str | None
+    batch_no: int
+    batches_total: int
+    items_done: int
+    items_total: int
+    items_per_second: float
+    message: str = ""
+
+
+@dataclass
+class MailboxResult:
+    operator_id: str
+    mailbox: str
+    status: str = "pending"        # ok, partial, failed, cancelled, guarded, dry-run, skipped
+    code: str | None = None
+    detail: str = ""
+    planned: int = 0               # write actions planned
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    stale: int = 0                 # planned writes not done: a side changed since the plan (PLAN_STALE)
+    notified: bool = False
+
+    @property
+    def left(self) -> int:
+        return max(0, self.planned - self.done - self.failed - self.stale)
+
+    def settle(self) -> None:
+        """A mailbox that executed: ok, or partial when something failed or changed since the plan."""
+        self.status = "ok" if not (self.failed or self.stale) else "partial"
+        if self.stale and not self.failed and self.code is None:
+            self.code = "PLAN_STALE"
+            self.detail = f"{self.stale} planned write(s) changed since the plan and were not applied; rerun"
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    dry_run: bool
+    plan: Plan | None
+    mailboxes: list[MailboxResult] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    touched_crm: set[str] = field(default_factory=set)   # CRM contact ids this run wrote from Exchange
+
+    @property
+    def planned(self) -> int:
+        return sum(m.planned for m in self.mailboxes)
+
+    @property
+    def done(self) -> int:
+        return sum(m.done for m in self.mailboxes)
+
+    @property
+    def failed(self) -> int:
+        return sum(m.failed for m in self.mailboxes)
+
+    @property
+    def stale(self) -> int:
+        return sum(m.stale for m in self.mailboxes)
+
+    def mailbox(self, operator_id: str) -> MailboxResult:
+        return next(m for m in self.mailboxes if m.operator_id == operator_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status, "dry_run": self.dry_run, "planned": self.planned,
+                "done": self.done, "failed": self.failed, "stale": self.stale, "requests": self.requests, "retries": self.retries,
+                "seconds": round(self.seconds, 3),
+                "mailboxes": [{**asdict(m), "left": m.left} for m in self.mailboxes]}
+
+
+def run_status(results: list[MailboxResult], cancelled: bool) -> str:
+    """The run's status from its mailboxes' (a cancel wins; pending: the run died before it settled)."""
+    statuses = {r.status for r in results}
+    if cancelled:
+        return "cancelled"
+    if not results or statuses <= {"ok", "dry-run"}:
+        return "ok"
+    if statuses <= {"failed", "cancelled", "pending"}:
+        return "failed"
+    return "partial"
