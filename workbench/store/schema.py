@@ -225,6 +225,47 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
     """,
+    # 6: what each run changed per contact, with values (contact history), and the delete ledger (sync undo)
+    """
+    CREATE TABLE contact_changes (
+        run_id BIGINT,
+        logged_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR NOT NULL,
+        contact_id VARCHAR,
+        item_id VARCHAR,
+        action VARCHAR NOT NULL,          -- create-exchange, update-exchange, create-crm, update-crm
+        field VARCHAR NOT NULL,
+        crm_value VARCHAR,
+        exchange_value VARCHAR,
+        before VARCHAR,
+        after VARCHAR,
+        winner VARCHAR,                   -- crm, exchange (a conflict: conflict_policy decided)
+        conflict BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX contact_changes_contact ON contact_changes (contact_id);
+    CREATE SEQUENCE delete_ledger_seq;
+    CREATE TABLE delete_ledger (
+        ledger_id BIGINT PRIMARY KEY DEFAULT nextval('delete_ledger_seq'),
+        run_id BIGINT NOT NULL,
+        deleted_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR NOT NULL,
+        contact_id VARCHAR NOT NULL,
+        item_id VARCHAR,                  -- the item's id before the delete (a move gives it a new one)
+        action VARCHAR NOT NULL,          -- delete-exchange, unlink-crm
+        reason VARCHAR,
+        went_to VARCHAR,                  -- deleted-items, recoverable-items, hard; NULL: deleted in Exchange by a user
+        categories VARCHAR[],
+        private BOOLEAN NOT NULL DEFAULT false,
+        given_name VARCHAR, surname VARCHAR, email VARCHAR, business_phone VARCHAR, mobile_phone VARCHAR,
+        home_phone VARCHAR, company VARCHAR, job_title VARCHAR, street VARCHAR, city VARCHAR, state VARCHAR,
+        postal_code VARCHAR, country VARCHAR,
+        restored_at TIMESTAMP,
+        restore_run_id BIGINT,
+        restored_item_id VARCHAR,
+        restored_how VARCHAR              -- moved-from-deleted-items, moved-from-recoverable-items, recreated, in-contacts
+    );
+    CREATE INDEX delete_ledger_run ON delete_ledger (run_id);
+    """,
 ]
 
 

@@ -40,7 +40,7 @@ from workbench.fields import content_hash
 from workbench.store import Store, now
 from workbench.store.connection import lock_timeout
 from workbench.store import sync_tables as st
-from workbench.sync import notify
+from workbench.sync import ledger, notify
 from workbench.sync.plan import Plan, build_plan, fields_of, operator_mailboxes
 from workbench.sync.workers import Watch, run_each
 
@@ -180,6 +180,7 @@ class _Outcome:
     failed: int = 0
     stale: int = 0
     touched_crm: list[str] = field(default_factory=list)
+    booked: Any = None               # contact changes and delete ledger rows (workbench.sync.ledger)
 
 
 def _summary(row: Any, changes: pd.DataFrame | None) -> str:
@@ -302,6 +303,7 @@ class _Run:
             out = _Outcome()
             self._run_batch(box, kind, frame, out)
             seconds = self.clock() - t0
+            out.booked = ledger.book(out.log, changes, self.settings.delete_to)
             for entry in out.log:
                 entry.setdefault("batch_no", batch_no)
                 aid = entry.pop("_action_id", None)
@@ -334,6 +336,7 @@ class _Run:
         st.upsert_links(con, out.links)
         st.apply_snapshot_changes(con, operator_id, out.snap, out.snap_delete)
         st.journal(con, self.run_id, out.log)
+        ledger.record(con, self.run_id, out.booked)
 
     def _entry(self, row: Any, outcome: str, code: str | None = None, detail: str | None = None) -> dict:
         return {"operator_id": row.operator_id, "contact_id": row.contact_id, "item_id": row.item_id,
