@@ -46,16 +46,15 @@ def _find_sql() -> str:
                          for p in ("business_phone", "mobile_phone", "home_phone"))
     return f"""
     WITH hits AS (
-        SELECT c.contact_id, CASE
-            WHEN lower(c.contact_id) = lower($raw) THEN 'crm id'
-            WHEN c.contact_id IN (SELECT contact_id FROM links WHERE item_id = $raw)
-              OR c.contact_id IN (SELECT crm_id FROM exchange_contacts WHERE item_id = $raw) THEN 'exchange item id'
-            WHEN contains({_FOLD.format('c.email')}, $folded) THEN 'e-mail'
-            WHEN contains({name}, $folded) OR contains({rev}, $folded) THEN 'name'
-            WHEN contains({_FOLD.format('c.company')}, $folded) THEN 'company'
-            WHEN length($digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone'
-            WHEN contains(lower(c.contact_id), lower($raw)) THEN 'crm id'
-            END AS matched
+        SELECT c.contact_id, lower(c.contact_id) = lower($raw) AS exact, nullif(concat_ws(', ',
+            CASE WHEN contains(lower(c.contact_id), lower($raw)) THEN 'crm id' END,
+            CASE WHEN c.contact_id IN (SELECT contact_id FROM links WHERE item_id = $raw)
+                   OR c.contact_id IN (SELECT crm_id FROM exchange_contacts WHERE item_id = $raw)
+                 THEN 'exchange item id' END,
+            CASE WHEN contains({name}, $folded) OR contains({rev}, $folded) THEN 'name' END,
+            CASE WHEN contains({_FOLD.format('c.email')}, $folded) THEN 'e-mail' END,
+            CASE WHEN contains({_FOLD.format('c.company')}, $folded) THEN 'company' END,
+            CASE WHEN length($digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END), '') AS matched
         FROM contacts c
     )
     SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
@@ -65,13 +64,13 @@ def _find_sql() -> str:
            h.matched
     FROM hits h JOIN contacts c USING (contact_id)
     WHERE h.matched IS NOT NULL
-    ORDER BY h.matched <> 'crm id', h.matched <> 'exchange item id', c.surname, c.given_name, c.contact_id
+    ORDER BY NOT h.exact, NOT contains(h.matched, 'exchange item id'), c.surname, c.given_name, c.contact_id
     LIMIT $limit OFFSET $offset
     """
 
 
 def find_contacts(store: Store, text: str, *, limit: int = 50, offset: int = 0) -> pd.DataFrame:
-    """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` says by which key), exact ids first."""
+    """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` lists the keys that matched), exact ids first."""
     q = _query(text)
     params = {"raw": q, "folded": q, "digits": "".join(ch for ch in q if ch.isdigit()),
               "limit": int(limit), "offset": int(offset)}

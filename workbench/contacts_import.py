@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.csvio import excerpt, read_csv
+from workbench.csvio import excerpt, read_csv, unneutralise
 from workbench.errors import ValidationError
 from workbench.fields import CONTACT_FIELDS, forbidden_char, hash_sql
 from workbench.settings import EMAIL_RE
@@ -106,7 +106,8 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
     stamp = now()
     for line, values in table.rows:
         row = {c: "" for c in COLUMNS}
-        row.update({h: v.strip() for h, v in zip(table.header, values) if h in row})
+        # a leading ' before = + - @ is the formula guard of an export (contacts_export): stripped again
+        row.update({h: unneutralise(v.strip()) for h, v in zip(table.header, values) if h in row})
         problems += _row_problems(line, row, operators)
         cid = row["contact_id"]
         if cid in seen:

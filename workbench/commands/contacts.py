@@ -1,4 +1,4 @@
-"""`workbench contacts import|summary|find|show`."""
+"""`workbench contacts import|export|summary|find|show`."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp = s.add_parser("import", help="load CRM contacts with their team from CSV")
     imp.add_argument("file")
     imp.set_defaults(handler=import_file)
+    exp = s.add_parser("export", help="contacts as the CSV `contacts import` reads (formula-safe), e.g. for the "
+                                      "CRM's data import")
+    exp.add_argument("file")
+    which = exp.add_mutually_exclusive_group()
+    which.add_argument("--changed-since", type=count(1), metavar="RUN",
+                       help="only contacts a sync wrote from Exchange in run RUN or later")
+    which.add_argument("--source", choices=("all", "exchange"), default="all",
+                       help="exchange: only contacts a sync ever wrote from Exchange")
+    exp.set_defaults(handler=export_file)
     lst = s.add_parser("summary", help="counts of contacts and team rows")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=summary)
@@ -34,6 +43,14 @@ def import_file(args) -> int:
     from workbench.store import Store
     result = import_contacts(Store(), args.file)
     print(f"imported {result.contacts} contacts, {result.team_rows} team memberships")
+    return 0
+
+
+def export_file(args) -> int:
+    from workbench.contacts_export import export_contacts
+    from workbench.store import Store
+    n = export_contacts(Store(), args.file, changed_since=args.changed_since, source=args.source)
+    print(f"exported {n} contacts to {args.file}")
     return 0
 
 
