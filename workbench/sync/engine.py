@@ -872,10 +872,11 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                 row = sub.operators.iloc[0]
                 box.stopped = True
                 box.result.status, box.result.code = "guarded", "MASS_DELETE"
-                box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
-                                     f"(> {settings.mass_delete_percent}%); rerun with --allow-mass-delete")
+                box.result.detail = notify.guard_detail(op, int(row["deletes"]), int(row["links"]),
+                                                        int(settings.mass_delete_percent))
                 run.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
                           "detail": box.result.detail}])
+                run.to_notify.append((box, "MASS_DELETE", box.result.detail))   # once: notify_failure dedups
         if dry_run:
             for op in ready:
                 boxes[op].result.status = "dry-run"
