@@ -39,44 +39,46 @@ def _query(text: str) -> str:
     return q
 
 
-def _find_sql() -> str:
+def search_select(text: str) -> tuple[str, tuple]:
+    """(SELECT of FIND_COLUMNS plus ``rank`` — 0 the exact CRM id, 1 an Exchange item id, 2 the rest —,
+    its positional parameters) for the contacts matching ``text``; shared by the CLI and the dashboard."""
+    q = _query(text)
     name = _FOLD.format("concat_ws(' ', c.given_name, c.surname)")
     rev = _FOLD.format("concat_ws(' ', c.surname, c.given_name)")
-    phones = " OR ".join(f"contains({_DIGITS.format('c.' + p)}, $digits)"
+    phones = " OR ".join(f"contains({_DIGITS.format('c.' + p)}, q.digits)"
                          for p in ("business_phone", "mobile_phone", "home_phone"))
-    return f"""
-    WITH hits AS (
-        SELECT c.contact_id, lower(c.contact_id) = lower($raw) AS exact, nullif(concat_ws(', ',
-            CASE WHEN contains(lower(c.contact_id), lower($raw)) THEN 'crm id' END,
-            CASE WHEN c.contact_id IN (SELECT contact_id FROM links WHERE item_id = $raw)
-                   OR c.contact_id IN (SELECT crm_id FROM exchange_contacts WHERE item_id = $raw)
+    sql = f"""
+    WITH q AS (SELECT ?::VARCHAR AS raw, strip_accents(lower(?::VARCHAR)) AS folded, ?::VARCHAR AS digits),
+    hits AS (
+        SELECT c.contact_id, lower(c.contact_id) = lower(q.raw) AS exact, nullif(concat_ws(', ',
+            CASE WHEN contains(lower(c.contact_id), lower(q.raw)) THEN 'crm id' END,
+            CASE WHEN c.contact_id IN (SELECT contact_id FROM links WHERE item_id = q.raw)
+                   OR c.contact_id IN (SELECT crm_id FROM exchange_contacts WHERE item_id = q.raw)
                  THEN 'exchange item id' END,
-            CASE WHEN contains({name}, $folded) OR contains({rev}, $folded) THEN 'name' END,
-            CASE WHEN contains({_FOLD.format('c.email')}, $folded) THEN 'e-mail' END,
-            CASE WHEN contains({_FOLD.format('c.company')}, $folded) THEN 'company' END,
-            CASE WHEN length($digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END), '') AS matched
-        FROM contacts c
+            CASE WHEN contains({name}, q.folded) OR contains({rev}, q.folded) THEN 'name' END,
+            CASE WHEN contains({_FOLD.format('c.email')}, q.folded) THEN 'e-mail' END,
+            CASE WHEN contains({_FOLD.format('c.company')}, q.folded) THEN 'company' END,
+            CASE WHEN length(q.digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END), '') AS matched
+        FROM contacts c, q
     )
     SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
            c.deleted_at IS NOT NULL AS deleted,
            (SELECT string_agg(operator_id, ';' ORDER BY operator_id) FROM contact_team t
              WHERE t.contact_id = c.contact_id) AS team,
-           h.matched
+           h.matched,
+           CASE WHEN h.exact THEN 0 WHEN contains(h.matched, 'exchange item id') THEN 1 ELSE 2 END AS rank
     FROM hits h JOIN contacts c USING (contact_id)
     WHERE h.matched IS NOT NULL
-    ORDER BY NOT h.exact, NOT contains(h.matched, 'exchange item id'), c.surname, c.given_name, c.contact_id
-    LIMIT $limit OFFSET $offset
     """
+    return sql, (q, q, "".join(ch for ch in q if ch.isdigit()))
 
 
 def find_contacts(store: Store, text: str, *, limit: int = 50, offset: int = 0) -> pd.DataFrame:
     """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` lists the keys that matched), exact ids first."""
-    q = _query(text)
-    params = {"raw": q, "folded": q, "digits": "".join(ch for ch in q if ch.isdigit()),
-              "limit": int(limit), "offset": int(offset)}
+    sql, params = search_select(text)
     with store.read() as con:
-        params["folded"] = con.execute("SELECT strip_accents(lower(?))", [q]).fetchone()[0]
-        return con.execute(_find_sql(), params).df()[FIND_COLUMNS]
+        return con.execute(f"SELECT * FROM ({sql}) s ORDER BY rank, surname, given_name, contact_id LIMIT ? OFFSET ?",
+                           [*params, int(limit), int(offset)]).df()[FIND_COLUMNS]
 
 
 @dataclass
@@ -134,7 +136,7 @@ _JOURNAL_SQL = """
     FROM sync_log l LEFT JOIN sync_runs r USING (run_id)
     LEFT JOIN vals v ON v.run_id IS NOT DISTINCT FROM l.run_id AND v.operator_id = l.operator_id
                     AND v.action = l.action
-    WHERE l.contact_id = $cid ORDER BY l.log_id
+    WHERE l.contact_id = $cid ORDER BY l.logged_at, l.log_id
 """
 
 
