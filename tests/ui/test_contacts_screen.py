@@ -143,3 +143,38 @@ def test_contacts_search_snapshot(snap_compare, make_app):
 
 def test_contact_detail_snapshot(snap_compare, make_app, story):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_contacts(*CID, "enter", "enter"))
+
+
+@aio
+async def test_undo_confirmed_in_the_dashboard_restores_into_the_sandbox_mailbox(make_app, exchange_env):
+    """The same confirmation, answered yes, against the sandbox: the item is back in Contacts, once."""
+    from tests.sync.conftest import mailbox_of
+    from workbench.exchange.mapping import CRM_ID_PROPERTY_NAME
+    from workbench.sync.engine import run_sync
+    env = exchange_env
+    run_sync(env.store)
+    op = "OP-004"
+    cid = env.store.scalar("SELECT contact_id FROM links WHERE operator_id = ? ORDER BY contact_id LIMIT 1", [op])
+    with env.store.write() as con:
+        con.execute("DELETE FROM contact_team WHERE contact_id = ? AND operator_id = ?", [cid, op])
+    removal = run_sync(env.store, [op])
+    address = mailbox_of(env.store, op)
+
+    def in_contacts() -> int:
+        return sum(1 for d in env.sandbox.mailbox(address).contacts
+                   if d.get("extended_properties", {}).get(CRM_ID_PROPERTY_NAME) == cid)
+    assert in_contacts() == 0
+    app = make_app(store=env.store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6", "u")
+        await settle(pilot)
+        paged = app.screen.query_one("#runs-table", PagedTable)
+        assert paged.selected_key == str(removal.run_id)
+        await pilot.press("u")
+        await settle(pilot)
+        assert "Restore the 1 contact(s) in 1 mailbox(es)" in app.screen.question
+        await pilot.press("y")
+        await settle(pilot)
+    assert in_contacts() == 1
+    assert env.store.scalar("SELECT restored_how FROM delete_ledger WHERE run_id = ?", [removal.run_id]) \
+        == "moved-from-deleted-items"
