@@ -2,7 +2,9 @@
 the notebooks through ``workbench.insights``).
 
 ``find_contacts`` matches the text against name, e-mail, company, phones, CRM id and Exchange item id,
-ignoring case and accents (DuckDB ``strip_accents(lower(...))``); a phone matches on its digits.
+ignoring case and accents (DuckDB ``strip_accents(lower(...))``); a phone matches on its digits. Candidates
+come from the folded text in ``contact_search`` (``workbench.store.contact_search``), the keys that matched
+are then worked out for those few rows only.
 ``contact_history`` gathers the CRM row, its team, per linked mailbox the last Exchange snapshot beside the
 CRM's values field by field, the journal across runs and the agent with the values each write carried
 (``contact_changes``), the delete ledger, and what the next sync would do (planned from the stored snapshot).
@@ -31,7 +33,8 @@ _FOLD = "strip_accents(lower(coalesce({}, '')))"
 _DIGITS = "regexp_replace(coalesce({}, ''), '[^0-9]', '', 'g')"
 
 
-def _query(text: str) -> str:
+def search_text(text: str) -> str:
+    """``text`` trimmed, or CONTACT_QUERY_INVALID (empty, blanks only, too long)."""
     q = (text or "").strip()
     if not q or len(q) > MAX_QUERY_CHARS:
         raise WorkbenchError("CONTACT_QUERY_INVALID", f"text={q[:60]!r} ({len(q)} characters): must be 1 to "
@@ -39,46 +42,72 @@ def _query(text: str) -> str:
     return q
 
 
-def search_select(text: str) -> tuple[str, tuple]:
-    """(SELECT of FIND_COLUMNS plus ``rank`` — 0 the exact CRM id, 1 an Exchange item id, 2 the rest —,
-    its positional parameters) for the contacts matching ``text``; shared by the CLI and the dashboard."""
-    q = _query(text)
+_Q = "q AS (SELECT ?::VARCHAR AS raw, strip_accents(lower(?::VARCHAR)) AS folded, ?::VARCHAR AS digits)"
+
+
+def _params(q: str) -> list[Any]:
+    return [q, q, "".join(ch for ch in q if ch.isdigit())]
+
+
+def _candidates_sql() -> str:
+    """The matching contact ids with their rank (0 the exact CRM id, 1 an Exchange item id, 2 the rest), from
+    the folded ``contact_search`` text (one column scanned), the links and the snapshot's item ids."""
+    return f"""
+    {_Q},
+    found AS (
+        SELECT s.contact_id, s.surname, s.given_name, 2 AS r FROM contact_search s, q
+        WHERE contains(s.hay, q.folded) OR (length(q.digits) >= {MIN_PHONE_DIGITS} AND contains(s.digits, q.digits))
+        UNION ALL
+        SELECT s.contact_id, s.surname, s.given_name, 1 FROM contact_search s
+        WHERE s.contact_id IN (SELECT l.contact_id FROM links l, q WHERE l.item_id = q.raw
+                               UNION SELECT e.crm_id FROM exchange_contacts e, q WHERE e.item_id = q.raw)
+    ),
+    candidates AS (
+        SELECT f.contact_id, f.surname, f.given_name,
+               CASE WHEN lower(f.contact_id) = lower(any_value(q.raw)) THEN 0 ELSE min(f.r) END AS rank
+        FROM found f, q GROUP BY f.contact_id, f.surname, f.given_name
+    )"""
+
+
+def _matched_sql() -> str:
+    """The keys each contact of ``page`` matched, worked out for that page only."""
     name = _FOLD.format("concat_ws(' ', c.given_name, c.surname)")
     rev = _FOLD.format("concat_ws(' ', c.surname, c.given_name)")
     phones = " OR ".join(f"contains({_DIGITS.format('c.' + p)}, q.digits)"
                          for p in ("business_phone", "mobile_phone", "home_phone"))
-    sql = f"""
-    WITH q AS (SELECT ?::VARCHAR AS raw, strip_accents(lower(?::VARCHAR)) AS folded, ?::VARCHAR AS digits),
-    hits AS (
-        SELECT c.contact_id, lower(c.contact_id) = lower(q.raw) AS exact, nullif(concat_ws(', ',
+    return f"""
+    SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
+           c.deleted_at IS NOT NULL AS deleted,
+           tm.team,
+           concat_ws(', ',
             CASE WHEN contains(lower(c.contact_id), lower(q.raw)) THEN 'crm id' END,
-            CASE WHEN c.contact_id IN (SELECT contact_id FROM links WHERE item_id = q.raw)
-                   OR c.contact_id IN (SELECT crm_id FROM exchange_contacts WHERE item_id = q.raw)
-                 THEN 'exchange item id' END,
+            CASE WHEN p.rank = 1 THEN 'exchange item id' END,
             CASE WHEN contains({name}, q.folded) OR contains({rev}, q.folded) THEN 'name' END,
             CASE WHEN contains({_FOLD.format('c.email')}, q.folded) THEN 'e-mail' END,
             CASE WHEN contains({_FOLD.format('c.company')}, q.folded) THEN 'company' END,
-            CASE WHEN length(q.digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END), '') AS matched
-        FROM contacts c, q
-    )
-    SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
-           c.deleted_at IS NOT NULL AS deleted,
-           (SELECT string_agg(operator_id, ';' ORDER BY operator_id) FROM contact_team t
-             WHERE t.contact_id = c.contact_id) AS team,
-           h.matched,
-           CASE WHEN h.exact THEN 0 WHEN contains(h.matched, 'exchange item id') THEN 1 ELSE 2 END AS rank
-    FROM hits h JOIN contacts c USING (contact_id)
-    WHERE h.matched IS NOT NULL
+            CASE WHEN length(q.digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END) AS matched
+    FROM page p JOIN contacts c USING (contact_id)
+    LEFT JOIN (SELECT contact_id, string_agg(operator_id, ';' ORDER BY operator_id) AS team FROM contact_team
+               WHERE contact_id IN (SELECT contact_id FROM page) GROUP BY contact_id) tm USING (contact_id), q
+    ORDER BY p.n
     """
-    return sql, (q, q, "".join(ch for ch in q if ch.isdigit()))
 
 
 def find_contacts(store: Store, text: str, *, limit: int = 50, offset: int = 0) -> pd.DataFrame:
-    """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` lists the keys that matched), exact ids first."""
-    sql, params = search_select(text)
+    """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` lists the keys that matched): exact CRM id
+    first, then Exchange item ids, then by surname, given name and id; one page of ``limit`` from ``offset``."""
+    q = search_text(text)
+    sql = (f"WITH {_candidates_sql().strip()}, page AS (SELECT contact_id, rank, row_number() OVER "
+           f"(ORDER BY rank, surname, given_name, contact_id) AS n FROM candidates "
+           f"ORDER BY n LIMIT ? OFFSET ?) {_matched_sql()}")
     with store.read() as con:
-        return con.execute(f"SELECT * FROM ({sql}) s ORDER BY rank, surname, given_name, contact_id LIMIT ? OFFSET ?",
-                           [*params, int(limit), int(offset)]).df()[FIND_COLUMNS]
+        return con.execute(sql, [*_params(q), int(limit), int(offset)]).df()[FIND_COLUMNS]
+
+
+def count_contacts(store: Store, text: str) -> int:
+    """How many contacts match ``text`` (the pager's total)."""
+    q = search_text(text)
+    return int(store.scalar(f"WITH {_candidates_sql().strip()} SELECT count(*) FROM candidates", _params(q)))
 
 
 @dataclass

@@ -7,6 +7,7 @@ import duckdb
 
 from workbench.errors import WorkbenchError
 from workbench.fields import CONTACT_FIELDS, hash_sql
+from workbench.store import contact_search
 
 # the content hash SQL computed up to migration 3: trim() strips spaces only, Python's strip() all whitespace
 _TRIM_HASH = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce(trim(c.{f}), '')" for f in CONTACT_FIELDS) + "))"
@@ -225,8 +226,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
     """,
-    # 6: what each run changed per contact, with values (contact history), and the delete ledger (sync undo)
-    """
+    # 6: what each run changed per contact, with values (contact history), the delete ledger (sync undo), and
+    #    the folded search text of every contact (contacts find)
+    contact_search.CREATE_SQL + contact_search.refresh_sql() + """
     CREATE TABLE contact_changes (
         run_id BIGINT,
         logged_at TIMESTAMP NOT NULL,

@@ -2,17 +2,34 @@
 (``workbench.contact_history``), and the numbers an undo's confirmation names."""
 from __future__ import annotations
 
-from workbench.contact_history import search_select
+from dataclasses import dataclass
+
+from workbench.contact_history import count_contacts, find_contacts, search_text
 from workbench.store import Store
-from workbench.ui.data import Column, PageSource
+from workbench.ui.data import Column, Page, PageSource
 
 CONTACT_COLUMNS = (
     Column("contact_id", "CRM id", 10), Column("given_name", "Given name", 11), Column("surname", "Surname", 11),
     Column("email", "E-mail", 28), Column("company", "Company", 18), Column("team", "Team", 12),
     Column("matched", "Matched", 14),
 )
-_SHOWN = "contact_id AS key, contact_id, given_name, surname, email, company, team, matched"
 ORDER = "surname, given_name, contact_id"
+
+
+@dataclass(frozen=True)
+class SearchSource(PageSource):
+    """The matches of ``text`` a page at a time, in ``find_contacts``'s order (exact ids first)."""
+    text: str = ""
+
+    def count(self, store: Store) -> int:
+        return count_contacts(store, self.text)
+
+    def page(self, store: Store, offset: int, limit: int) -> Page:
+        total = count_contacts(store, self.text)
+        offset = max(0, min(offset, max(0, (total - 1) // limit * limit)))
+        df = find_contacts(store, self.text, limit=limit, offset=offset)
+        return Page(offset, total, [(r.contact_id, *(getattr(r, c.key) for c in CONTACT_COLUMNS))
+                                    for r in df.itertuples(index=False)])
 
 
 def contacts_source(text: str) -> PageSource:
@@ -23,8 +40,7 @@ def contacts_source(text: str) -> PageSource:
                   "WHERE t.contact_id = c.contact_id) AS team, NULL AS matched FROM contacts c "
                   "WHERE c.deleted_at IS NULL")
         return PageSource(select, CONTACT_COLUMNS, ORDER)
-    sql, params = search_select(text)
-    return PageSource(f"SELECT {_SHOWN} FROM ({sql}) s", CONTACT_COLUMNS, ORDER, params)
+    return SearchSource("", CONTACT_COLUMNS, ORDER, text=search_text(text))
 
 
 def undo_counts(store: Store, run_id: int) -> tuple[int, int]:
