@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.csvio import excerpt, read_csv
+from workbench.csvio import excerpt, read_csv, unneutralise
 from workbench.errors import ValidationError
 from workbench.fields import CONTACT_FIELDS, forbidden_char, hash_sql
 from workbench.settings import EMAIL_RE
-from workbench.store import Store, now
+from workbench.store import Store, contact_search, now
 from workbench.store.operators_table import known_ids
 
 COLUMNS = ("contact_id",) + CONTACT_FIELDS + ("private", "team", "updated_at")
@@ -106,7 +106,8 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
     stamp = now()
     for line, values in table.rows:
         row = {c: "" for c in COLUMNS}
-        row.update({h: v.strip() for h, v in zip(table.header, values) if h in row})
+        # a leading ' before = + - @ is the formula guard of an export (contacts_export): stripped again
+        row.update({h: unneutralise(v.strip()) for h, v in zip(table.header, values) if h in row})
         problems += _row_problems(line, row, operators)
         cid = row["contact_id"]
         if cid in seen:
@@ -133,6 +134,7 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
         con.register("incoming_team", team)
         affected = [r[0] for r in con.execute(_affected_sql()).fetchall()]
         con.execute(f"INSERT OR REPLACE INTO contacts ({cols}) SELECT {cols} FROM incoming_contacts")
+        contact_search.refresh(con, "SELECT contact_id FROM incoming_contacts")
         con.execute("DELETE FROM contact_team WHERE contact_id IN (SELECT contact_id FROM incoming_contacts)")
         con.execute("INSERT OR IGNORE INTO contact_team SELECT contact_id, operator_id, added_at FROM incoming_team")
         if affected:

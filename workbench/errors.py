@@ -259,6 +259,20 @@ _entry("EWS_NOT_EXCHANGE", "The URL does not answer as Exchange Web Services",
        "SOAP message: a web server, reverse proxy or portal, not Exchange.",
        "Check that exchange_url ends in /EWS/Exchange.asmx and points at the Exchange server (or its published "
        "EWS endpoint), not at a proxy's or portal's page; open the URL in a browser to see who answers.")
+# --- contacts: find, show, export; sync undo (issue 17) --------------------------
+_entry("CONTACT_QUERY_INVALID", "Contact search text refused",
+       "The search text is empty, only blanks, or longer than the limit.",
+       "Give a name, e-mail, company, phone, CRM id or Exchange item id (1 to 200 characters).", exit_code=2)
+_entry("CONTACT_NOT_FOUND", "No such contact",
+       "No CRM contact has that id.",
+       "Find the id with `workbench contacts find TEXT` and rerun.", exit_code=2)
+_entry("RUN_NOT_FOUND", "No such sync run",
+       "No sync run has that id (or it was a dry run, which changes nothing).",
+       "See the runs with `workbench log --all` and rerun with one of their ids.", exit_code=2)
+_entry("UNDO_FAILED", "Some deleted contacts could not be restored",
+       "Exchange refused to move back or recreate some contacts (named in the message); what was restored is "
+       "booked and journaled.",
+       "Fix the cause named per contact and rerun `workbench sync undo`: restored contacts are not touched again.")
 
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""

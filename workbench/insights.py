@@ -14,6 +14,8 @@ checks ``sys.modules``.
     insights.runs_over_time(store, every="1 hour")
     insights.failures_by_code(store); insights.failures_by_operator(store)
     insights.retries_and_throttling(store); insights.batch_throughput(store)
+    insights.find_contacts(store, "muller")      # by name, e-mail, company, phone, CRM id, Exchange item id
+    insights.contact_history(store, "CRM-000002").journal   # one contact's story (workbench.contact_history)
 
 Journal conventions read here (schema migration 1): ``sync_runs`` one row per run;
 ``sync_log`` rows with ``outcome`` failed/cancelled are failures (``code`` from the
@@ -30,6 +32,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from workbench.contact_history import contact_history, find_contacts
 from workbench.errors import CATALOGUE, WorkbenchError
 from workbench.store import Store
 from workbench.store.operators_table import VERIFIED_STATUSES
@@ -39,7 +42,7 @@ __all__ = [
     "cohort_csv", "enable_cohort", "runs", "runs_over_time", "failures_by_code", "failures_by_operator", "failure_matrix",
     "retries_and_throttling", "retries_by_code", "batch_throughput", "throughput_by_run", "mailbox_health",
     "failure_emails", "health_summary", "run_journal", "journal_counts", "what_if", "compare_previews",
-    "summary_difference", "frame_difference",
+    "summary_difference", "frame_difference", "find_contacts", "contact_history",
 ]
 
 VERIFICATION_STATES = ("verified", "failing", "unverified")

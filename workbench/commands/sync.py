@@ -1,4 +1,4 @@
-"""`workbench sync preview|run`: what a sync would do, and doing it."""
+"""`workbench sync preview|run|undo`: what a sync would do, doing it, and bringing back what a run deleted."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(handler=run_cmd)
+    undo = s.add_parser("undo", help="restore the contacts a run deleted (from Deleted Items / Recoverable Items, "
+                                     "else recreated); a rerun restores nothing twice")
+    undo.add_argument("run_id", type=count(1), metavar="RUN")
+    undo.add_argument("--operator", metavar="ID", help="only this operator's mailbox")
+    undo.add_argument("--dry-run", action="store_true", help="say what would be restored and how; change nothing")
+    undo.add_argument("--json", action="store_true")
+    undo.set_defaults(handler=undo_cmd)
 
 
 def preview_cmd(args) -> int:
@@ -136,3 +143,23 @@ def run_cmd(args) -> int:
     if interrupted:
         return 130
     return 0 if result.status == "ok" else 1
+
+
+def undo_cmd(args) -> int:
+    from workbench.commands.output import print_json, print_table
+    from workbench.errors import WorkbenchError
+    from workbench.store import Store
+    from workbench.sync.undo import undo_run, undo_summary
+    result = undo_run(Store(), args.run_id, operator=args.operator, dry_run=args.dry_run)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(undo_summary(result))
+        if result.restores:
+            print_table([(r.operator_id, r.contact_id, r.how, "failed: " + r.code if r.code else
+                          ("would restore" if result.dry_run else "ok"), r.item_id or "")
+                         for r in result.restores], ["operator_id", "contact_id", "how", "outcome", "item_id"])
+    if result.failed:
+        raise WorkbenchError("UNDO_FAILED", "; ".join(f"{r.operator_id}/{r.contact_id}: {r.code}: {r.detail}"
+                                                      for r in result.failed[:20]))
+    return 0

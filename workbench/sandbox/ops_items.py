@@ -1,4 +1,4 @@
-"""FindItem, GetItem, CreateItem, UpdateItem, DeleteItem."""
+"""FindItem, GetItem, CreateItem, UpdateItem, DeleteItem, MoveItem."""
 from __future__ import annotations
 
 from lxml import etree
@@ -258,4 +258,30 @@ def delete_item(ctx: Context, op: etree._Element) -> Responses:
                 out.success()
         except EwsError as err:
             out.error(err)
+    return out
+
+
+# ---------------------------------------------------------------- MoveItem
+
+def move_item(ctx: Context, op: etree._Element) -> Responses:
+    """MoveItem to ToFolderId, e.g. back from Deleted Items or Recoverable Items\\Deletions into Contacts.
+    Like Exchange (2010 SP1+) the answer carries each moved item's new id unless ReturnNewItemIds is false."""
+    out = Responses("MoveItem")
+    target_ref = op.find(m("ToFolderId"))
+    new_ids = (op.findtext(m("ReturnNewItemIds")) or "true").strip() != "false"
+    ids = op.find(m("ItemIds"))
+    for ref in ids if ids is not None else ():
+        try:
+            with ctx.store.lock:
+                mailbox = ctx.require_mailbox()
+                target = ctx.folder(target_ref[0])
+                item = ctx.item(ref)
+                ctx.faults.check_item(item)
+                if item.folder_id != target.id:
+                    mailbox.move(item, target)
+                items_el = sub(out.success(), m("Items"))
+                if new_ids:
+                    sub(sub(items_el, t(item.kind)), t("ItemId"), Id=item.id, ChangeKey=item.changekey)
+        except EwsError as err:
+            out.error(err, ("Items",))
     return out

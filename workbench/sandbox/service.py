@@ -41,6 +41,7 @@ OPERATIONS: dict[str, Handler] = {
     "CreateItem": ops_items.create_item,
     "UpdateItem": ops_items.update_item,
     "DeleteItem": ops_items.delete_item,
+    "MoveItem": ops_items.move_item,
     "SyncFolderItems": ops_sync.sync_folder_items,
     "Subscribe": notify.subscribe,
     "GetEvents": notify.get_events,
@@ -49,7 +50,7 @@ OPERATIONS: dict[str, Handler] = {
     "ResolveNames": ops_misc.resolve_names,
 }
 MAILBOXLESS = {"ConvertId", "ResolveNames"}
-WRITES = {"CreateItem", "UpdateItem", "DeleteItem"}
+WRITES = {"CreateItem", "UpdateItem", "DeleteItem", "MoveItem"}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import duckdb
 
 from workbench.errors import WorkbenchError
 from workbench.fields import CONTACT_FIELDS, hash_sql
+from workbench.store import contact_search
 
 # the content hash SQL computed up to migration 3: trim() strips spaces only, Python's strip() all whitespace
 _TRIM_HASH = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce(trim(c.{f}), '')" for f in CONTACT_FIELDS) + "))"
@@ -224,6 +225,48 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN host VARCHAR;
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
+    """,
+    # 6: what each run changed per contact, with values (contact history), the delete ledger (sync undo), and
+    #    the folded search text of every contact (contacts find)
+    contact_search.CREATE_SQL + contact_search.refresh_sql() + """
+    CREATE TABLE contact_changes (
+        run_id BIGINT,
+        logged_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR NOT NULL,
+        contact_id VARCHAR,
+        item_id VARCHAR,
+        action VARCHAR NOT NULL,          -- create-exchange, update-exchange, create-crm, update-crm
+        field VARCHAR NOT NULL,
+        crm_value VARCHAR,
+        exchange_value VARCHAR,
+        before VARCHAR,
+        after VARCHAR,
+        winner VARCHAR,                   -- crm, exchange (a conflict: conflict_policy decided)
+        conflict BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX contact_changes_contact ON contact_changes (contact_id);
+    CREATE SEQUENCE delete_ledger_seq;
+    CREATE TABLE delete_ledger (
+        ledger_id BIGINT PRIMARY KEY DEFAULT nextval('delete_ledger_seq'),
+        run_id BIGINT NOT NULL,
+        deleted_at TIMESTAMP NOT NULL,
+        operator_id VARCHAR NOT NULL,
+        contact_id VARCHAR NOT NULL,
+        item_id VARCHAR,                  -- the item's id before the delete (a move gives it a new one)
+        action VARCHAR NOT NULL,          -- delete-exchange, unlink-crm
+        reason VARCHAR,
+        went_to VARCHAR,                  -- deleted-items, recoverable-items, hard; NULL: deleted in Exchange by a user
+        categories VARCHAR[],
+        private BOOLEAN NOT NULL DEFAULT false,
+        given_name VARCHAR, surname VARCHAR, email VARCHAR, business_phone VARCHAR, mobile_phone VARCHAR,
+        home_phone VARCHAR, company VARCHAR, job_title VARCHAR, street VARCHAR, city VARCHAR, state VARCHAR,
+        postal_code VARCHAR, country VARCHAR,
+        restored_at TIMESTAMP,
+        restore_run_id BIGINT,
+        restored_item_id VARCHAR,
+        restored_how VARCHAR              -- moved-from-deleted-items, moved-from-recoverable-items, recreated, in-contacts
+    );
+    CREATE INDEX delete_ledger_run ON delete_ledger (run_id);
     """,
 ]
 

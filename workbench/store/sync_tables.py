@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, content_hash, normalise
-from workbench.store import Store, now
+from workbench.store import Store, contact_search, now
 from workbench.store.operators_table import FAILED_OUTCOMES_SQL
 
 SNAPSHOT_COLUMNS = ("operator_id", "item_id", "change_key", "crm_id", "categories", "private",
@@ -133,6 +133,7 @@ def upsert_crm_contacts(con, rows: Sequence[Mapping[str, Any]]) -> None:
         con.execute(f"INSERT INTO contacts ({', '.join(cols)}, updated_at) "
                     f"SELECT {values}, CAST(n.private AS BOOLEAN), ? FROM {rel} n "
                     "ANTI JOIN contacts c ON c.contact_id = CAST(n.contact_id AS VARCHAR)", [stamp])
+        contact_search.refresh(con, f"SELECT CAST(contact_id AS VARCHAR) FROM {rel}")
 
 
 def add_team(con, pairs: Sequence[tuple[str, str]]) -> None:

@@ -130,10 +130,11 @@ def _count_and_guard(ctx: RunContext, decided: Plan, ready: list[str], boxes: di
             row = sub.operators.iloc[0]
             box.stopped = True
             box.result.status, box.result.code = "guarded", "MASS_DELETE"
-            box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
-                                 f"(> {ctx.settings.mass_delete_percent}%); rerun with --allow-mass-delete")
+            box.result.detail = notify.guard_detail(op, int(row["deletes"]), int(row["links"]),
+                                                    int(ctx.settings.mass_delete_percent))
             ctx.books.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
                             "detail": box.result.detail}])
+            ctx.to_notify.append((box, "MASS_DELETE", box.result.detail))   # once: notify_failure dedups
 
 
 def _execute_all(ctx: RunContext, plan: Plan, boxes: list[Box], workers: int) -> set[str]:

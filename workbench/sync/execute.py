@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.sync import faults
+from workbench.sync import faults, ledger
 from workbench.sync.calls import call, check
 from workbench.sync.executors import EXECUTORS, Executor
 from workbench.sync.journal import Outcome, batch_entries, commit
@@ -97,6 +97,7 @@ def _run_batch(ctx: RunContext, box: Box, batch: Batch, changes: pd.DataFrame, t
     t0 = ctx.clock()
     out = Outcome()
     batch.executor.run(ctx, box, rows, out)
+    out.booked = ledger.book(out.log, changes, ctx.settings.delete_to)
     batch_entries(out, changes, operator_id=r.operator_id, kind=batch.executor.kind, batch_no=batch.no,
                   items=len(rows), seconds=ctx.clock() - t0, pass_name=pass_name)
     faults.reached(faults.BEFORE_JOURNAL)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.store import sync_tables as st
+from workbench.sync import ledger
 from workbench.sync.plan import Plan
 
 
@@ -27,6 +28,7 @@ class Outcome:
     failed: int = 0
     stale: int = 0
     touched_crm: list[str] = field(default_factory=list)
+    booked: Any = None               # contact changes and delete ledger rows (workbench.sync.ledger)
 
     def done(self, row: Any) -> None:
         self.ok += 1
@@ -76,6 +78,7 @@ def commit(con: Any, run_id: int | None, operator_id: str, out: Outcome) -> None
     st.upsert_links(con, out.links)
     st.apply_snapshot_changes(con, operator_id, out.snap, out.snap_delete)
     st.journal(con, run_id, out.log)
+    ledger.record(con, run_id, out.booked)
 
 
 def plan_entries(plan: Plan, dry_run: bool, *, preview: bool = False) -> list[dict]:

@@ -32,6 +32,14 @@ class FailureMail:
     code: str
 
 
+def guard_detail(operator_id: str, deletes: int, links: int, percent: int) -> str:
+    """The mass-deletion guard's message: the operator, the share and the command that allows it."""
+    share = 100.0 * deletes / links if links else 100.0
+    return (f"plan deletes or unlinks {deletes} of {links} links of {operator_id} ({share:.0f}%, more than "
+            f"mass_delete_percent={percent}%); if intended, allow it with "
+            f"`workbench sync run --operator {operator_id} --allow-mass-delete`")
+
+
 def compose(*, run_id: int | None, operator_id: str, mailbox: str, code: str, detail: str, done: int,
             left: int, failed: int, deadline_minutes: float | None = None) -> FailureMail:
     f = CATALOGUE.get(code) or CATALOGUE["EWS_PROTOCOL"]

@@ -1,4 +1,4 @@
-"""The dashboard app: six modes over one store, the same services as the CLI.
+"""The dashboard app: seven modes over one store, the same services as the CLI.
 
 ``WorkbenchApp(store, clock=...)``: the clock is injectable so snapshots and
 tests run with frozen time; every "… ago" and every default time on screen
@@ -17,6 +17,7 @@ from textual.screen import Screen
 
 from workbench.store import Store, now
 from workbench.ui.data import error_headline
+from workbench.ui.screens.contacts import ContactsScreen
 from workbench.ui.screens.log import LogScreen
 from workbench.ui.screens.operators import OperatorsScreen
 from workbench.ui.screens.overview import OverviewScreen
@@ -32,10 +33,11 @@ MODE_SCREENS: dict[str, type[Screen]] = {
     "preview": PreviewScreen,
     "sync": SyncScreen,
     "log": LogScreen,
+    "contacts": ContactsScreen,
 }
 
 
-MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log")
+MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log", "contacts")
 
 
 class WorkbenchApp(App[None]):
@@ -50,6 +52,7 @@ class WorkbenchApp(App[None]):
         Binding("4", "switch_mode('preview')", "Preview"),
         Binding("5", "switch_mode('sync')", "Sync"),
         Binding("6", "switch_mode('log')", "Log"),
+        Binding("7", "switch_mode('contacts')", "Contacts", show=False),   # in help and the palette
         Binding("question_mark,f1", "help", "Help"),
     ]
 
@@ -97,7 +100,8 @@ class WorkbenchApp(App[None]):
                   "operators": "Filter, toggle, verify and import operators",
                   "preview": "The sync plan, grouped by action, before/after per field",
                   "sync": "Run a sync with live progress; cancel",
-                  "log": "The journal, failure detail, notifications sent"}
+                  "log": "The journal, failure detail, notifications sent",
+                  "contacts": "Find a contact by any key; its story across runs; both sides field by field"}
         for mode in MODE_ORDER:
             if mode in self.MODES:
                 yield SystemCommand(f"Go to {mode.title()}", labels[mode],
@@ -120,6 +124,10 @@ class WorkbenchApp(App[None]):
             ("Start sync", "Run the sync with live progress", "sync", "start"),
             ("Cancel sync", "Stop the running sync after the current batch", "sync", "cancel"),
             ("Failed journal entries", "The log filtered to failures", "log", "failed_only"),
+            ("Undo a run's deletes", "Log, Runs tab: restore what the selected run deleted, after a confirmation",
+             "log", "undo_run"),
+            ("Find a contact", "Search by name, e-mail, company, phone, CRM id or Exchange item id", "contacts",
+             "focus_search"),
         ]
 
     def _run_on(self, mode: str, action: str) -> None:

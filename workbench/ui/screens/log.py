@@ -23,6 +23,7 @@ class LogScreen(WorkbenchScreen):
         Binding("f", "failed_only", "Failed only"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("x", "clear_filters", "Clear filters"),
+        Binding("u", "undo_run", "Undo run's deletes", show=False),   # Runs tab; in help and the palette
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -100,6 +101,17 @@ class LogScreen(WorkbenchScreen):
             self.query_one("#log-failed", Checkbox).value = False
         self.filter = JournalFilter()
         self.journal.set_source(journal_source(self.filter))
+
+    def action_undo_run(self) -> None:
+        """Undo the deletes of the run selected in the Runs tab (after a confirmation)."""
+        from workbench.ui.widgets.undo import ask_and_undo
+        tabs = self.query_one("#log-tabs", TabbedContent)
+        key = self.query_one("#runs-table", PagedTable).selected_key
+        if tabs.active != "tab-runs" or key is None:
+            tabs.active = "tab-runs"
+            self.notify("select the run in the Runs tab, then press u")
+            return
+        ask_and_undo(self, int(key), done=self.refresh_data)
 
     def show_run(self, run_id: int) -> None:
         """Open the journal filtered to one run (from the Sync screen)."""

@@ -20,7 +20,8 @@ Every screen is one keystroke away; the footer shows the keys of the screen you 
 | 3 | Operators | Filter (**/**), sort (**s**), toggle contact sync (**space**), verify selected (**v**) or all (**V**), import CSV (**i**) with a review before commit |
 | 4 | Preview | The plan for the selected or all operators, grouped by action; field-level before/after; **a** applies after a confirmation |
 | 5 | Sync | Start (**r**) and cancel (**c**) a sync; progress per mailbox and overall, items per second, live journal |
-| 6 | Log | The journal: filter by run, operator, failed only (**f**); **enter** shows a failure's cause and remedy; notifications sent |
+| 6 | Log | The journal: filter by run, operator, failed only (**f**); **enter** shows a failure's cause and remedy; notifications sent; Runs tab: **u** undoes a run's deletes after a confirmation |
+| 7 | Contacts | Search (**/**) by name, e-mail, company, phone, CRM id or Exchange item id; **enter** opens the contact's story: both sides field by field, its journal with values, deletes, the next sync; **esc** back |
 
 Tables page through the store: **[** / **]** previous / next page, **ctrl+home** / **ctrl+end** first / last page.
 Long work runs in the background: the screen stays usable; errors show as `CODE: title — remedy`.

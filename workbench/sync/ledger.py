@@ -1,0 +1,82 @@
+"""What a batch of the sync changed, per contact, booked beside its outcome (same store transaction).
+
+Two records come out of a batch's journal entries (before the engine strips their plan rows):
+
+- ``contact_changes``: one row per field a create/update wrote, with the CRM's and Exchange's values,
+  before and after, and who won a conflict; the history of a contact (``workbench contacts show``).
+- ``delete_ledger``: one row per delete (CRM->Exchange delete, team removal) and Exchange->CRM unlink, with
+  the values the item had, its id and where it went (``delete_to``); what ``workbench sync undo`` restores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pandas as pd
+
+from workbench.fields import CONTACT_FIELDS
+from workbench.store import now
+from workbench.sync.plan import fields_of
+
+LEDGER_ACTIONS = ("delete-exchange", "unlink-crm")
+CHANGE_COLUMNS = ("run_id", "logged_at", "operator_id", "contact_id", "item_id", "action", "field", "crm_value",
+                  "exchange_value", "before", "after", "winner", "conflict")
+LEDGER_COLUMNS = ("run_id", "deleted_at", "operator_id", "contact_id", "item_id", "action", "reason", "went_to",
+                  "categories", "private", *CONTACT_FIELDS)
+
+
+@dataclass
+class Booked:
+    changes: list[tuple] = field(default_factory=list)
+    deletes: list[tuple] = field(default_factory=list)
+
+
+def _v(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _deleted_values(row: Any) -> tuple[dict[str, Any], list[str], bool]:
+    """The values the deleted item had: the Exchange snapshot's, else (item gone already) the CRM's."""
+    ex = fields_of(row, "ex")
+    if any(ex.values()):
+        cats = list(row.ex_categories) if _v(row.ex_categories) is not None else []
+        return ex, cats, bool(_v(row.ex_private))
+    return fields_of(row, "crm"), [], bool(_v(row.crm_private))
+
+
+def book(entries: Sequence[dict], changes: pd.DataFrame, delete_to: str) -> Booked:
+    """Rows for the batch's ``ok`` entries that still carry their plan row (``_row``) and action id."""
+    out = Booked()
+    stamp = now()
+    for entry in entries:
+        row = entry.get("_row")
+        if row is None or entry.get("outcome") != "ok":
+            continue
+        if row.action in LEDGER_ACTIONS:
+            values, cats, private = _deleted_values(row)
+            went = delete_to if row.action == "delete-exchange" else None
+            out.deletes.append((None, stamp, row.operator_id, row.contact_id, _v(row.item_id), row.action,
+                                _v(row.reason), went, cats, private, *(values[f] for f in CONTACT_FIELDS)))
+            continue
+        mine = changes[changes["action_id"] == entry.get("_action_id")]
+        for c in mine.itertuples(index=False):
+            out.changes.append((None, stamp, c.operator_id, _v(c.contact_id), _v(c.item_id), c.action, c.field,
+                                _v(c.crm_value), _v(c.exchange_value), _v(c.before), _v(c.after), _v(c.winner),
+                                bool(_v(c.conflict))))
+    return out
+
+
+def record(con: Any, run_id: int | None, booked: Booked | None) -> None:
+    """Write ``booked`` in the caller's transaction."""
+    if booked is None:
+        return
+    for table, columns, rows in (("contact_changes", CHANGE_COLUMNS, booked.changes),
+                                 ("delete_ledger", LEDGER_COLUMNS, booked.deletes)):
+        if not rows:
+            continue
+        frame = pd.DataFrame([(run_id, *r[1:]) for r in rows], columns=list(columns))
+        con.register("_incoming_ledger", frame)
+        try:
+            con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming_ledger")
+        finally:
+            con.unregister("_incoming_ledger")
