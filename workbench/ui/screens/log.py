@@ -11,8 +11,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent, TabPane
 
-from workbench.ui.data import (JournalFilter, cell, journal_entry, journal_source, notifications_source,
-                               remedy_lines, runs_source)
+from workbench.readmodels.catalogue import remedy_lines
+from workbench.readmodels.journal import (JournalFilter, journal_entry, journal_source, notifications_source,
+                                          runs_source)
+from workbench.ui.data import cell
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.paged_table import PagedTable
 

@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from workbench.ui.data import Overview, cell, fmt_ago, overview
+from workbench.readmodels.overview import Overview, overview
+from workbench.ui.data import cell, fmt_ago
 from workbench.ui.screens.base import WorkbenchScreen
 
 

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from workbench.errors import ValidationError
-from workbench.ui.data import SettingRow, field_problem, setting_choices, settings_rows
+from workbench.readmodels.settings import SettingRow, field_problem, setting_choices, settings_rows
 from workbench.ui.screens.base import WorkbenchScreen
 
 

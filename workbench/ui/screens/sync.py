@@ -17,7 +17,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 
-from workbench.ui.data import cell, live_run, LiveRun
+from workbench.readmodels.journal import LiveRun, live_run
+from workbench.ui.data import cell
 from workbench.ui.screens.base import WorkbenchScreen
 
 

@@ -16,7 +16,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from workbench.ui.data import Page, PageSource, cell
+from workbench.readmodels.paging import Page, PageSource
+from workbench.ui.data import cell
 
 
 class PagedTable(Vertical, can_focus=False):
