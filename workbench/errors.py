@@ -260,6 +260,15 @@ _entry("EWS_NOT_EXCHANGE", "The URL does not answer as Exchange Web Services",
        "Check that exchange_url ends in /EWS/Exchange.asmx and points at the Exchange server (or its published "
        "EWS endpoint), not at a proxy's or portal's page; open the URL in a browser to see who answers.")
 
+# --- plan lifecycle (issue 16: the dashboard tells the truth) -------------------------------
+_entry("PLAN_APPLIED", "This plan was applied already",
+       "A previewed plan is applied once; applying it again would only journal every write as changed since "
+       "the preview.",
+       "Preview again (p on the Preview screen, or preview() in a notebook) and apply the new plan.", exit_code=2)
+_entry("PLAN_SUPERSEDED", "This plan is out of date",
+       "Another run wrote to its mailboxes after the preview was taken, so the plan no longer describes them.",
+       "Preview again (p on the Preview screen, or preview() in a notebook) and apply the new plan.", exit_code=2)
+
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""
 

@@ -48,8 +48,16 @@ async def test_preview_then_apply(exchange_env):
         await _until(pilot, lambda: db.scalar(
             "SELECT count(*) FROM sync_runs WHERE trigger = 'dashboard' AND status <> 'running'") == 1)
         await settle(pilot)
-        status, done, failed = db.rows("SELECT status, done, failed FROM sync_runs WHERE trigger = 'dashboard'")[0]
-        assert status in ("ok", "partial") and done >= len(pv.plan.writes) - 5 and failed == 0
+        run_id, status, done, failed = db.rows(
+            "SELECT run_id, status, done, failed FROM sync_runs WHERE trigger = 'dashboard'")[0]
+        # the mailboxes the preview could not read (no mailbox, impersonation denied) are part of the apply:
+        # failed, journaled and e-mailed, so the run is partial exactly as `r` or the CLI report it
+        assert set(pv.errors) == {"OP-002", "OP-003"}
+        assert status == "partial" and done >= len(pv.plan.writes) - 5 and failed == 0
+        assert sorted(db.rows("SELECT operator_id, outcome FROM sync_log WHERE run_id = ? AND action = 'mailbox'",
+                              [run_id])) == [("OP-002", "failed"), ("OP-003", "failed")]
+        assert sorted(r[0] for r in db.rows("SELECT operator_id FROM notifications WHERE run_id = ?",
+                                            [run_id])) == ["OP-002", "OP-003"]
         assert app.current_mode == "sync"
         label = str(app.screen.query_one("#sy-label").render())
         assert f"{done} done" in label
@@ -60,6 +68,16 @@ async def test_preview_then_apply(exchange_env):
                                      "WHERE last_success_at IS NOT NULL ORDER BY 1 LIMIT 1")[0]
         in_store = db.scalar("SELECT count(*) FROM links WHERE operator_id = ?", [op])
         assert len(env.sandbox.mailbox(mailbox).contacts) >= in_store
+        # back on Preview: the applied plan cannot be applied again, and the screen says so
+        await pilot.press("4")
+        await settle(pilot)
+        assert pv.plan.lifecycle.state == "applied" and pv.plan.lifecycle.run_id == run_id
+        assert app.screen.check_action("apply", ()) is None
+        assert f"applied in run {run_id}" in str(app.screen.query_one("#pv-status").render())
+        await pilot.press("a")
+        await settle(pilot)
+        assert not isinstance(app.screen, Confirm)
+        assert db.scalar("SELECT count(*) FROM sync_runs") == 1
 
 
 @aio

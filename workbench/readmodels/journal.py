@@ -4,8 +4,8 @@ Journal conventions (schema migration 1): ``sync_runs`` one row per run; ``sync_
 ``FAILURE_SQL`` holds are failures (``code`` from the failure catalogue; a person's cancel is its own
 outcome, never one); ``outcome = 'retried'`` (or ``action = 'retry'``) are retries (``seconds`` =
 back-off waited); ``action = 'batch'`` rows are one EWS batch each (``items``, ``seconds``,
-``batch_no``); an ``action = 'mailbox'`` row that failed or was cancelled holds in ``items`` the planned
-writes it stopped; ``notifications`` are failure e-mails.
+``batch_no``); a mailbox an error stopped (an ``action = 'mailbox'`` row, failed) counts every planned
+write it did not reach as failed (``workbench.sync.status``); ``notifications`` are failure e-mails.
 """
 from __future__ import annotations
 
@@ -125,8 +125,7 @@ class LiveRun:
 def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12) -> LiveRun:
     """The latest run (of ``trigger`` if given) read from the journal the engine commits per batch.
 
-    A mailbox that stopped counts the planned writes it did not reach as failed (or, cancelled by a
-    person, in its state only), so planned = done + failed + skipped + cancelled for every row."""
+    A mailbox an error stopped counts the planned writes it did not reach as failed, as the run does."""
     from workbench.sync.plan import WRITE_ACTIONS
     writes = "(" + ", ".join(f"'{a}'" for a in WRITE_ACTIONS) + ")"
     with store.read() as con:
@@ -137,18 +136,24 @@ def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12
             return LiveRun(None, "", [], [])
         run_id, status = row
         boxes = con.execute(f"""
-            SELECT operator_id,
-                   count(*) FILTER (WHERE outcome = 'planned' AND action IN {writes}),
-                   count(*) FILTER (WHERE outcome = 'ok' AND action IN {writes}),
-                   count(*) FILTER (WHERE outcome = 'failed' AND action IN {writes})
-                     + coalesce(sum(items) FILTER (WHERE action = 'mailbox' AND outcome = 'failed'), 0),
-                   CASE WHEN bool_or(action = 'mailbox' AND outcome = 'cancelled') THEN 'cancelled'
-                        WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
-                        WHEN bool_or(action = 'mailbox' AND outcome = 'skipped') THEN 'skipped'
-                        ELSE '' END,
-                   arg_max(coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome), log_id)
-            FROM sync_log WHERE run_id = ? AND operator_id IS NOT NULL
-            GROUP BY operator_id ORDER BY operator_id""", [run_id]).fetchall()
+            WITH per AS (
+                SELECT operator_id,
+                       count(*) FILTER (WHERE outcome = 'planned' AND action IN {writes}) AS planned,
+                       count(*) FILTER (WHERE outcome = 'ok' AND action IN {writes}) AS done,
+                       count(*) FILTER (WHERE outcome = 'failed' AND action IN {writes}) AS failed,
+                       count(*) FILTER (WHERE outcome = 'skipped' AND code = 'PLAN_STALE' AND action IN {writes})
+                         AS stale,
+                       CASE WHEN bool_or(action = 'mailbox' AND outcome = 'cancelled') THEN 'cancelled'
+                            WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
+                            WHEN bool_or(action = 'mailbox' AND outcome = 'skipped') THEN 'skipped'
+                            ELSE '' END AS state,
+                       arg_max(coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome), log_id)
+                         AS last_event
+                FROM sync_log WHERE run_id = ? AND operator_id IS NOT NULL GROUP BY operator_id)
+            SELECT operator_id, planned, done,
+                   CASE WHEN state = 'failed' THEN greatest(failed, planned - done - stale) ELSE failed END,
+                   state, last_event
+            FROM per ORDER BY operator_id""", [run_id]).fetchall()
         journal = con.execute("""
             SELECT log_id, operator_id, contact_id, action, outcome, code, detail FROM sync_log
             WHERE run_id = ? ORDER BY log_id DESC LIMIT ?""", [run_id, journal_rows]).fetchall()

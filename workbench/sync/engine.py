@@ -40,8 +40,9 @@ from workbench.fields import content_hash
 from workbench.store import Store, now
 from workbench.store.connection import lock_timeout
 from workbench.store import sync_tables as st
-from workbench.sync import notify
+from workbench.sync import lifecycle, notify
 from workbench.sync.plan import Plan, build_plan, fields_of, operator_mailboxes
+from workbench.sync.status import account_stopped, preview_scope, run_status, stop_status
 from workbench.sync.workers import Watch, run_each
 
 #: order in which a mailbox executes its action kinds
@@ -102,11 +103,12 @@ class MailboxResult:
     failed: int = 0
     skipped: int = 0
     stale: int = 0                 # planned writes not done: a side changed since the plan (PLAN_STALE)
+    cancelled: int = 0             # planned writes a person's cancel stopped (workbench.sync.status)
     notified: bool = False
 
     @property
     def left(self) -> int:
-        return max(0, self.planned - self.done - self.failed - self.stale)
+        return max(0, self.planned - self.done - self.failed - self.stale - self.cancelled)
 
 
 @dataclass
@@ -137,12 +139,16 @@ class RunResult:
     def stale(self) -> int:
         return sum(m.stale for m in self.mailboxes)
 
+    @property
+    def cancelled(self) -> int:
+        return sum(m.cancelled for m in self.mailboxes)
+
     def mailbox(self, operator_id: str) -> MailboxResult:
         return next(m for m in self.mailboxes if m.operator_id == operator_id)
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "dry_run": self.dry_run, "planned": self.planned,
-                "done": self.done, "failed": self.failed, "stale": self.stale, "requests": self.requests, "retries": self.retries,
+                "done": self.done, "failed": self.failed, "stale": self.stale, "cancelled": self.cancelled, "requests": self.requests, "retries": self.retries,
                 "seconds": round(self.seconds, 3),
                 "mailboxes": [{**asdict(m), "left": m.left} for m in self.mailboxes]}
 
@@ -554,10 +560,11 @@ class _Run:
         r.status, r.code, r.detail = status, code, detail
         self.log([{"operator_id": r.operator_id, "action": "mailbox", "outcome": "cancelled" if status == "cancelled"
                    else "failed", "code": code, "detail": f"{r.mailbox}: {detail}; done {r.done}, left {r.left}"}])
+        if status == "cancelled":
+            return          # a person's cancel: no failure streak, no e-mail
         self.write(lambda con: st.mark_mailbox(con, r.operator_id, r.mailbox, ok=False, code=code))
-        if code != "SYNC_CANCELLED":
-            with self.count_lock:
-                self.to_notify.append((box, code, detail))
+        with self.count_lock:
+            self.to_notify.append((box, code, detail))
 
     def guarded(self, fn: Callable[[_Box], Any]) -> Callable[[_Box], None]:
         """``fn`` for one mailbox: a stop or a catalogue error ends that mailbox only."""
@@ -568,7 +575,7 @@ class _Run:
                 fn(box)
             except _Stop as stop:
                 if not box.abandoned:
-                    self.stop_box(box, "cancelled", stop.code, stop.detail)
+                    self.stop_box(box, stop_status(stop.code), stop.code, stop.detail)
             except WorkbenchError as err:
                 if not box.abandoned:
                     self.stop_box(box, "failed", err.code, err.detail)
@@ -589,7 +596,7 @@ class _Run:
         for box, code in lost:
             detail = ("cancelled by a person; the request in flight was abandoned" if code == "SYNC_CANCELLED"
                       else f"worker still busy {self.stuck_grace:g}s past the mailbox deadline; abandoned")
-            self.stop_box(box, "cancelled" if code == "SYNC_CANCELLED" else "failed", code, detail)
+            self.stop_box(box, stop_status(code), code, detail)
         errors = [b.error for b in boxes if b.error is not None]
         if errors:
             raise errors[0]
@@ -789,8 +796,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     previewed: Plan | None = None
     previewed_all: Plan | None = None
     if plan is not None:
-        previewed = plan if isinstance(plan, Plan) else plan.plan
-        wanted = sorted(set(previewed.writes["operator_id"]))
+        previewed, wanted = preview_scope(plan)
         if operators is not None:
             keep = set(operators)
             wanted = [op for op in wanted if op in keep]
@@ -802,10 +808,20 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         require_known(store, operators)
     cancel = cancel or CancelToken()
     t_start = time.monotonic()
-    with store.write() as con:
-        targets = operator_mailboxes(con, operators)
-    run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, operators=len(operators if previewed is not None
-                                                                                  else targets), planned=0)
+    life = previewed_all.lifecycle if previewed_all is not None and not dry_run else None
+    if life is not None:
+        lifecycle.claim(life, store, operators)
+    try:
+        with store.write() as con:
+            targets = operator_mailboxes(con, operators)
+        run_id = st.start_run(store, trigger=trigger, dry_run=dry_run,
+                              operators=len(operators if previewed is not None else targets), planned=0)
+    except BaseException:
+        if life is not None:
+            lifecycle.release(life)
+        raise
+    if life is not None:
+        lifecycle.applied(life, run_id)
     boxes = {op: _Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
     gone: list[MailboxResult] = []
     if previewed is not None:
@@ -871,7 +887,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                 box.result.status, box.result.code = "guarded", "MASS_DELETE"
                 box.result.detail = (f"plan deletes or unlinks {row['deletes']} of {row['links']} links "
                                      f"(> {settings.mass_delete_percent}%); rerun with --allow-mass-delete")
-                run.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
+                run.log([{"operator_id": op, "action": "mailbox", "outcome": "skipped", "code": "MASS_DELETE",
                           "detail": box.result.detail}])
         if dry_run:
             for op in ready:
@@ -915,15 +931,8 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         run.notify_all()
     finally:
         results = list(boxes.values()) + [_Box(r, deadline=0.0) for r in gone]
-        statuses = {b.result.status for b in results}
-        if cancel.cancelled:
-            status = "cancelled"
-        elif not results or statuses <= {"ok", "dry-run"}:
-            status = "ok"
-        elif statuses <= {"failed", "cancelled", "pending"}:     # pending: the run died before it settled
-            status = "failed"
-        else:
-            status = "partial"
+        account_stopped([b.result for b in results])
+        status = str(run_status([b.result for b in results], cancelled=cancel.cancelled))
         with store.write() as con:
             st.finish_run(con, run_id, status=status, done=sum(b.result.done for b in results),
                           failed=sum(b.result.failed for b in results), requests=run.requests, retries=run.retries)

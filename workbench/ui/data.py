@@ -6,6 +6,7 @@ Headless on purpose (no textual import; a test checks it). What the screens show
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
 from workbench.errors import WorkbenchError
@@ -63,3 +64,15 @@ def error_headline(exc: BaseException) -> str:
         return exc.headline()
     from workbench.secrets import redact
     return f"INTERNAL: unexpected {type(exc).__name__} — {redact(str(exc))}"
+
+
+def store_label(path: Path) -> str:
+    """Which store is open, for the header: 'demo · ' for a demo store, the path relative to the working
+    directory when it is inside it, else absolute."""
+    from workbench.demo import is_demo_store
+    path = Path(path).absolute()
+    try:
+        shown = str(path.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    return ("demo · " if is_demo_store(path) else "") + f"store {shown}"

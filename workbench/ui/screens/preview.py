@@ -4,6 +4,8 @@
 builds the plan in a worker; this screen only arranges its DataFrames. Apply executes this very
 plan (``run_sync(plan=...)``) on the Sync screen after a confirmation: an action whose contact changed
 in Exchange or the CRM since the preview is skipped (PLAN_STALE), never applied over the newer edit.
+A plan is applied once: afterwards, or once another run wrote to its mailboxes (superseded), Apply is
+greyed out and the status line says so and offers a fresh preview (``workbench.sync.lifecycle``).
 """
 from __future__ import annotations
 
@@ -76,7 +78,9 @@ class PreviewScreen(WorkbenchScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
-            return None if self.preview is None or self.busy or self.preview.is_empty else True
+            usable = (self.preview is not None and not self.busy and not self.preview.is_empty
+                      and self.preview.plan.lifecycle.applicable)
+            return True if usable else None
         if action in ("preview_all", "preview_one"):
             return None if self.busy else True
         return True
@@ -153,17 +157,42 @@ class PreviewScreen(WorkbenchScreen):
         for op, err in sorted(pv.errors.items()):
             notes.append(f"✗ {op}: {err}\n", style="red")
         self.query_one("#pv-notes", Static).update(notes)
-        who = ", ".join(event.operators) if event.operators else "all enabled operators"
-        if pv.is_empty:
-            self._status(Text(f"plan for {who}: nothing to write — in sync", style="green"))
-        else:
-            self._status(Text(f"plan for {who}: {writes} write(s); a applies it after a confirmation",
-                              style="bold"))
+        self._show_state()
         if summary.row_count:
             summary.move_cursor(row=0)
             self._show_detail(summary.coordinate_to_cell_key(summary.cursor_coordinate).row_key.value)
         else:
             self.query_one("#pv-detail", DataTable).clear()
+
+    def _show_state(self) -> None:
+        """The status line from the plan and its lifecycle: applicable, applied, or out of date."""
+        pv = self.preview
+        if pv is None:
+            return
+        who = ", ".join(self.operators) if self.operators else "all enabled operators"
+        life = pv.plan.lifecycle
+        if not life.applicable:
+            self._status(Text(f"plan for {who}: {life.describe()} — cannot be applied again; p previews afresh",
+                              style="bold yellow"))
+        elif pv.is_empty:
+            self._status(Text(f"plan for {who}: nothing to write — in sync", style="green"))
+        else:
+            self._status(Text(f"plan for {who}: {len(pv.plan.writes)} write(s); a applies it after a confirmation",
+                              style="bold"))
+        self.refresh_bindings()
+
+    def refresh_data(self) -> None:
+        """Back on this screen: a plan applied meanwhile, or superseded by another run, is shown so."""
+        if self.preview is not None and self.preview.plan.lifecycle.applicable and not self.busy:
+            self.check_plan(self.preview)
+        self._show_state()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview-state")
+    def check_plan(self, pv) -> None:
+        from workbench.sync.lifecycle import refresh
+        from workbench.sync.status import preview_scope
+        refresh(pv.plan.lifecycle, self.store, preview_scope(pv)[1])
+        self.app.call_from_thread(self._show_state)
 
     @on(DataTable.RowHighlighted, "#pv-summary")
     def summary_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -192,14 +221,19 @@ class PreviewScreen(WorkbenchScreen):
     def action_apply(self) -> None:
         if self.preview is None:
             return
+        if not self.preview.plan.lifecycle.applicable:
+            self._show_state()
+            return
         writes = len(self.preview.plan.writes)
         mailboxes = self.preview.plan.writes["operator_id"].nunique()
         who = ", ".join(self.operators) if self.operators else "all enabled operators"
         question = (f"Apply the plan for {who}?\n\n{writes} write(s) in {mailboxes} mailbox(es); "
                     f"{len(self.preview.overwrites)} Exchange edit(s) will be overwritten.\n"
                     "Exactly these actions run. A contact changed since this preview is left alone "
-                    "(PLAN_STALE in the journal); preview again to include it.")
-        plan = self.preview.plan
+                    "(PLAN_STALE in the journal); preview again to include it."
+                    + (f"\n{len(self.preview.errors)} mailbox(es) the preview could not read are tried again "
+                       "and reported (failed, e-mailed) as a run reports them." if self.preview.errors else ""))
+        plan = self.preview          # the whole preview: its scope includes the mailboxes it could not plan
 
         def decided(yes: bool | None) -> None:
             if yes:

@@ -156,7 +156,8 @@ class SyncScreen(WorkbenchScreen):
         style = {"ok": "bold green", "cancelled": "bold yellow"}.get(r.status, "bold red")
         text = Text()
         text.append(f"run {r.run_id} {r.status}", style=style)
-        stale = f", {r.stale} changed since the preview (PLAN_STALE)" if getattr(r, "stale", 0) else ""
+        stale = f", {r.stale} changed since the preview (PLAN_STALE)" if r.stale else ""
+        stale += f", {r.cancelled} cancelled" if r.cancelled else ""
         text.append(f": {r.done} done, {r.failed} failed{stale} of {r.planned} planned in {len(r.mailboxes)} mailbox(es), "
                     f"{r.requests} requests, {r.retries} retries, {r.seconds:,.1f} s — l opens its journal")
         self.query_one("#sy-label", Static).update(text)
