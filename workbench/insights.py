@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.readmodels.charts import STATUS_COLOURS, bucket_for, colours, integer_ticks
 from workbench.readmodels.journal import (TRANSIENT_CODES, batch_throughput, failure_emails, failure_matrix,
                                           failures_by_code, failures_by_operator, health_summary, journal_counts,
                                           mailbox_health, retries_and_throttling, retries_by_code, run_journal,
@@ -42,6 +43,7 @@ __all__ = [
     "retries_and_throttling", "retries_by_code", "batch_throughput", "throughput_by_run", "mailbox_health",
     "failure_emails", "health_summary", "run_journal", "journal_counts", "what_if", "compare_previews",
     "summary_difference", "frame_difference", "JOURNAL_COLUMNS", "TRANSIENT_CODES", "VERIFICATION_STATES",
+    "STATUS_COLOURS", "bucket_for", "colours", "integer_ticks",
 ]
 
 

@@ -91,7 +91,10 @@ async def test_cancel_a_running_sync(exchange_env):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         await settle(pilot)
-        await pilot.press("r")
+        await pilot.press("r")                                   # asks first, naming the writes
+        await _until(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "write(s) in" in app.screen.question and "mailbox(es)" in app.screen.question
+        await pilot.press("y")
         await _until(pilot, lambda: (db.scalar(
             "SELECT count(*) FROM sync_log l JOIN sync_runs r USING (run_id) WHERE r.trigger = 'dashboard' "
             "AND l.outcome = 'ok' AND l.action LIKE 'create-%'") or 0) > 0)
@@ -107,6 +110,11 @@ async def test_cancel_a_running_sync(exchange_env):
         assert "SYNC_CANCELLED" in codes
         assert "cancelled" in str(app.screen.query_one("#sy-label").render())
         assert db.scalar("SELECT count(*) FROM notifications WHERE code = 'SYNC_CANCELLED'") == 0
+        # a person's cancel is not a failure: not in "Needs attention", counted on its own line
+        await pilot.press("1")
+        await settle(pilot)
+        attention = str(app.screen.query_one("#ov-attention").render())
+        assert "SYNC_CANCELLED" not in attention and "cancelled by a person" in attention
 
 
 @aio
@@ -126,3 +134,24 @@ async def test_verify_all_operators(exchange_env):
         statuses = [str(app.screen.query_one("#ops-table").table.get_row_at(i)[4])
                     for i in range(app.screen.query_one("#ops-table").table.row_count)]
         assert any(s == "ok" for s in statuses)
+
+
+@aio
+async def test_run_sync_asks_first_and_no_writes_without_a_yes(exchange_env):
+    env = exchange_env
+    app = _app(env)
+    db = app.store
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        mark = len(env.sandbox.requests)
+        await pilot.press("r")
+        await _until(pilot, lambda: isinstance(app.screen, Confirm))
+        question = app.screen.question
+        writes = int(question.split("\n\n")[1].split(" write(s)")[0])
+        assert writes > 0 and "OP-002" in question                # the unreadable mailboxes are named
+        await pilot.press("n")
+        await settle(pilot)
+        assert db.scalar("SELECT count(*) FROM sync_runs WHERE NOT dry_run") == 0
+        from tests.sync.conftest import writes_since
+        assert writes_since(env.sandbox, mark) == []              # the planning snapshot wrote nothing

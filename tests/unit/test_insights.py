@@ -415,3 +415,21 @@ def test_setting_choices_come_from_the_settings_rules():
             SETTINGS[key].parse(option)                        # every offered choice is accepted
         with pytest.raises(RuleBroken):
             SETTINGS[key].parse("not-" + options[0])           # and the rule is closed
+
+
+def test_health_charts_use_conventional_colours_and_buckets_from_the_span(store):
+    from datetime import timedelta
+    from workbench.readmodels.charts import bucket_for_span
+    assert insights.colours(["ok", "failed", "cancelled"]) == ["tab:green", "tab:red", "tab:gray"]
+    assert bucket_for_span(timedelta(minutes=20)) == "5 minutes"          # a short history is not one bar
+    assert bucket_for_span(timedelta(hours=3)) == "15 minutes"
+    assert bucket_for_span(timedelta(days=2)) == "6 hours"
+    assert bucket_for_span(timedelta(days=60)) == "1 week"
+    every = insights.bucket_for(store)                                      # runs 1-3 span 75 minutes
+    assert every == "5 minutes" and len(insights.runs_over_time(store, every=every)) >= 2
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = insights.runs_over_time(store, every=every)[["ok", "cancelled"]].plot.bar(stacked=True)
+    insights.integer_ticks(ax)
+    ticks = [t for t in ax.get_yticks() if t >= 0]
+    assert ticks and all(float(t).is_integer() for t in ticks)

@@ -56,6 +56,8 @@ def operators_source(f: OperatorFilter) -> PageSource:
         where.append(f"({VERIFICATION_SQL}) <> 'verified'")
     select = (f"SELECT operator_id AS key, operator_id, name, email, contact_sync, "
               f"CASE WHEN verify_status IS NULL THEN 'unverified' "
+              f"     WHEN verify_code = 'EWS_EMAIL_MISMATCH' AND mailbox_address IS NOT NULL "
+              f"          THEN 'mismatch: use ' || mailbox_address "
               f"     WHEN verify_code IS NULL THEN verify_status "
               f"     ELSE verify_status || ' (' || verify_code || ')' END AS verify_status, verified_at "
               f"FROM ({LATEST_CHECK}) o")

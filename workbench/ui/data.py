@@ -58,6 +58,13 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def fit(text: str, width: int | None) -> str:
+    """``text`` cut to a column of ``width`` with an ellipsis, so a cut value never reads as a whole one."""
+    if width is None or len(text) <= width:
+        return text
+    return text[:max(0, width - 1)] + "…"
+
+
 def error_headline(exc: BaseException) -> str:
     """`CODE: title — remedy` for a WorkbenchError; a short line for anything else."""
     if isinstance(exc, WorkbenchError):

@@ -39,8 +39,7 @@ class OverviewScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         runs = self.query_one("#ov-runs", DataTable)
-        runs.add_columns("Run", "Started", "Trigger", "Dry run", "Status", "Operators", "Planned", "Done",
-                         "Failed")
+        runs.add_columns("Run", "Started", "Trigger", "Dry", "Status", "Ops", "Planned", "Done", "Failed")
         for box, title in (("#ov-integration", "Contact sync"), ("#ov-operators", "Operators"),
                            ("#ov-agent", "Agent & subscriptions")):
             self.query_one(box).border_title = title

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from workbench.ui.data import cell
+from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.confirm import Confirm
 
@@ -66,7 +66,7 @@ class PreviewScreen(WorkbenchScreen):
         summary.add_column("Count", key="count", width=6)
         detail = self.query_one("#pv-detail", DataTable)
         for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 22),
-                                  ("after", "After", 22), ("why", "Reason / code", 18)):
+                                  ("after", "After", 22), ("why", "Reason / code", 40)):
             detail.add_column(label, key=key, width=width)
         self.query_one("#pv-left").border_title = "Plan by action"
         detail.border_title = "Before → after"
@@ -210,9 +210,10 @@ class PreviewScreen(WorkbenchScreen):
         table = self.query_one("#pv-detail", DataTable)
         table.clear()
         for i, row in enumerate(rows.head(DETAIL_LIMIT).itertuples(index=False)):
-            why = row.code or row.reason or ""
-            table.add_row(cell(row.contact_id or row.item_id), cell(row.field), cell(row.before),
-                          Text(cell(row.after), style="bold" if row.field else ""), cell(why), key=str(i))
+            why = ": ".join(x for x in (row.code, row.reason) if x)      # a skip's reason is always shown
+            table.add_row(fit(cell(row.contact_id or row.item_id), 11), fit(cell(row.field), 14),
+                          fit(cell(row.before), 22), Text(fit(cell(row.after), 22), style="bold" if row.field else ""),
+                          fit(why, 40), key=str(i))
         more = len(rows) - DETAIL_LIMIT
         table.border_subtitle = (f"{action} · {operator or 'all operators'} · {len(rows)} row(s)"
                                  + (f", first {DETAIL_LIMIT} shown" if more > 0 else ""))

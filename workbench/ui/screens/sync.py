@@ -1,5 +1,9 @@
 """Sync: run ``workbench.sync.engine.run_sync`` in a worker with live progress, cancel and journal.
 
+``r`` asks first: it previews (snapshot + plan, nothing written) and names how many writes in how many
+mailboxes; on yes it runs the sync as the CLI does (snapshot and plan again, so an edit made while the
+question was open is included, not overwritten).
+
 Progress events from the engine become ``Progress`` messages (coalesced: the bar and rate show the
 latest); the per-mailbox table and the live journal are read from the store every second while a
 run is going (the engine commits each batch's outcomes, so the store is the truth).
@@ -85,7 +89,45 @@ class SyncScreen(WorkbenchScreen):
 
     # --- start / cancel ---------------------------------------------------------------
     def action_start(self) -> None:
-        self.start(None)
+        if self.running:
+            return
+        self.running = True               # no second `r` while planning
+        self.refresh_bindings()
+        self.query_one("#sy-label", Static).update(
+            Text("planning: a snapshot of every enabled mailbox, nothing written yet…", style="yellow"))
+        self.plan_first()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sync-plan")
+    def plan_first(self) -> None:
+        from workbench.sync.preview import preview
+        try:
+            pv = preview(self.store)
+        finally:
+            self.app.call_from_thread(self._planned)
+        self.app.call_from_thread(self._ask, pv)
+
+    def _planned(self) -> None:
+        self.running = False
+        self.refresh_bindings()
+
+    def _ask(self, pv) -> None:
+        from workbench.ui.widgets.confirm import Confirm
+        writes = pv.plan.writes
+        question = (f"Run the sync for all enabled operators?\n\n{len(writes)} write(s) in "
+                    f"{writes['operator_id'].nunique()} mailbox(es) planned now; {len(pv.overwrites)} Exchange "
+                    "edit(s) overwritten by CRM-wins. The run plans again, so a change made meanwhile is included.")
+        if pv.errors:
+            question += (f"\n{len(pv.errors)} mailbox(es) could not be read ({', '.join(sorted(pv.errors))}): "
+                         "tried again, reported failed and e-mailed.")
+        if len(pv.guards):
+            question += f"\n{len(pv.guards)} mailbox(es) stop at the mass-deletion guard."
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self.start(None)
+            else:
+                self.query_one("#sy-label", Static).update("not run: nothing written. r plans again")
+        self.app.push_screen(Confirm(question, yes="Run"), decided)
 
     def start(self, operators: list[str] | None, plan: object = None) -> None:
         """Run a sync; with ``plan`` (from Preview's apply) execute that previewed plan, nothing else."""
