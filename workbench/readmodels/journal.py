@@ -146,14 +146,14 @@ def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12
                        CASE WHEN bool_or(action = 'mailbox' AND outcome = 'cancelled') THEN 'cancelled'
                             WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
                             WHEN bool_or(action = 'mailbox' AND outcome = 'skipped') THEN 'skipped'
-                            ELSE '' END AS state,
+                            WHEN ? = 'running' THEN 'running' ELSE 'done' END AS state,
                        arg_max(coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome), log_id)
                          AS last_event
                 FROM sync_log WHERE run_id = ? AND operator_id IS NOT NULL GROUP BY operator_id)
             SELECT operator_id, planned, done,
                    CASE WHEN state = 'failed' THEN greatest(failed, planned - done - stale) ELSE failed END,
                    state, last_event
-            FROM per ORDER BY operator_id""", [run_id]).fetchall()
+            FROM per ORDER BY operator_id""", [status, run_id]).fetchall()
         journal = con.execute("""
             SELECT log_id, operator_id, contact_id, action, outcome, code, detail FROM sync_log
             WHERE run_id = ? ORDER BY log_id DESC LIMIT ?""", [run_id, journal_rows]).fetchall()

@@ -65,8 +65,9 @@ class PreviewScreen(WorkbenchScreen):
         summary.add_column("Operator", key="operator", width=8)
         summary.add_column("Count", key="count", width=6)
         detail = self.query_one("#pv-detail", DataTable)
-        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 22),
-                                  ("after", "After", 22), ("why", "Reason / code", 40)):
+        # sized so contact, field, before and after fit the pane at 120 columns (a longer value ends in …)
+        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 20),
+                                  ("after", "After", 20), ("why", "Reason / code", 40)):
             detail.add_column(label, key=key, width=width)
         self.query_one("#pv-left").border_title = "Plan by action"
         detail.border_title = "Before → after"
@@ -212,7 +213,7 @@ class PreviewScreen(WorkbenchScreen):
         for i, row in enumerate(rows.head(DETAIL_LIMIT).itertuples(index=False)):
             why = ": ".join(x for x in (row.code, row.reason) if x)      # a skip's reason is always shown
             table.add_row(fit(cell(row.contact_id or row.item_id), 11), fit(cell(row.field), 14),
-                          fit(cell(row.before), 22), Text(fit(cell(row.after), 22), style="bold" if row.field else ""),
+                          fit(cell(row.before), 20), Text(fit(cell(row.after), 20), style="bold" if row.field else ""),
                           fit(why, 40), key=str(i))
         more = len(rows) - DETAIL_LIMIT
         table.border_subtitle = (f"{action} · {operator or 'all operators'} · {len(rows)} row(s)"

@@ -22,8 +22,14 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 
 from workbench.readmodels.journal import LiveRun, live_run
-from workbench.ui.data import cell
+from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
+
+
+#: the live journal's columns (a longer value ends in …)
+JOURNAL_COLUMNS = (("id", "#", 6), ("op", "Operator", 8), ("contact", "Contact", 10), ("action", "Action", 15),
+                   ("outcome", "Outcome", 9), ("code", "Code", 24), ("detail", "Detail", 40))
+NOTE_WIDTH = 60
 
 
 class SyncScreen(WorkbenchScreen):
@@ -67,13 +73,11 @@ class SyncScreen(WorkbenchScreen):
         boxes.border_title = "Mailboxes"
         for key, label, width in (("op", "Operator", 8), ("planned", "Planned", 7), ("done", "Done", 6),
                                   ("failed", "Failed", 6), ("batch", "Batches", 8), ("state", "State", 10),
-                                  ("note", "Last event", 60)):
+                                  ("note", "Last event", NOTE_WIDTH)):
             boxes.add_column(label, key=key, width=width)
         journal = self.query_one("#sy-journal", DataTable)
         journal.border_title = "Live journal"
-        for key, label, width in (("id", "#", 6), ("op", "Operator", 8), ("contact", "Contact", 10),
-                                  ("action", "Action", 15), ("outcome", "Outcome", 9), ("code", "Code", 17),
-                                  ("detail", "Detail", 40)):
+        for key, label, width in JOURNAL_COLUMNS:
             journal.add_column(label, key=key, width=width)
         self.batches: dict[str, str] = {}
         self.set_interval(1.0, self._poll, pause=False)
@@ -226,14 +230,15 @@ class SyncScreen(WorkbenchScreen):
         boxes = self.query_one("#sy-mailboxes", DataTable)
         boxes.clear()
         for op, planned, done, failed, state, note in live.mailboxes:
-            style = {"failed": "bold red", "cancelled": "yellow"}.get(state, "")
+            style = {"failed": "bold red", "cancelled": "yellow", "done": "green", "running": "cyan"}.get(state, "")
             boxes.add_row(op, str(planned), str(done), Text(str(failed), style="red" if failed else ""),
-                          self.batches.get(op, ""), Text(state, style=style), note or "", key=op)
+                          self.batches.get(op, ""), Text(state, style=style), fit(note or "", NOTE_WIDTH),
+                          key=op)
         journal = self.query_one("#sy-journal", DataTable)
         journal.clear()
         for row in live.journal:
             outcome = row[4]
-            values = [cell(v) for v in row]
+            values = [fit(cell(v), c[2]) for v, c in zip(row, JOURNAL_COLUMNS)]
             values[4] = Text(outcome, style={"failed": "bold red", "ok": "green", "cancelled": "yellow"}
                              .get(outcome, ""))
             journal.add_row(*values, key=str(row[0]))
