@@ -808,20 +808,12 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
         require_known(store, operators)
     cancel = cancel or CancelToken()
     t_start = time.monotonic()
-    life = previewed_all.lifecycle if previewed_all is not None and not dry_run else None
-    if life is not None:
-        lifecycle.claim(life, store, operators)
-    try:
+    with lifecycle.applying(None if dry_run else previewed_all, store, operators) as started:
         with store.write() as con:
             targets = operator_mailboxes(con, operators)
         run_id = st.start_run(store, trigger=trigger, dry_run=dry_run,
                               operators=len(operators if previewed is not None else targets), planned=0)
-    except BaseException:
-        if life is not None:
-            lifecycle.release(life)
-        raise
-    if life is not None:
-        lifecycle.applied(life, run_id)
+        started(run_id)
     boxes = {op: _Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
     gone: list[MailboxResult] = []
     if previewed is not None:

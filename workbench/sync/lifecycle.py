@@ -8,10 +8,11 @@ so the dashboard and a notebook holding the same plan cannot apply it twice.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from workbench.errors import WorkbenchError
 from workbench.store import now
@@ -93,3 +94,25 @@ def release(life: Lifecycle) -> None:
     with life._lock:
         if life.state is PlanState.APPLYING:
             life.state = PlanState.PREVIEWED
+
+
+@contextmanager
+def applying(plan: Any, store: Any, operators: list[str]) -> Iterator[Callable[[int], None]]:
+    """Claim ``plan`` (a previewed Plan, or None for a run of a new plan) around the start of its run;
+    call the yielded function with the run id once the run exists. An error before that releases it."""
+    life = getattr(plan, "lifecycle", None)
+    if life is None:
+        yield lambda run_id: None
+        return
+    claim(life, store, operators)
+    started = False
+
+    def mark(run_id: int) -> None:
+        nonlocal started
+        started = True
+        applied(life, run_id)
+    try:
+        yield mark
+    finally:
+        if not started:
+            release(life)

@@ -3,7 +3,8 @@
 Every enabled operator in a run's scope ends it in exactly one ``MailboxState``: done, failed with a
 code, skipped with a reason, or cancelled (by a person; never a failure). A mailbox that stopped
 accounts for every planned write it did not reach: as failed when an error stopped it, as cancelled
-when a person did, so ``planned = done + failed + stale + cancelled`` for each mailbox and for the run.
+when a person did, so ``planned = done + failed + stale + cancelled`` for each mailbox and for the run;
+only a mailbox skipped with a reason (the mass-deletion guard) keeps its planned writes ``left``.
 The run is ``cancelled`` when a person cancelled it, ``ok`` when every mailbox is done with nothing failed
 or stale, ``failed`` when none is done and some failed, else ``partial``.
 
