@@ -99,17 +99,16 @@ RUN_COLUMNS = (
     Column("done", "Done", 6),
     Column("failed", "Failed", 6),
 )
-_RUN_SELECT = "SELECT run_id, started_at, trigger, dry_run, status, operators, planned, done, failed FROM sync_runs"
+_RUN_FIELDS = ", ".join(c.key for c in RUN_COLUMNS)
 
 
 def runs_source() -> PageSource:
-    return PageSource(_RUN_SELECT.replace("SELECT run_id,", "SELECT run_id AS key, run_id,", 1), RUN_COLUMNS,
-                      "run_id DESC")
+    return PageSource(f"SELECT run_id AS key, {_RUN_FIELDS} FROM sync_runs", RUN_COLUMNS, "run_id DESC")
 
 
 def latest_runs(con: Any, limit: int) -> list[tuple]:
-    """The newest ``limit`` runs in RUN_COLUMNS order."""
-    return con.execute(f"{_RUN_SELECT} ORDER BY run_id DESC LIMIT ?", [limit]).fetchall()
+    """The newest ``limit`` runs in RUN_COLUMNS order (the Overview's "Last runs")."""
+    return con.execute(f"SELECT {_RUN_FIELDS} FROM sync_runs ORDER BY run_id DESC LIMIT ?", [limit]).fetchall()
 
 
 # --- a sync run as it happens ---------------------------------------------------------
