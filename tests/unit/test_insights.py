@@ -265,7 +265,7 @@ def test_open_store_reads_the_environment_and_refuses_a_missing_file(tmp_path, m
 
 
 def test_insights_imports_neither_textual_nor_exchangelib():
-    code = ("import sys, json, workbench.insights; "
+    code = ("import sys, json, workbench.insights, workbench.readmodels.overview, workbench.readmodels.settings; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'exchangelib', 'jks'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
