@@ -55,6 +55,11 @@ class DemoEnv:
     keystore_path: Path
 
 
+def is_demo_store(path: Path) -> bool:
+    """A store `workbench demo` made: its directory holds the demo's sandbox state beside it."""
+    return path.name == STORE_FILE and (path.parent / SANDBOX_DIR).is_dir()
+
+
 def fresh(directory: Path) -> None:
     """Remove what a previous demo left in ``directory`` (only the demo's own files)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,7 +195,7 @@ def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = 
         env = prepare(directory, sb, say=lambda m: note(f"demo: {m}"))
         if tui:
             from workbench.ui import run_dashboard
-            run_dashboard(env.store, banner="demo · sandbox Exchange in-process")
+            run_dashboard(env.store, banner="sandbox Exchange in-process")
             note(f"demo: the store stays in {env.store.path}; `workbench --store {env.store.path} dashboard` "
                  "reopens it (the sandbox stops with the demo)")
             return 0

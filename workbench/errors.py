@@ -169,7 +169,8 @@ _entry("EWS_MAILBOX_NOT_FOUND", "Mailbox not found",
        "Correct the operator's e-mail to their Exchange address, or disable contact sync for them.")
 _entry("EWS_EMAIL_MISMATCH", "Operator e-mail is not the mailbox's primary address",
        "The e-mail resolves to a mailbox whose primary SMTP address differs (an alias).",
-       "Update the operator's e-mail to the primary address shown, so sync and audit agree.")
+       "Update the operator's e-mail to the mailbox's primary address (the Operators screen's Verification "
+       "column shows 'mismatch: use <address>'; `workbench operators verify` prints it), so sync and audit agree.")
 _entry("EWS_VERSION_MISMATCH", "Server version differs from the setting",
        "The server reports an Exchange version other than exchange_version.",
        "Set exchange_version to the version the server reports.")
@@ -273,6 +274,20 @@ _entry("UNDO_FAILED", "Some deleted contacts could not be restored",
        "Exchange refused to move back or recreate some contacts (named in the message); what was restored is "
        "booked and journaled.",
        "Fix the cause named per contact and rerun `workbench sync undo`: restored contacts are not touched again.")
+
+# --- plan lifecycle (issue 16: the dashboard tells the truth) -------------------------------
+_entry("PLAN_APPLIED", "This plan was applied already",
+       "A previewed plan is applied once; applying it again would only journal every write as changed since "
+       "the preview.",
+       "Preview again (p on the Preview screen, or preview() in a notebook) and apply the new plan.", exit_code=2)
+_entry("EWS_MAILBOX_FULL", "Mailbox over its quota",
+       "Exchange refused the write because the operator's mailbox is over its storage quota "
+       "(ErrorQuotaExceeded); the contact data is fine.",
+       "Ask the Exchange admin to raise the mailbox's quota, or the operator to free space (empty Deleted "
+       "Items); then rerun the sync.")
+_entry("PLAN_SUPERSEDED", "This plan is out of date",
+       "Another run wrote to its mailboxes after the preview was taken, so the plan no longer describes them.",
+       "Preview again (p on the Preview screen, or preview() in a notebook) and apply the new plan.", exit_code=2)
 
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""

@@ -103,6 +103,9 @@ def _bool(text: str) -> bool:
     raise RuleBroken("true or false")
 
 
+_bool.options = ("true", "false")   # type: ignore[attr-defined]   # a closed list: Setting.choices
+
+
 def whole_number(text: str) -> int | None:
     """``text`` (outer spaces allowed) as a whole number written in ASCII digits, else None.
 
@@ -129,6 +132,7 @@ def _choice(*options: str | int) -> Callable[[str], Any]:
             if text.strip() == str(option):
                 return option
         raise RuleBroken("one of " + ", ".join(str(o) for o in options))
+    parse.options = tuple(str(o) for o in options)   # type: ignore[attr-defined]   # Setting.choices
     return parse
 
 
@@ -234,6 +238,11 @@ class Setting:
     help: str
     required: bool = False   # must be non-empty for `settings check`
     max_chars: int = MAX_CHARS
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The closed list of values this setting's rule accepts (empty for an open rule)."""
+        return tuple(getattr(self.reader, "options", ()))
 
     def parse(self, text: str) -> Any:
         """The typed value of ``text``: printable text a person meant first, then the setting's own rule."""

@@ -43,7 +43,7 @@ def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     (ee.ErrorInvalidChangeKey("stale"), "EWS_CONFLICT"),
     (ee.ErrorIrresolvableConflict("stale"), "EWS_CONFLICT"),
     (ee.ErrorItemSave("rejected"), "EWS_ITEM_REJECTED"),
-    (ee.ErrorQuotaExceeded("full"), "EWS_ITEM_REJECTED"),
+    (ee.ErrorQuotaExceeded("mailbox full"), "EWS_MAILBOX_FULL"),       # its own remedy, not "fix the data"
     (ee.ErrorInternalServerError("boom"), "EWS_SERVER_ERROR"),
     (ee.ErrorSubscriptionNotFound("gone"), "SUBSCRIPTION_LAPSED"),
     (ee.MalformedResponseError("junk"), "EWS_PROTOCOL"),

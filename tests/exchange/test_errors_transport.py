@@ -149,7 +149,7 @@ def test_sync_retries_a_handshake_cut_until_the_deadline(exchange_env) -> None:
         settings_table.update(exchange_env.store, {"exchange_url": url})
         result = run_sync(exchange_env.store, ["OP-004"], deadline_seconds=1.5)
     box = result.mailbox("OP-004")
-    assert (box.status, box.code) == ("cancelled", "SYNC_DEADLINE") and "TLS_HANDSHAKE_CUT" in box.detail
+    assert (box.status, box.code) == ("failed", "SYNC_DEADLINE") and "TLS_HANDSHAKE_CUT" in box.detail
     retries = exchange_env.store.rows("SELECT code FROM sync_log WHERE run_id = ? AND action = 'retry'",
                                       [result.run_id])
     assert retries and {code for (code,) in retries} == {"TLS_HANDSHAKE_CUT"}

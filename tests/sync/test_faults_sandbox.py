@@ -48,13 +48,15 @@ def test_impersonation_denied_for_one_mailbox_sends_exactly_one_failure_mail(env
                                                                        "sales-ops@example.com"]]
 
 
-def test_transient_failures_past_the_deadline_cancel_the_mailbox_and_notify(env):
+def test_transient_failures_past_the_deadline_fail_the_mailbox_and_notify(env):
     run_sync(env.store, [OP])                        # a first sync, so the next one has something to do
     env.sandbox.faults.set(http_error_share=1.0, http_error_status=503)
     result = run_sync(env.store, [OP], deadline_seconds=1.0)
     env.sandbox.faults.clear()
     box = result.mailbox(OP)
-    assert (box.status, box.code) == ("cancelled", "SYNC_DEADLINE")
+    assert (box.status, box.code) == ("failed", "SYNC_DEADLINE")      # a deadline is a failure, not a cancel
+    assert result.status == "failed" and box.left == 0 and box.planned == box.done + box.failed
+    assert env.store.scalar("SELECT failure_streak FROM mailbox_state WHERE operator_id = ?", [OP]) == 1
     assert result.retries >= 1
     rec = env.store.df("SELECT code, status, body FROM notifications WHERE operator_id = ?", [OP])
     assert rec["code"].tolist() == ["SYNC_DEADLINE"]          # recorded; Exchange itself refused to send it
@@ -89,8 +91,14 @@ def test_cancel_token_stops_between_batches(env):
         if len(seen) == 2:
             token.cancel()
     result = run_sync(env.store, [OP], progress=progress, cancel=token)
-    assert result.status == "cancelled" and result.mailbox(OP).code == "SYNC_CANCELLED"
-    assert len(seen) == 2 and result.mailbox(OP).left > 0
+    box = result.mailbox(OP)
+    assert result.status == "cancelled" and (box.status, box.code) == ("cancelled", "SYNC_CANCELLED")
+    # every planned write is accounted for: the ones not reached are cancelled, none failed
+    assert len(seen) == 2 and box.cancelled > 0 and box.left == 0 and box.failed == 0
+    assert box.planned == box.done + box.failed + box.stale + box.cancelled
     assert env.store.scalar("SELECT count(*) FROM notifications") == 0      # a person cancelled: no e-mail
+    assert env.store.scalar("SELECT coalesce(max(failure_streak), 0) FROM mailbox_state WHERE operator_id = ?", [OP]) == 0
+    from workbench import insights
+    assert "SYNC_CANCELLED" not in set(insights.failures_by_code(env.store)["code"])
     assert run_sync(env.store, [OP]).mailbox(OP).status == "ok"
     assert_converged(env, [OP])

@@ -20,12 +20,14 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def make_app(store):
+def make_app(store, monkeypatch):
     from workbench.ui.app import WorkbenchApp
 
     def make(**kw):
         kw.setdefault("clock", lambda: FROZEN)
-        return WorkbenchApp(kw.pop("store", store), **kw)
+        chosen = kw.pop("store", store)
+        monkeypatch.chdir(chosen.path.parent)     # the header shows the store relative to here: fixed text
+        return WorkbenchApp(chosen, **kw)
     return make
 
 

@@ -1,4 +1,4 @@
-"""Snapshot tests: every screen at 120x40 with frozen time and the fixed journal store.
+"""Snapshot tests: every screen at 120x40 (the main ones also at 80x24) with frozen time and the fixed journal store.
 
 Accept changes with `pytest tests/ui/test_snapshots.py --snapshot-update` after looking at them.
 """
@@ -90,3 +90,27 @@ def test_sync_last_run(snap_compare, make_app):
 def test_settings_keystore(snap_compare, make_app, fixed_keystore):
     """Settings → ctrl+t with the committed certificates: one expiring in 18 days, one expired for another host."""
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("2", "ctrl+t"))
+
+
+# --- the same screens at 80x24 (issue 16: the layout holds on a small terminal) --------------------
+SMALL = (80, 24)
+
+
+def test_overview_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=_go())
+
+
+def test_settings_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=_go("2"))
+
+
+def test_log_failed_only_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=_go("6", "f"))
+
+
+def test_preview_before_a_plan_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=_go("4"))
+
+
+def test_sync_last_run_80x24(snap_compare, make_app):
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=_go("5"))

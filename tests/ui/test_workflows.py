@@ -20,9 +20,10 @@ async def test_overview_shows_health(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         ops = str(app.screen.query_one("#ov-operators").render())
-        assert "24 total" in ops and "3 failing verification" in ops
+        assert "24 total" in ops and "3 ✗ verify failing" in ops
         attention = str(app.screen.query_one("#ov-attention").render())
-        assert "EWS_MAILBOX_NOT_FOUND" in attention and "remedy:" in attention
+        assert "EWS_MAILBOX_NOT_FOUND" in attention and "cause:" in attention and "remedy:" in attention
+        assert "store workbench.duckdb" in app.screen.sub_title
 
 
 @aio
@@ -185,7 +186,9 @@ async def test_fix_a_setting_after_validation_error(make_app, store):
         recipients.value = "ops@example.com"
         await pilot.pause()
         assert not screen.query_one("#field-batch_size").has_class("invalid")
-        await pilot.press("ctrl+s")
+        await pilot.press("escape", "ctrl+s")          # leave the field; the save asks first
+        await settle(pilot)
+        await pilot.press("y")
         await settle(pilot)
         values = stored_values(store)
         assert (values["batch_size"], values["failure_recipients"]) == ("256", "ops@example.com")
@@ -214,3 +217,67 @@ async def test_store_error_becomes_toast(make_app, tmp_path):
         await settle(pilot)
         messages = [n.message for n in app._notifications]
         assert any(m.startswith("STORE_CORRUPT: Store file damaged — ") for m in messages)
+
+
+# --- settings editing safety (issue 16) ------------------------------------------------------------
+
+@aio
+async def test_a_screen_key_never_reaches_a_settings_field(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        batch = screen.query_one("#in-batch_size")
+        assert batch.disabled and not screen.editing                 # read-only until an explicit edit
+        await pilot.press("ctrl+t")                                   # the keystore panel, then back
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen and not isinstance(app.focused, type(batch))
+        await pilot.press("9", "8", "7")                              # keys with no binding go nowhere
+        await pilot.press("e")                                        # edit: the first field has focus
+        await settle(pilot)
+        assert screen.editing and not batch.disabled
+        await pilot.press("escape")                                   # esc always leaves the field
+        await settle(pilot)
+        assert not screen.editing and batch.disabled
+        await pilot.press("5", "6", "3", "2")                         # screen keys switch screens
+        await settle(pilot)
+        assert app.current_mode == "settings" and app.screen is screen
+        assert batch.value == "512" and stored_values(store)["batch_size"] == "512"
+        assert screen.changes() == {}
+
+
+@aio
+async def test_a_settings_save_shows_old_and_new_and_asks(make_app, store):
+    from workbench.ui.widgets.confirm import Confirm
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press(*["tab"] * 5)                               # contact_integration … batch_size
+        assert app.focused is screen.query_one("#in-batch_size")
+        await pilot.press("end", "backspace", "backspace", "backspace", "3", "escape")
+        await settle(pilot)
+        assert screen.query_one("#field-batch_size").has_class("changed")
+        assert "stored: 512" in str(screen.query_one("#rule-batch_size").render())
+        await pilot.press("3", "2")                                   # navigation neither saves nor loses it
+        await settle(pilot)
+        assert screen.query_one("#in-batch_size").value == "3" and stored_values(store)["batch_size"] == "512"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm) and "batch_size: 512 → 3" in app.screen.question
+        await pilot.press("n")                                        # no: nothing saved, still marked
+        await settle(pilot)
+        assert stored_values(store)["batch_size"] == "512" and screen.changes() == {"batch_size": "3"}
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert stored_values(store)["batch_size"] == "3"
+        assert store.rows("SELECT key, old_value, new_value FROM settings_changes WHERE source = 'dashboard'") == [
+            ("batch_size", "512", "3")]

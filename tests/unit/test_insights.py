@@ -219,7 +219,7 @@ def test_batch_throughput(store):
 
 def test_health_summary_and_mailboxes(store):
     assert insights.health_summary(store) == {
-        "runs": 3, "runs_ok": 1, "runs_not_ok": 2, "run_retries": 9, "failures": 3, "retry_entries": 4,
+        "runs": 3, "runs_ok": 1, "runs_not_ok": 1, "runs_cancelled": 1, "run_retries": 9, "failures": 3, "retry_entries": 4,
         "throttled": 3, "batches": 3, "batch_items": 16, "items_per_second": round(16 / 5.5, 3),
         "failure_emails": 1}
     health = insights.mailbox_health(store)
@@ -265,7 +265,7 @@ def test_open_store_reads_the_environment_and_refuses_a_missing_file(tmp_path, m
 
 
 def test_insights_imports_neither_textual_nor_exchangelib():
-    code = ("import sys, json, workbench.insights; "
+    code = ("import sys, json, workbench.insights, workbench.readmodels.overview, workbench.readmodels.settings; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'exchangelib', 'jks'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
@@ -350,3 +350,86 @@ def test_what_if_refuses_unknown_or_invalid_overrides(conflict_store):
     with pytest.raises(WorkbenchError) as exc:
         insights.what_if(conflict_store, base, conflict_policy="newest-wins")
     assert exc.value.code == "SETTING_INVALID"
+
+
+# --- one read model for the dashboard and the notebooks (issue 18) and cancel vs failure (issue 16) -----
+
+def _person_cancels(store: Store) -> None:
+    """Run 5: a person cancelled two mailboxes (plus a planned write each)."""
+    with store.write() as con:
+        con.execute("INSERT INTO sync_runs (run_id, started_at, finished_at, trigger, dry_run, status, operators, "
+                    "planned, done, failed, requests, retries) VALUES (5, ?, ?, 'dashboard', false, 'cancelled', "
+                    "2, 4, 0, 0, 2, 0)", [_t(90), _t(91)])
+        con.executemany(
+            "INSERT INTO sync_log (run_id, logged_at, operator_id, action, outcome, code, items) "
+            "VALUES (5, ?, ?, ?, ?, ?, ?)",
+            [(_t(90.5), "OP-4", "mailbox", "cancelled", "SYNC_CANCELLED", 2),
+             (_t(90.6), "OP-7", "mailbox", "cancelled", "SYNC_CANCELLED", 2)])
+
+
+def test_a_persons_cancel_is_not_a_failure_in_any_read_model(store):
+    before = insights.failures_by_code(store)
+    _person_cancels(store)
+    after = insights.failures_by_code(store)
+    assert "SYNC_CANCELLED" not in set(after["code"])
+    assert after["failures"].sum() == before["failures"].sum() == 3
+    summary = insights.health_summary(store)
+    assert summary["failures"] == 3 and summary["runs_cancelled"] == 2 and summary["runs_not_ok"] == 1
+    from workbench.readmodels.journal import JournalFilter, journal_source
+    from workbench.readmodels.overview import overview
+    failed_page = journal_source(JournalFilter(failed_only=True)).page(store, 0, 50)
+    assert failed_page.total == 3 and all(row[8] != "SYNC_CANCELLED" for row in failed_page.rows)
+    ov = overview(store, _t(100))
+    assert ov.attention and all(a.code != "SYNC_CANCELLED" for a in ov.attention if a.where == "sync")
+    assert ov.cancelled == 2
+
+
+def test_a_legacy_deadline_cancel_still_counts_as_a_failure(store):
+    codes = insights.failures_by_code(store).set_index("code")
+    assert codes.loc["SYNC_DEADLINE", "failures"] == 1
+
+
+def test_dashboard_and_notebook_agree_on_operator_states_and_failures(store):
+    from workbench.readmodels.journal import JournalFilter, journal_source
+    from workbench.readmodels.operators import OperatorFilter, operators_source
+    from workbench.readmodels.overview import overview
+    counts = insights.audit_counts(store)
+    ov = overview(store, _t(100))
+    assert (ov.operators_total, ov.operators_enabled, ov.operators_verified, ov.operators_failing,
+            ov.operators_unverified) == (counts["operators"], counts["enabled"], counts["verified"],
+                                         counts["failing"], counts["unverified"]) == (7, 5, 3, 3, 1)
+    not_verified = operators_source(OperatorFilter(only_failing=True)).count(store)
+    assert not_verified == counts["failing"] + counts["unverified"]
+    assert (journal_source(JournalFilter(failed_only=True)).count(store)
+            == int(insights.failures_by_code(store)["failures"].sum()))
+
+
+def test_setting_choices_come_from_the_settings_rules():
+    from workbench.readmodels.settings import setting_choices
+    from workbench.settings import SETTINGS, RuleBroken
+    choices = setting_choices()
+    assert choices["slot_size_minutes"] == ("15", "30") and choices["contact_integration"] == ("true", "false")
+    assert "batch_size" not in choices and "exchange_url" not in choices
+    for key, options in choices.items():
+        for option in options:
+            SETTINGS[key].parse(option)                        # every offered choice is accepted
+        with pytest.raises(RuleBroken):
+            SETTINGS[key].parse("not-" + options[0])           # and the rule is closed
+
+
+def test_health_charts_use_conventional_colours_and_buckets_from_the_span(store):
+    from datetime import timedelta
+    from workbench.readmodels.charts import bucket_for_span
+    assert insights.colours(["ok", "failed", "cancelled"]) == ["tab:green", "tab:red", "tab:gray"]
+    assert bucket_for_span(timedelta(minutes=20)) == "5 minutes"          # a short history is not one bar
+    assert bucket_for_span(timedelta(hours=3)) == "15 minutes"
+    assert bucket_for_span(timedelta(days=2)) == "6 hours"
+    assert bucket_for_span(timedelta(days=60)) == "1 week"
+    every = insights.bucket_for(store)                                      # runs 1-3 span 75 minutes
+    assert every == "5 minutes" and len(insights.runs_over_time(store, every=every)) >= 2
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = insights.runs_over_time(store, every=every)[["ok", "cancelled"]].plot.bar(stacked=True)
+    insights.integer_ticks(ax)
+    ticks = [t for t in ax.get_yticks() if t >= 0]
+    assert ticks and all(float(t).is_integer() for t in ticks)

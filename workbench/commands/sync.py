@@ -133,8 +133,10 @@ def run_cmd(args) -> int:
                  "yes" if m.notified else "") for m in result.mailboxes]
         print_table(rows, ["operator", "mailbox", "status", "planned", "done", "failed", "left", "skipped", "code",
                            "e-mailed"])
+        extra = "".join(f", {n} {what}" for n, what in ((result.stale, "changed since the plan"),
+                                                         (result.cancelled, "cancelled")) if n)
         print(f"\nrun {result.run_id}: {result.status}{' (dry run)' if result.dry_run else ''}; "
-              f"{result.done} done, {result.failed} failed, {result.retries} retries, "
+              f"{result.planned} planned: {result.done} done, {result.failed} failed{extra}; {result.retries} retries, "
               f"{result.requests} EWS requests, {result.seconds:.1f}s")
         for m in result.mailboxes:
             if m.code and m.status != "dry-run":

@@ -12,8 +12,10 @@ from workbench.store import Store
 # A verified mailbox answered as it should: ``ok``, or ``sync-off`` (the mailbox is fine, only the
 # operator's contact_sync flag was off when it was checked).
 VERIFIED_STATUSES = ("ok", "sync-off")
-VERIFIED_SQL = "verify_status IN ('ok', 'sync-off')"
-FAILED_OUTCOMES_SQL = "outcome IN ('failed', 'cancelled')"   # journal entries that need attention
+VERIFIED_SQL = f"verify_status IN {VERIFIED_STATUSES}"
+#: an operator's verification state (``vocabulary.Verification``) over a LATEST_CHECK row
+VERIFICATION_SQL = (f"CASE WHEN verify_status IS NULL THEN 'unverified' WHEN {VERIFIED_SQL} THEN 'verified' "
+                    "ELSE 'failing' END")
 
 LATEST_CHECK = """
     SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, content_hash, normalise
 from workbench.store import Store, contact_search, now
-from workbench.store.operators_table import FAILED_OUTCOMES_SQL
+from workbench.store.vocabulary import FAILURE_SQL
 
 SNAPSHOT_COLUMNS = ("operator_id", "item_id", "change_key", "crm_id", "categories", "private",
                     *CONTACT_FIELDS, "hash", "seen_at")
@@ -217,7 +217,7 @@ def log_df(store: Store, *, run_id: int | None = None, operator_id: str | None =
         where.append("operator_id = ?")
         params.append(operator_id)
     if failed:
-        where.append(FAILED_OUTCOMES_SQL)
+        where.append(FAILURE_SQL)
     sql = "SELECT * FROM sync_log" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY log_id"
     if limit:
         sql += f" LIMIT {int(limit)}"

@@ -32,15 +32,16 @@ from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
 from workbench.store import Store
 from workbench.store import sync_tables as st
-from workbench.sync import faults, notify
+from workbench.sync import faults, lifecycle, notify
 from workbench.sync.execute import execute
 from workbench.sync.journal import plan_entries
 from workbench.sync.mailboxes import each
 from workbench.sync.plan import Plan, build_plan, operator_mailboxes
-from workbench.sync.results import MailboxResult, ProgressEvent, RunResult, run_status
+from workbench.sync.results import MailboxResult, ProgressEvent, RunResult
 from workbench.sync.revalidate import only, stale_entry, still_valid
 from workbench.sync.snapshot import snapshot as snapshot_phase
 from workbench.sync.state import Books, Box, RunContext
+from workbench.sync.status import account_stopped, preview_scope, run_status
 
 __all__ = ["CancelToken", "MailboxResult", "ProgressEvent", "RunResult", "run_sync"]
 
@@ -61,8 +62,7 @@ def _narrow(store: Store, plan: Any,
     from workbench.store.operators_table import require_known
     previewed = part = None
     if plan is not None:
-        previewed = plan if isinstance(plan, Plan) else plan.plan
-        wanted = sorted(set(previewed.writes["operator_id"]))
+        previewed, wanted = preview_scope(plan)
         if operators is not None:
             keep = set(operators)
             wanted = [op for op in wanted if op in keep]
@@ -132,7 +132,7 @@ def _count_and_guard(ctx: RunContext, decided: Plan, ready: list[str], boxes: di
             box.result.status, box.result.code = "guarded", "MASS_DELETE"
             box.result.detail = notify.guard_detail(op, int(row["deletes"]), int(row["links"]),
                                                     int(ctx.settings.mass_delete_percent))
-            ctx.books.log([{"operator_id": op, "action": "mailbox", "outcome": "cancelled", "code": "MASS_DELETE",
+            ctx.books.log([{"operator_id": op, "action": "mailbox", "outcome": "skipped", "code": "MASS_DELETE",
                             "detail": box.result.detail}])
             ctx.to_notify.append((box, "MASS_DELETE", box.result.detail))   # once: notify_failure dedups
 
@@ -178,7 +178,8 @@ def _propagate(ctx: RunContext, boxes: list[Box], changed: set[str], workers: in
 
 
 def _finish(ctx: RunContext, results: list[MailboxResult]) -> str:
-    status = run_status(results, ctx.cancel.cancelled)
+    account_stopped(results)
+    status = str(run_status(results, cancelled=ctx.cancel.cancelled))
     c = ctx.counters
     ctx.books.write(lambda con: st.finish_run(con, ctx.books.run_id, status=status,
                                               done=sum(r.done for r in results),
@@ -205,10 +206,12 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     propagate = previewed is None if propagate is None else propagate
     cancel = cancel or CancelToken()
     t_start = time.monotonic()
-    with store.write() as con:
-        targets = operator_mailboxes(con, operators)
-    run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, planned=0,
-                          operators=len(operators if previewed is not None else targets))
+    with lifecycle.applying(None if dry_run else previewed_all, store, operators) as started:
+        with store.write() as con:
+            targets = operator_mailboxes(con, operators)
+        run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, planned=0,
+                              operators=len(operators if previewed is not None else targets))
+        started(run_id)
     boxes = {op: Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
     gone = _switched_off(Books(store, run_id), previewed, operators, boxes) if previewed is not None else []
     own_backend = backend is None

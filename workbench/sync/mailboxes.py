@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 from workbench.errors import WorkbenchError
 from workbench.store import sync_tables as st
 from workbench.sync.state import Box, RunContext, Stop
+from workbench.sync.status import stop_status
 from workbench.sync.workers import Watch, run_each
 
 #: after a cancel, seconds the workers get to finish the request in flight before they are abandoned
@@ -22,10 +23,11 @@ def stop_box(ctx: RunContext, box: Box, status: str, code: str, detail: str) -> 
     ctx.books.log([{"operator_id": r.operator_id, "action": "mailbox", "outcome": "cancelled"
                     if status == "cancelled" else "failed", "code": code,
                     "detail": f"{r.mailbox}: {detail}; done {r.done}, left {r.left}"}])
+    if status == "cancelled":
+        return          # a person's cancel: no failure streak, no e-mail
     ctx.books.write(lambda con: st.mark_mailbox(con, r.operator_id, r.mailbox, ok=False, code=code))
-    if code != "SYNC_CANCELLED":
-        with ctx.counters.lock:
-            ctx.to_notify.append((box, code, detail))
+    with ctx.counters.lock:
+        ctx.to_notify.append((box, code, detail))
 
 
 def _guarded(ctx: RunContext, fn: Callable[[Box], Any]) -> Callable[[Box], None]:
@@ -36,7 +38,7 @@ def _guarded(ctx: RunContext, fn: Callable[[Box], Any]) -> Callable[[Box], None]
             fn(box)
         except Stop as stop:
             if not box.abandoned:
-                stop_box(ctx, box, "cancelled", stop.code, stop.detail)
+                stop_box(ctx, box, stop_status(stop.code), stop.code, stop.detail)
         except WorkbenchError as err:
             if not box.abandoned:
                 stop_box(ctx, box, "failed", err.code, err.detail)
@@ -58,7 +60,7 @@ def each(ctx: RunContext, boxes: Sequence[Box], fn: Callable[[Box], Any], *, wor
     for box, code in lost:
         detail = ("cancelled by a person; the request in flight was abandoned" if code == "SYNC_CANCELLED"
                   else f"worker still busy {ctx.stuck_grace:g}s past the mailbox deadline; abandoned")
-        stop_box(ctx, box, "cancelled" if code == "SYNC_CANCELLED" else "failed", code, detail)
+        stop_box(ctx, box, stop_status(code), code, detail)
     errors = [b.error for b in boxes if b.error is not None]
     if errors:
         raise errors[0]

@@ -33,13 +33,14 @@ Rules (DESIGN.md "Sync semantics"):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import duckdb
 import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, hash_sql, normalise
+from workbench.sync.lifecycle import Lifecycle
 
 # Action kinds, in the order a mailbox executes them.
 EXCHANGE_WRITES = ("create-exchange", "update-exchange", "delete-exchange")
@@ -97,6 +98,8 @@ class Plan:
     actions: pd.DataFrame
     changes: pd.DataFrame
     operators: pd.DataFrame
+    #: previewed → applied / superseded (``workbench.sync.lifecycle``); a derived plan starts its own
+    lifecycle: Lifecycle = field(default_factory=Lifecycle, compare=False, repr=False)
 
     # -- views ---------------------------------------------------------------
     @property

@@ -30,11 +30,12 @@ class MailboxResult:
     failed: int = 0
     skipped: int = 0
     stale: int = 0                 # planned writes not done: a side changed since the plan (PLAN_STALE)
+    cancelled: int = 0             # planned writes a person's cancel stopped (workbench.sync.status)
     notified: bool = False
 
     @property
     def left(self) -> int:
-        return max(0, self.planned - self.done - self.failed - self.stale)
+        return max(0, self.planned - self.done - self.failed - self.stale - self.cancelled)
 
     def settle(self) -> None:
         """A mailbox that executed: ok, or partial when something failed or changed since the plan."""
@@ -72,23 +73,16 @@ class RunResult:
     def stale(self) -> int:
         return sum(m.stale for m in self.mailboxes)
 
+    @property
+    def cancelled(self) -> int:
+        return sum(m.cancelled for m in self.mailboxes)
+
     def mailbox(self, operator_id: str) -> MailboxResult:
         return next(m for m in self.mailboxes if m.operator_id == operator_id)
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "dry_run": self.dry_run, "planned": self.planned,
-                "done": self.done, "failed": self.failed, "stale": self.stale, "requests": self.requests, "retries": self.retries,
+                "done": self.done, "failed": self.failed, "stale": self.stale, "cancelled": self.cancelled, "requests": self.requests, "retries": self.retries,
                 "seconds": round(self.seconds, 3),
                 "mailboxes": [{**asdict(m), "left": m.left} for m in self.mailboxes]}
 
-
-def run_status(results: list[MailboxResult], cancelled: bool) -> str:
-    """The run's status from its mailboxes' (a cancel wins; pending: the run died before it settled)."""
-    statuses = {r.status for r in results}
-    if cancelled:
-        return "cancelled"
-    if not results or statuses <= {"ok", "dry-run"}:
-        return "ok"
-    if statuses <= {"failed", "cancelled", "pending"}:
-        return "failed"
-    return "partial"

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from workbench.store import Store, now
-from workbench.ui.data import error_headline
+from workbench.ui.data import error_headline, store_label
 from workbench.ui.screens.contacts import ContactsScreen
 from workbench.ui.screens.log import LogScreen
 from workbench.ui.screens.operators import OperatorsScreen
@@ -63,7 +63,7 @@ class WorkbenchApp(App[None]):
         self.clock = clock
         self.banner = banner
         self.start_mode = start_mode
-        self.sub_title = banner or f"store {store.path.name}"
+        self.sub_title = " · ".join(part for part in (store_label(store.path), banner) if part)
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)

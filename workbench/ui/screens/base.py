@@ -24,6 +24,8 @@ class WorkbenchScreen(Screen):
     BINDINGS = [Binding("ctrl+r", "refresh_data", "Refresh", show=False)]
 
     def compose(self) -> ComposeResult:
+        # the header names the screen and which store is open ("demo" for a demo store)
+        self.sub_title = " · ".join(part for part in (type(self).SUB_TITLE, self.app.sub_title) if part)
         yield Header(show_clock=False, icon="≡")
         yield from self.compose_body()
         yield Footer()

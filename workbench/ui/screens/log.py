@@ -7,12 +7,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent, TabPane
 
-from workbench.ui.data import (JournalFilter, cell, journal_entry, journal_source, notifications_source,
-                               remedy_lines, runs_source)
+from workbench.readmodels.catalogue import remedy_lines
+from workbench.readmodels.journal import (JournalFilter, journal_entry, journal_source, notifications_source,
+                                          runs_source)
+from workbench.ui.data import cell
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.paged_table import PagedTable
 
@@ -43,14 +45,15 @@ class LogScreen(WorkbenchScreen):
                     yield Input(placeholder="operator id", id="log-operator")
                     yield Checkbox("failed only (f)", id="log-failed")
                 yield PagedTable(journal_source(self.filter), id="log-table", page_size=200)
-                yield Static("", id="log-detail")
+                with VerticalScroll(id="log-detail-box"):       # the whole cause and remedy, wrapped, scrollable
+                    yield Static("", id="log-detail")
             with TabPane("Runs", id="tab-runs"):
                 yield PagedTable(runs_source(), id="runs-table")
             with TabPane("Notifications", id="tab-notifications"):
                 yield PagedTable(notifications_source(), id="notes-table")
 
     def on_mount(self) -> None:
-        self.query_one("#log-detail").border_title = "Entry"
+        self.query_one("#log-detail-box").border_title = "Entry"
         self.query_one("#log-table", PagedTable).focus_table()
 
     def refresh_data(self) -> None:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Checkbox, Input, ProgressBar, Static
 
-from workbench.ui.data import OPERATOR_SORTS, OperatorFilter, operators_source
+from workbench.readmodels.operators import OPERATOR_SORTS, OperatorFilter, operators_source
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.import_review import ImportDialog, ImportRequest, ImportReviewScreen
 from workbench.ui.widgets.paged_table import PagedTable

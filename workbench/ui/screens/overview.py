@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from workbench.ui.data import Overview, cell, fmt_ago, overview
+from workbench.readmodels.overview import Overview, overview
+from workbench.ui.data import cell, fmt_ago
 from workbench.ui.screens.base import WorkbenchScreen
 
 
@@ -38,8 +39,7 @@ class OverviewScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         runs = self.query_one("#ov-runs", DataTable)
-        runs.add_columns("Run", "Started", "Trigger", "Dry run", "Status", "Operators", "Planned", "Done",
-                         "Failed")
+        runs.add_columns("Run", "Started", "Trigger", "Dry", "Status", "Ops", "Planned", "Done", "Failed")
         for box, title in (("#ov-integration", "Contact sync"), ("#ov-operators", "Operators"),
                            ("#ov-agent", "Agent & subscriptions")):
             self.query_one(box).border_title = title
@@ -89,7 +89,7 @@ class OverviewScreen(WorkbenchScreen):
                 integ.append(f"\n  · {problem.split(':')[0].split('=')[0]}", style="red")
         else:
             integ.append("✓ valid", style="bold green")
-        integ.append("\nLast check   ")
+        integ.append("\nCheck        ")
         if d.last_check is None:
             integ.append("never run", style="yellow")
         else:
@@ -104,20 +104,20 @@ class OverviewScreen(WorkbenchScreen):
 
         ops = Text()
         ops.append(f"{d.operators_total:>6,} total\n")
-        ops.append(f"{d.operators_enabled:>6,} contact sync on\n")
-        ops.append(f"{d.operators_verified:>6,} verified ok\n", style="green")
-        ops.append(f"{d.operators_failing:>6,} failing verification\n",
+        ops.append(f"{d.operators_enabled:>6,} sync on\n")
+        ops.append(f"{d.operators_verified:>6,} ✓ verified\n", style="green")
+        ops.append(f"{d.operators_failing:>6,} ✗ verify failing\n",
                    style="bold red" if d.operators_failing else "")
-        ops.append(f"{d.operators_unverified:>6,} never verified", style="yellow" if d.operators_unverified else "")
+        ops.append(f"{d.operators_unverified:>6,} ? never verified", style="yellow" if d.operators_unverified else "")
         self.query_one("#ov-operators", Static).update(ops)
 
         agent = Text()
-        agent.append(f"{d.mailboxes:>5,} mailboxes tracked\n")
-        agent.append(f"{d.subscribed:>5,} push subscriptions\n")
-        agent.append(f"{d.lapsed:>5,} lapsed (silent > 2× frequency)\n", style="bold red" if d.lapsed else "")
-        agent.append(f"{d.streaking:>5,} with a failure streak\n", style="bold red" if d.streaking else "")
-        agent.append(f"last notification {fmt_ago(d.last_notification_at, clock_now)}; "
-                     f"oldest success {fmt_ago(d.last_success_at, clock_now)}")
+        agent.append(f"{d.mailboxes:>5,} mailboxes\n")
+        agent.append(f"{d.subscribed:>5,} subscribed (push)\n")
+        agent.append(f"{d.lapsed:>5,} ✗ lapsed (silent)\n", style="bold red" if d.lapsed else "")
+        agent.append(f"{d.streaking:>5,} ✗ failure streak\n", style="bold red" if d.streaking else "")
+        agent.append(f"push {fmt_ago(d.last_notification_at, clock_now)}\n"
+                     f"oldest ok {fmt_ago(d.last_success_at, clock_now)}")
         self.query_one("#ov-agent", Static).update(agent)
 
         runs = self.query_one("#ov-runs", DataTable)
@@ -138,8 +138,13 @@ class OverviewScreen(WorkbenchScreen):
                 att.append("\n")
             att.append(f"✗ {item.code}", style="bold red")
             att.append(f" ×{item.count} ({item.where}) — {item.title}\n", style="bold")
+            if item.cause:
+                att.append(f"  cause: {item.cause}\n")
             att.append(f"  remedy: {item.remedy}")
         if not d.attention:
             att.append("✓ no failures in the last run or in verification", style="green")
+        if d.cancelled:
+            att.append(f"\n■ {d.cancelled} mailbox(es) cancelled by a person in the last run — not a failure; "
+                       "the next run picks them up", style="yellow")
         self.query_one("#ov-attention", Static).update(att)
         self.query_one("#ov-attention-box").border_subtitle = f"journal: {d.journal_rows:,} entries"

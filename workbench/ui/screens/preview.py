@@ -4,6 +4,8 @@
 builds the plan in a worker; this screen only arranges its DataFrames. Apply executes this very
 plan (``run_sync(plan=...)``) on the Sync screen after a confirmation: an action whose contact changed
 in Exchange or the CRM since the preview is skipped (PLAN_STALE), never applied over the newer edit.
+A plan is applied once: afterwards, or once another run wrote to its mailboxes (superseded), Apply is
+greyed out and the status line says so and offers a fresh preview (``workbench.sync.lifecycle``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from workbench.ui.data import cell
+from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.confirm import Confirm
 
@@ -63,8 +65,9 @@ class PreviewScreen(WorkbenchScreen):
         summary.add_column("Operator", key="operator", width=8)
         summary.add_column("Count", key="count", width=6)
         detail = self.query_one("#pv-detail", DataTable)
-        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 22),
-                                  ("after", "After", 22), ("why", "Reason / code", 18)):
+        # sized so contact, field, before and after fit the pane at 120 columns (a longer value ends in …)
+        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 20),
+                                  ("after", "After", 20), ("why", "Reason / code", 40)):
             detail.add_column(label, key=key, width=width)
         self.query_one("#pv-left").border_title = "Plan by action"
         detail.border_title = "Before → after"
@@ -76,7 +79,9 @@ class PreviewScreen(WorkbenchScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
-            return None if self.preview is None or self.busy or self.preview.is_empty else True
+            usable = (self.preview is not None and not self.busy and not self.preview.is_empty
+                      and self.preview.plan.lifecycle.applicable)
+            return True if usable else None
         if action in ("preview_all", "preview_one"):
             return None if self.busy else True
         return True
@@ -153,17 +158,42 @@ class PreviewScreen(WorkbenchScreen):
         for op, err in sorted(pv.errors.items()):
             notes.append(f"✗ {op}: {err}\n", style="red")
         self.query_one("#pv-notes", Static).update(notes)
-        who = ", ".join(event.operators) if event.operators else "all enabled operators"
-        if pv.is_empty:
-            self._status(Text(f"plan for {who}: nothing to write — in sync", style="green"))
-        else:
-            self._status(Text(f"plan for {who}: {writes} write(s); a applies it after a confirmation",
-                              style="bold"))
+        self._show_state()
         if summary.row_count:
             summary.move_cursor(row=0)
             self._show_detail(summary.coordinate_to_cell_key(summary.cursor_coordinate).row_key.value)
         else:
             self.query_one("#pv-detail", DataTable).clear()
+
+    def _show_state(self) -> None:
+        """The status line from the plan and its lifecycle: applicable, applied, or out of date."""
+        pv = self.preview
+        if pv is None:
+            return
+        who = ", ".join(self.operators) if self.operators else "all enabled operators"
+        life = pv.plan.lifecycle
+        if not life.applicable:
+            self._status(Text(f"plan for {who}: {life.describe()} — cannot be applied again; p previews afresh",
+                              style="bold yellow"))
+        elif pv.is_empty:
+            self._status(Text(f"plan for {who}: nothing to write — in sync", style="green"))
+        else:
+            self._status(Text(f"plan for {who}: {len(pv.plan.writes)} write(s); a applies it after a confirmation",
+                              style="bold"))
+        self.refresh_bindings()
+
+    def refresh_data(self) -> None:
+        """Back on this screen: a plan applied meanwhile, or superseded by another run, is shown so."""
+        if self.preview is not None and self.preview.plan.lifecycle.applicable and not self.busy:
+            self.check_plan(self.preview)
+        self._show_state()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview-state")
+    def check_plan(self, pv) -> None:
+        from workbench.sync.lifecycle import refresh
+        from workbench.sync.status import preview_scope
+        refresh(pv.plan.lifecycle, self.store, preview_scope(pv)[1])
+        self.app.call_from_thread(self._show_state)
 
     @on(DataTable.RowHighlighted, "#pv-summary")
     def summary_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -181,9 +211,10 @@ class PreviewScreen(WorkbenchScreen):
         table = self.query_one("#pv-detail", DataTable)
         table.clear()
         for i, row in enumerate(rows.head(DETAIL_LIMIT).itertuples(index=False)):
-            why = row.code or row.reason or ""
-            table.add_row(cell(row.contact_id or row.item_id), cell(row.field), cell(row.before),
-                          Text(cell(row.after), style="bold" if row.field else ""), cell(why), key=str(i))
+            why = ": ".join(x for x in (row.code, row.reason) if x)      # a skip's reason is always shown
+            table.add_row(fit(cell(row.contact_id or row.item_id), 11), fit(cell(row.field), 14),
+                          fit(cell(row.before), 20), Text(fit(cell(row.after), 20), style="bold" if row.field else ""),
+                          fit(why, 40), key=str(i))
         more = len(rows) - DETAIL_LIMIT
         table.border_subtitle = (f"{action} · {operator or 'all operators'} · {len(rows)} row(s)"
                                  + (f", first {DETAIL_LIMIT} shown" if more > 0 else ""))
@@ -192,14 +223,19 @@ class PreviewScreen(WorkbenchScreen):
     def action_apply(self) -> None:
         if self.preview is None:
             return
+        if not self.preview.plan.lifecycle.applicable:
+            self._show_state()
+            return
         writes = len(self.preview.plan.writes)
         mailboxes = self.preview.plan.writes["operator_id"].nunique()
         who = ", ".join(self.operators) if self.operators else "all enabled operators"
         question = (f"Apply the plan for {who}?\n\n{writes} write(s) in {mailboxes} mailbox(es); "
                     f"{len(self.preview.overwrites)} Exchange edit(s) will be overwritten.\n"
                     "Exactly these actions run. A contact changed since this preview is left alone "
-                    "(PLAN_STALE in the journal); preview again to include it.")
-        plan = self.preview.plan
+                    "(PLAN_STALE in the journal); preview again to include it."
+                    + (f"\n{len(self.preview.errors)} mailbox(es) the preview could not read are tried again "
+                       "and reported (failed, e-mailed) as a run reports them." if self.preview.errors else ""))
+        plan = self.preview          # the whole preview: its scope includes the mailboxes it could not plan
 
         def decided(yes: bool | None) -> None:
             if yes:

@@ -1,5 +1,9 @@
 """Sync: run ``workbench.sync.engine.run_sync`` in a worker with live progress, cancel and journal.
 
+``r`` asks first: it previews (snapshot + plan, nothing written) and names how many writes in how many
+mailboxes; on yes it runs the sync as the CLI does (snapshot and plan again, so an edit made while the
+question was open is included, not overwritten).
+
 Progress events from the engine become ``Progress`` messages (coalesced: the bar and rate show the
 latest); the per-mailbox table and the live journal are read from the store every second while a
 run is going (the engine commits each batch's outcomes, so the store is the truth).
@@ -17,8 +21,15 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 
-from workbench.ui.data import cell, live_run, LiveRun
+from workbench.readmodels.journal import LiveRun, live_run
+from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
+
+
+#: the live journal's columns (a longer value ends in …)
+JOURNAL_COLUMNS = (("id", "#", 6), ("op", "Operator", 8), ("contact", "Contact", 10), ("action", "Action", 15),
+                   ("outcome", "Outcome", 9), ("code", "Code", 24), ("detail", "Detail", 40))
+NOTE_WIDTH = 60
 
 
 class SyncScreen(WorkbenchScreen):
@@ -62,13 +73,11 @@ class SyncScreen(WorkbenchScreen):
         boxes.border_title = "Mailboxes"
         for key, label, width in (("op", "Operator", 8), ("planned", "Planned", 7), ("done", "Done", 6),
                                   ("failed", "Failed", 6), ("batch", "Batches", 8), ("state", "State", 10),
-                                  ("note", "Last event", 60)):
+                                  ("note", "Last event", NOTE_WIDTH)):
             boxes.add_column(label, key=key, width=width)
         journal = self.query_one("#sy-journal", DataTable)
         journal.border_title = "Live journal"
-        for key, label, width in (("id", "#", 6), ("op", "Operator", 8), ("contact", "Contact", 10),
-                                  ("action", "Action", 15), ("outcome", "Outcome", 9), ("code", "Code", 17),
-                                  ("detail", "Detail", 40)):
+        for key, label, width in JOURNAL_COLUMNS:
             journal.add_column(label, key=key, width=width)
         self.batches: dict[str, str] = {}
         self.set_interval(1.0, self._poll, pause=False)
@@ -84,7 +93,45 @@ class SyncScreen(WorkbenchScreen):
 
     # --- start / cancel ---------------------------------------------------------------
     def action_start(self) -> None:
-        self.start(None)
+        if self.running:
+            return
+        self.running = True               # no second `r` while planning
+        self.refresh_bindings()
+        self.query_one("#sy-label", Static).update(
+            Text("planning: a snapshot of every enabled mailbox, nothing written yet…", style="yellow"))
+        self.plan_first()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sync-plan")
+    def plan_first(self) -> None:
+        from workbench.sync.preview import preview
+        try:
+            pv = preview(self.store)
+        finally:
+            self.app.call_from_thread(self._planned)
+        self.app.call_from_thread(self._ask, pv)
+
+    def _planned(self) -> None:
+        self.running = False
+        self.refresh_bindings()
+
+    def _ask(self, pv) -> None:
+        from workbench.ui.widgets.confirm import Confirm
+        writes = pv.plan.writes
+        question = (f"Run the sync for all enabled operators?\n\n{len(writes)} write(s) in "
+                    f"{writes['operator_id'].nunique()} mailbox(es) planned now; {len(pv.overwrites)} Exchange "
+                    "edit(s) overwritten by CRM-wins. The run plans again, so a change made meanwhile is included.")
+        if pv.errors:
+            question += (f"\n{len(pv.errors)} mailbox(es) could not be read ({', '.join(sorted(pv.errors))}): "
+                         "tried again, reported failed and e-mailed.")
+        if len(pv.guards):
+            question += f"\n{len(pv.guards)} mailbox(es) stop at the mass-deletion guard."
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self.start(None)
+            else:
+                self.query_one("#sy-label", Static).update("not run: nothing written. r plans again")
+        self.app.push_screen(Confirm(question, yes="Run"), decided)
 
     def start(self, operators: list[str] | None, plan: object = None) -> None:
         """Run a sync; with ``plan`` (from Preview's apply) execute that previewed plan, nothing else."""
@@ -155,7 +202,8 @@ class SyncScreen(WorkbenchScreen):
         style = {"ok": "bold green", "cancelled": "bold yellow"}.get(r.status, "bold red")
         text = Text()
         text.append(f"run {r.run_id} {r.status}", style=style)
-        stale = f", {r.stale} changed since the preview (PLAN_STALE)" if getattr(r, "stale", 0) else ""
+        stale = f", {r.stale} changed since the preview (PLAN_STALE)" if r.stale else ""
+        stale += f", {r.cancelled} cancelled" if r.cancelled else ""
         text.append(f": {r.done} done, {r.failed} failed{stale} of {r.planned} planned in {len(r.mailboxes)} mailbox(es), "
                     f"{r.requests} requests, {r.retries} retries, {r.seconds:,.1f} s — l opens its journal")
         self.query_one("#sy-label", Static).update(text)
@@ -182,14 +230,15 @@ class SyncScreen(WorkbenchScreen):
         boxes = self.query_one("#sy-mailboxes", DataTable)
         boxes.clear()
         for op, planned, done, failed, state, note in live.mailboxes:
-            style = {"failed": "bold red", "cancelled": "yellow"}.get(state, "")
+            style = {"failed": "bold red", "cancelled": "yellow", "done": "green", "running": "cyan"}.get(state, "")
             boxes.add_row(op, str(planned), str(done), Text(str(failed), style="red" if failed else ""),
-                          self.batches.get(op, ""), Text(state, style=style), note or "", key=op)
+                          self.batches.get(op, ""), Text(state, style=style), fit(note or "", NOTE_WIDTH),
+                          key=op)
         journal = self.query_one("#sy-journal", DataTable)
         journal.clear()
         for row in live.journal:
             outcome = row[4]
-            values = [cell(v) for v in row]
+            values = [fit(cell(v), c[2]) for v, c in zip(row, JOURNAL_COLUMNS)]
             values[4] = Text(outcome, style={"failed": "bold red", "ok": "green", "cancelled": "yellow"}
                              .get(outcome, ""))
             journal.add_row(*values, key=str(row[0]))

@@ -16,7 +16,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from workbench.ui.data import Page, PageSource, cell
+from workbench.readmodels.paging import Page, PageSource
+from workbench.ui.data import cell, fit
 
 
 class PagedTable(Vertical, can_focus=False):
@@ -99,7 +100,8 @@ class PagedTable(Vertical, can_focus=False):
         self.page_offset, self.total = page.offset, page.total
         table.clear()
         for row in page.rows:
-            table.add_row(*(cell(v) for v in row[1:]), key=str(row[0]))
+            table.add_row(*(fit(cell(v), c.width) for v, c in zip(row[1:], self.source.columns)),
+                          key=str(row[0]))
         if page.rows:
             table.move_cursor(row=min(keep_row, len(page.rows) - 1), animate=False)
         self._update_pager()
