@@ -31,6 +31,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from workbench.errors import CATALOGUE, WorkbenchError
+from workbench.paths import from_notebook
 from workbench.store import Store
 from workbench.store.operators_table import VERIFIED_STATUSES
 
@@ -51,17 +52,22 @@ _INTERVAL_RE = re.compile(r"^\s*\d+\s+(second|minute|hour|day|week|month)s?\s*$"
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
     """The store a notebook works on: ``path`` or ``$WORKBENCH_STORE``.
 
-    Refuses a missing file rather than silently creating an empty store.
+    A relative path is read from the repository root (``workbench.paths.from_notebook``); one from
+    ``$WORKBENCH_STORE`` is put back there absolute for the rest of the kernel's life. Refuses a
+    missing file rather than silently creating an empty store.
     """
-    if path is None:
-        path = os.environ.get("WORKBENCH_STORE")
-        if not path:
-            raise WorkbenchError("FILE_NOT_FOUND", "WORKBENCH_STORE is not set; point it at the workbench "
-                                                   "store (e.g. demo/workbench.duckdb)")
-    path = Path(path)
-    if not path.is_file():
-        raise WorkbenchError("FILE_NOT_FOUND", f"{path}: no workbench store there (WORKBENCH_STORE)")
-    return Store(path)
+    from_env = path is None
+    given = os.environ.get("WORKBENCH_STORE") if from_env else path
+    if not given:
+        raise WorkbenchError("FILE_NOT_FOUND", "WORKBENCH_STORE is not set; point it at the workbench "
+                                               "store (e.g. demo/workbench.duckdb)")
+    found = from_notebook(given)
+    if not found.is_file():
+        raise WorkbenchError("FILE_NOT_FOUND", f"{given}: no workbench store there (read as {found}; a relative "
+                                               "WORKBENCH_STORE starts at the repository root)")
+    if from_env:
+        os.environ["WORKBENCH_STORE"] = str(found)
+    return Store(found)
 
 
 def _catalogue(df: pd.DataFrame, code_column: str, *, cause: bool = False) -> pd.DataFrame:
