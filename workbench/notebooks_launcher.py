@@ -27,7 +27,8 @@ def start_demo_exchange(directory: Path) -> subprocess.Popen | None:
     """`workbench demo --serve --dir DIRECTORY` in the background, once it serves; None if already served."""
     if demo_world.serving(directory) is not None:
         return None
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "demo", "--serve", "--dir", str(directory)])
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "demo", "--serve", "--dir", str(directory)],
+                            stdout=sys.stderr)        # its banner is a diagnostic here; stdout is Jupyter's
     deadline = time.monotonic() + READY_SECONDS
     while demo_world.serving(directory) != proc.pid:
         if proc.poll() is not None:
