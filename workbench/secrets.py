@@ -42,16 +42,20 @@ _seen: set[str] = set()
 _lock = threading.Lock()
 _asked: dict[tuple[str, str], str] = {}         # (env, keyring user) -> what the user typed
 _asker: Callable[[str], str] | None = None
+_ask_lock = threading.Lock()
 
 
 def set_asker(asker: Callable[[str], str] | None) -> None:
     """Install (or remove, with None) the front end's way of asking: ``asker(prompt) -> password``.
 
     It is called from worker threads and must block until the user answered; raising
-    ``WorkbenchError("SECRET_MISSING", ...)`` means the user declined.
+    ``WorkbenchError("SECRET_MISSING", ...)`` means the user declined. Passwords typed so far are
+    forgotten: they belong to the front end that asked for them.
     """
     global _asker
-    _asker = asker
+    with _ask_lock:
+        _asker = asker
+        _asked.clear()              # what was typed belongs to the front end that asked
 
 
 def no_core_dumps() -> None:
@@ -156,16 +160,16 @@ def get_secret(env: str, keyring_user: str, prompt: str, *, confirm: bool = Fals
     if value:
         return remember(value)
     key = (env, keyring_user)
-    if not confirm and key in _asked:
-        return _asked[key]
-    ask = ask or _ask_user(env, prompt)
-    value = ask(prompt)
-    if confirm:
-        if ask("Again: ") != value:
+    with _ask_lock:                 # one question at a time; who waited finds the answer already given
+        if not confirm and key in _asked:
+            return _asked[key]
+        ask = ask or _ask_user(env, prompt)
+        value = ask(prompt)
+        if confirm and ask("Again: ") != value:
             raise WorkbenchError("SECRET_MISSING", "the two passwords typed differ")
-    if not value:
-        raise WorkbenchError("SECRET_MISSING", f"an empty password was typed; set {env} instead")
-    _asked[key] = remember(value)
+        if not value:
+            raise WorkbenchError("SECRET_MISSING", f"an empty password was typed; set {env} instead")
+        _asked[key] = remember(value)
     return value
 
 

@@ -9,8 +9,8 @@ from worker threads:
 - ``import_chain(store, certs, alias, ...)``: the fetched chain saved as PEM, then
   ``keystore.import_certificate`` (``--replace`` / ``--chain`` semantics).
 
-The keystore password comes from ``workbench.secrets`` (environment or keyring). The dashboard
-never prompts and never shows a password widget: without one it is ``SECRET_MISSING``.
+The keystore password comes from ``workbench.secrets``: environment, keyring, or the dashboard's
+modal password screen.
 """
 from __future__ import annotations
 
@@ -37,13 +37,9 @@ def keystore_path(store: Store) -> str:
 
 
 def password(path: str) -> str:
-    """The keystore password from WORKBENCH_KEYSTORE_PASSWORD or the keyring; never a prompt here."""
+    """The keystore password (``workbench.secrets``; missing, it is asked in the dashboard's modal)."""
     from workbench import secrets
-
-    def refuse(_prompt: str) -> str:
-        raise WorkbenchError("SECRET_MISSING", f"{secrets.KEYSTORE_PASSWORD_ENV} is not set and the keyring has "
-                                               "no entry; the dashboard does not prompt for passwords")
-    return secrets.keystore_password(path, ask=refuse)
+    return secrets.keystore_password(path)
 
 
 def aware(at: datetime) -> datetime:
