@@ -21,7 +21,15 @@ PATH_SETTINGS = ("keystore_path",)      # settings whose value is a file path
 
 def from_cwd(text: str | os.PathLike[str]) -> Path:
     """``text`` as an absolute path, a relative one taken from the working directory (``~`` expanded)."""
-    return Path(text).expanduser().absolute()
+    return _expanded(text).absolute()
+
+
+def _expanded(text: str | os.PathLike[str]) -> Path:
+    """``~`` / ``~user`` expanded; left as given when there is no such home (the file check then says so)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
 
 
 def notebook_root(cwd: Path | None = None) -> Path:
@@ -32,7 +40,7 @@ def notebook_root(cwd: Path | None = None) -> Path:
 
 def from_notebook(text: str | os.PathLike[str]) -> Path:
     """``text`` as an absolute path, a relative one taken from ``notebook_root()``."""
-    path = Path(text).expanduser()
+    path = _expanded(text)
     return path if path.is_absolute() else notebook_root() / path
 
 
