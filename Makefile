@@ -19,9 +19,11 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
+# WORKBENCH_STORE (default demo/workbench.duckdb) is passed on absolute; for the demo store its Exchange
+# (`workbench demo --serve`) runs in the background while Jupyter does
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
-	WORKBENCH_STORE=$${WORKBENCH_STORE:-demo/workbench.duckdb} $(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m workbench.notebooks_launcher $(BIN)/jupyter lab notebooks/
 
 # every bench at full size; each appends its BENCH_RESULT line to bench-results.jsonl, from which the README's
 # benchmark table is regenerated (bench/_readme.py). A bench missing a ratio target exits 1: reported at the end.

@@ -72,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from workbench.settings import excerpt
         parser.error(f"unrecognized arguments: {' '.join(map(excerpt, extra))}")
     args.argv = extra  # options a pass-through command (sandbox) parses itself
-    if args.store:
-        os.environ["WORKBENCH_STORE"] = args.store
     try:
+        from workbench.paths import absolute_store_env
+        absolute_store_env(args.store)      # relative: from here, then absolute for everyone after
         return int(args.handler(args) or 0)
     except WorkbenchError as exc:
         return report_error(exc)

@@ -1,14 +1,17 @@
-"""`workbench demo`: a fresh demo store against the in-process sandbox Exchange, then the dashboard.
+"""`workbench demo`: a demo organisation in ``--dir`` that lives on, against the sandbox Exchange.
 
-Everything is set up through the code paths a user runs (no shortcut into the tables):
+The first run builds the world through the code paths a user runs (no shortcut into the tables):
 the sandbox is started from ``data/exchange_seed.json``; the server certificate is fetched and
 imported into a new JKS keystore (`workbench keystore fetch-cert` + `import --chain`); the settings
 are written with ``settings_table.update`` (`workbench settings set`); operators and contacts come
 from ``data/*.csv`` through the import services (`workbench operators import`, `contacts import`).
 
-The impersonation password (the sandbox's random one) and the keystore password are put into
-``WORKBENCH_EWS_PASSWORD`` / ``WORKBENCH_KEYSTORE_PASSWORD`` of this process only; they are never
-written to the store. The sandbox runs in-process for as long as the dashboard (or the pipeline) runs.
+What it needs to come back is kept in the directory (``workbench.demo_world``): the sandbox's state
+and certificate authority, the port, and the demo's throwaway passwords in the demo-only secrets file
+(``workbench.demo_secrets``, never the store). A later run reopens the same world — the same Exchange
+on the same URL with its mailboxes, the same store with its run history; ``--fresh`` rebuilds it.
+The Exchange runs in-process for as long as the dashboard (or the pipeline) runs, unless
+``workbench demo --serve`` already serves it: then that one is used.
 
 Without a terminal, or with ``--no-tui``, the demo runs check -> verify -> preview -> sync and prints
 a summary (``--json`` for scripts).
@@ -21,16 +24,21 @@ import shutil
 import socket
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
+from workbench import demo_secrets, demo_world
+from workbench.demo_world import KEYSTORE_FILE, SANDBOX_DIR, STORE_FILE, World
+from workbench.errors import WorkbenchError
 from workbench.store import Store
 
-STORE_FILE = "workbench.duckdb"
-KEYSTORE_FILE = "exchange.jks"
-SANDBOX_DIR = "sandbox"
 FAILURE_RECIPIENTS = "sales-ops@example.com"
+# the demo Exchange is what on-premises customers run today: Exchange Server Subscription Edition
+DEMO_VERSION = "ExchangeSE"
+SERVICE_ACCOUNT = "svc-sync@example.com"
 
 
 def data_dir() -> Path:
@@ -63,14 +71,36 @@ def is_demo_store(path: Path) -> bool:
 def fresh(directory: Path) -> None:
     """Remove what a previous demo left in ``directory`` (only the demo's own files)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in (STORE_FILE, STORE_FILE + ".wal", KEYSTORE_FILE, "exchange-server.pem"):
+    for name in (STORE_FILE, STORE_FILE + ".wal", STORE_FILE + ".lock", KEYSTORE_FILE, "exchange-server.pem",
+                 demo_world.WORLD_FILE, demo_world.SERVE_FILE, demo_secrets.FILE_NAME):
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / SANDBOX_DIR, ignore_errors=True)
 
 
+@contextmanager
+def demo_exchange(directory: Path, world: World, ews_password: str) -> Iterator[Any]:
+    """The world's Exchange: the one `workbench demo --serve` runs (yields None), else one started here.
+
+    Started here it listens on the world's port with its state, CA and service password, and stops
+    (saving its state) when the block ends.
+    """
+    from workbench.sandbox import Sandbox
+    if demo_world.serving(directory) is not None:
+        yield None
+        return
+    if demo_world.port_in_use(world.ews_port):
+        raise WorkbenchError("DEMO_PORT_BUSY", f"127.0.0.1:{world.ews_port} is taken by another program")
+    with Sandbox(state_dir=directory / SANDBOX_DIR, seed=data_dir(), version=world.version, port=world.ews_port,
+                 password=ews_password, service_account=world.account) as sb:
+        yield sb
+
+
 def prepare(directory: Path, sandbox: Any, *, data: Path | None = None,
             say: Callable[[str], None] = lambda _m: None) -> DemoEnv:
-    """Configure a fresh store in ``directory`` against a running ``sandbox``, as a user would."""
+    """Configure a fresh store in ``directory`` against a running ``sandbox``, as a user would.
+
+    The demo's passwords go to the demo-only secrets file, then ``demo.json`` marks the world complete.
+    """
     from workbench.contacts_import import import_contacts
     from workbench.exchange import keystore as ks
     from workbench.operators.csv_import import import_operators
@@ -78,22 +108,24 @@ def prepare(directory: Path, sandbox: Any, *, data: Path | None = None,
 
     data = data or data_dir()
     store = Store(directory / STORE_FILE)
-    keystore_password = secrets.token_urlsafe(12)
-    os.environ["WORKBENCH_KEYSTORE_PASSWORD"] = keystore_password
-    os.environ["WORKBENCH_EWS_PASSWORD"] = sandbox.info.service_account.password
-    os.environ["WORKBENCH_STORE"] = str(store.path)
+    keystore_path = directory / KEYSTORE_FILE
+    account = sandbox.info.service_account
+    demo_secrets.write(directory, demo_secrets.DemoSecrets(
+        store=str(store.path), keystore=str(keystore_path), account=account.username,
+        keystore_password=secrets.token_urlsafe(12), ews_password=account.password))
+    os.environ["WORKBENCH_STORE"] = str(store.path)      # this process works on the demo store from here on
 
     say(f"keystore: fetch the server certificate of {sandbox.info.url} and import it")
     pem = ks.save_pem(ks.fetch_chain(sandbox.info.url), directory / "exchange-server.pem")
-    keystore_path = directory / KEYSTORE_FILE
-    ks.import_certificate(pem, keystore_path, "exchange", keystore_password, chain=True)
+    ks.import_certificate(pem, keystore_path, "exchange", demo_world.secrets_of(directory).keystore_password,
+                          chain=True)
 
     say("settings: exchange_url, version, impersonation account, keystore, listener, recipients")
     settings_table.update(store, {
         "contact_integration": "true",
         "exchange_url": sandbox.info.url,
         "exchange_version": sandbox.info.version,
-        "impersonation_account": sandbox.info.service_account.username,
+        "impersonation_account": account.username,
         "keystore_path": str(keystore_path),
         "notification_url": f"http://127.0.0.1:{_free_port()}/ews/notify",
         "failure_recipients": FAILURE_RECIPIENTS,
@@ -102,9 +134,9 @@ def prepare(directory: Path, sandbox: Any, *, data: Path | None = None,
     say(f"operators and contacts from {data}")
     review = import_operators(store, data / "operators.csv", source="demo")
     if not review.written and review.failed:
-        from workbench.errors import WorkbenchError
         raise WorkbenchError("CSV_INVALID", review.outcome())
     import_contacts(store, data / "contacts.csv")
+    demo_world.save(directory, World(urlsplit(sandbox.info.url).port, sandbox.info.version, account.username))
     return DemoEnv(directory, store, sandbox, keystore_path)
 
 
@@ -179,32 +211,48 @@ def pipeline(store: Store, say: Callable[[str], None] = lambda _m: None) -> Demo
     return summary
 
 
-def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = False,
+def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = False, rebuild: bool = False,
              out: Callable[[str], None] = print, note: Callable[[str], None] | None = None) -> int:
-    """Build the demo in ``directory`` and open the dashboard (or run the pipeline). Exit code."""
-    from workbench.sandbox import Sandbox
-
+    """Reopen the demo world in ``directory`` (build it first when there is none, or ``rebuild``), then open
+    the dashboard or run the pipeline. Exit code."""
     note = note or (lambda m: print(m, file=sys.stderr))
     directory = Path(directory).resolve()
     if tui is None:
         tui = sys.stdin.isatty() and sys.stdout.isatty()
-    fresh(directory)
-    note(f"demo: fresh store in {directory}; starting the sandbox Exchange (seed {data_dir()})")
-    # the demo Exchange is what on-premises customers run today: Exchange Server Subscription Edition
-    with Sandbox(state_dir=directory / SANDBOX_DIR, seed=data_dir(), version="ExchangeSE") as sb:
-        env = prepare(directory, sb, say=lambda m: note(f"demo: {m}"))
-        if tui:
-            from workbench.ui import run_dashboard
-            run_dashboard(env.store, banner="sandbox Exchange in-process")
-            note(f"demo: the store stays in {env.store.path}; `workbench --store {env.store.path} dashboard` "
-                 "reopens it (the sandbox stops with the demo)")
-            return 0
-        summary = pipeline(env.store, say=lambda m: note(f"demo: {m}"))
+    world = None if rebuild else demo_world.load(directory)
+    if world is None:
+        if not rebuild and (directory / STORE_FILE).exists():
+            raise WorkbenchError("DEMO_INCOMPLETE", f"{directory}: a store without {demo_world.WORLD_FILE} "
+                                 "(made by an older workbench)")
+        fresh(directory)
+        world = World(_free_port(), DEMO_VERSION, SERVICE_ACCOUNT)
+        note(f"demo: a new demo organisation in {directory}; starting its Exchange (seed {data_dir()})")
+        with demo_exchange(directory, world, secrets.token_urlsafe(18)) as sb:
+            env = prepare(directory, sb, say=lambda m: note(f"demo: {m}"))
+            return _show(env.store, tui, as_json, out, note, served_here=True)
+    kept = demo_world.secrets_of(directory)
+    os.environ["WORKBENCH_STORE"] = kept.store
+    note(f"demo: reopening the demo organisation in {directory} ({world.url()}); --fresh rebuilds it")
+    with demo_exchange(directory, world, kept.ews_password) as sb:
+        return _show(Store(kept.store), tui, as_json, out, note, served_here=sb is not None)
+
+
+def _show(store: Store, tui: bool, as_json: bool, out: Callable[[str], None], note: Callable[[str], None], *,
+          served_here: bool) -> int:
+    """The dashboard on the demo store, or the pipeline and its summary. Exit code."""
+    if tui:
+        from workbench.ui import run_dashboard
+        where = "in-process" if served_here else "served by `workbench demo --serve`"
+        run_dashboard(store, banner=f"demo · sandbox Exchange {where}")
+        note(f"demo: the world stays in {store.path.parent}; `make demo` reopens it, `workbench demo --serve "
+             f"--dir {store.path.parent}` brings its Exchange back for notebooks and the CLI")
+        return 0
+    summary = pipeline(store, say=lambda m: note(f"demo: {m}"))
     if as_json:
         import json
-        out(json.dumps({"dir": str(directory), "store": str(env.store.path), **summary.to_dict()}, indent=2))
+        out(json.dumps({"dir": str(store.path.parent), "store": str(store.path), **summary.to_dict()}, indent=2))
     else:
         for line in summary.lines():
             out(line)
-        out(f"store:   {env.store.path}")
+        out(f"store:   {store.path}")
     return 0 if summary.run_id is not None and summary.run_status in ("ok", "partial") else 1

@@ -60,7 +60,8 @@ _entry("FILE_UNWRITABLE", "Output file cannot be written",
        "Give a file path in an existing, writable folder (with free space) and rerun.", exit_code=2)
 _entry("SECRET_MISSING", "Password not available",
        "The password is neither in its environment variable, the OS keyring nor typed at a prompt.",
-       "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run in a terminal to be prompted.",
+       "Set WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD, or run where you can be asked (a terminal, "
+       "a notebook in Jupyter, the dashboard).",
        exit_code=2)
 _entry("OPERATOR_SYNC_OFF", "Contact sync is off for this operator",
        "The operator's contact_sync flag is false, so none of their contacts are synced.",
@@ -288,6 +289,26 @@ _entry("EWS_MAILBOX_FULL", "Mailbox over its quota",
 _entry("PLAN_SUPERSEDED", "This plan is out of date",
        "Another run wrote to its mailboxes after the preview was taken, so the plan no longer describes them.",
        "Preview again (p on the Preview screen, or preview() in a notebook) and apply the new plan.", exit_code=2)
+
+# --- the living demo: its world, its Exchange, its secrets file (issue 15) ------------
+_entry("DEMO_NOT_FOUND", "No demo in this directory",
+       "The --dir given holds no demo world (demo.json) to bring back.",
+       "Run `workbench demo --dir DIR` (or `make demo`) first.", exit_code=2)
+_entry("DEMO_INCOMPLETE", "The demo directory is not a complete demo",
+       "A file the demo keeps (store, keystore, sandbox state, secrets file) is missing or from an older "
+       "workbench, so the same world cannot be reopened.",
+       "Rebuild it with `workbench demo --fresh --dir DIR`; everything the old demo wrote is lost.", exit_code=2)
+_entry("DEMO_PORT_BUSY", "The demo Exchange's port is taken",
+       "Another program listens on the port the demo Exchange keeps (another `workbench demo --serve`, or an "
+       "unrelated program).",
+       "Stop that program (a running `workbench demo --serve` is named in the message), or rebuild the demo "
+       "with --fresh to get a new port.")
+_entry("DEMO_SECRETS_REFUSED", "Demo secrets file refused",
+       "A demo-secrets.json beside the store is readable by others, not yours, not marked as the demo's, or "
+       "names another store: demo passwords are only ever used for the demo store they were made for.",
+       "Delete that file (the real store's passwords come from the environment, the keyring or a prompt), or "
+       "rebuild the demo with `workbench demo --fresh`.", exit_code=2)
+
 
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""

@@ -38,6 +38,7 @@ from workbench.readmodels.journal import (TRANSIENT_CODES, batch_throughput, fai
 from workbench.readmodels.journal import RUN_JOURNAL_COLUMNS as JOURNAL_COLUMNS
 from workbench.readmodels.operators import (VERIFICATION_STATES, audit_counts, cohort, email_mismatches,
                                             failing_operators, operator_audit)
+from workbench.paths import from_notebook
 from workbench.store import Store
 
 __all__ = [
@@ -53,17 +54,22 @@ __all__ = [
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
     """The store a notebook works on: ``path`` or ``$WORKBENCH_STORE``.
 
-    Refuses a missing file rather than silently creating an empty store.
+    A relative path is read from the repository root (``workbench.paths.from_notebook``); one from
+    ``$WORKBENCH_STORE`` is put back there absolute for the rest of the kernel's life. Refuses a
+    missing file rather than silently creating an empty store.
     """
-    if path is None:
-        path = os.environ.get("WORKBENCH_STORE")
-        if not path:
-            raise WorkbenchError("FILE_NOT_FOUND", "WORKBENCH_STORE is not set; point it at the workbench "
-                                                   "store (e.g. demo/workbench.duckdb)")
-    path = Path(path)
-    if not path.is_file():
-        raise WorkbenchError("FILE_NOT_FOUND", f"{path}: no workbench store there (WORKBENCH_STORE)")
-    return Store(path)
+    from_env = path is None
+    given = os.environ.get("WORKBENCH_STORE") if from_env else path
+    if not given:
+        raise WorkbenchError("FILE_NOT_FOUND", "WORKBENCH_STORE is not set; point it at the workbench "
+                                               "store (e.g. demo/workbench.duckdb)")
+    found = from_notebook(given)
+    if not found.is_file():
+        raise WorkbenchError("FILE_NOT_FOUND", f"{given}: no workbench store there (read as {found}; a relative "
+                                               "WORKBENCH_STORE starts at the repository root)")
+    if from_env:
+        os.environ["WORKBENCH_STORE"] = str(found)
+    return Store(found)
 
 
 # --- cohorts: a bulk-enable CSV from the audit -------------------------------------

@@ -129,11 +129,24 @@ async def test_missing_keystore_file_is_keystore_missing(make_app, tmp_path, mon
 
 
 @aio
-async def test_no_keystore_password_is_secret_missing(make_app, fixed_keystore, monkeypatch):
+async def test_no_keystore_password_is_asked_in_the_modal_and_cancelling_is_secret_missing(make_app, fixed_keystore,
+                                                                                           monkeypatch):
+    from workbench.ui.widgets.password import PasswordScreen
     monkeypatch.delenv("WORKBENCH_KEYSTORE_PASSWORD")
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open_panel(pilot)
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        for _ in range(500):
+            if isinstance(app.screen, PasswordScreen):
+                break
+            await pilot.pause(0.01)
+        assert isinstance(app.screen, PasswordScreen) and "Keystore password for" in app.screen.prompt
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, PasswordScreen)          # asked once; cancelled means cancelled
         assert any(m.startswith("SECRET_MISSING: Password not available — Set WORKBENCH_EWS_PASSWORD / "
                                 "WORKBENCH_KEYSTORE_PASSWORD")
                    for m in _messages(app)), _messages(app)

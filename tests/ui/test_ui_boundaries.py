@@ -7,7 +7,8 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["workbench.ui", "workbench.ui.data", "workbench.ui.keystore_data", "workbench.demo",
+@pytest.mark.parametrize("module", ["workbench.ui", "workbench.ui.data", "workbench.keystore_service", "workbench.demo",
+                                    "workbench.demo_world", "workbench.demo_serve", "workbench.notebooks_launcher",
                                     "workbench.commands.demo", "workbench.commands.dashboard"])
 def test_headless_module_does_not_import_textual(module):
     code = f"import sys, {module}; print('textual' in sys.modules or 'rich' in sys.modules)"

@@ -30,18 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.set_defaults(handler=inspect)
 
 
-def _keystore_path(given: str | None) -> str:
-    if given:
-        return given
-    from workbench.errors import WorkbenchError
-    from workbench.store import Store
-    from workbench.store.settings_table import stored_values
-    path = stored_values(Store()).get("keystore_path", "")
-    if not path:
-        raise WorkbenchError("USAGE", "give the keystore file, or set keystore_path first")
-    return path
-
-
 def _print_cert(prefix: str, info) -> None:
     print(f"{prefix}subject:  {info.subject}")
     print(f"{' ' * len(prefix)}issuer:   {info.issuer}")
@@ -52,6 +40,7 @@ def _print_cert(prefix: str, info) -> None:
 
 
 def fetch_cert(args) -> int:
+    from workbench import keystore_service
     from workbench.commands.output import note, print_json
     from workbench.errors import WorkbenchError
     from workbench.exchange import keystore as ks
@@ -60,9 +49,9 @@ def fetch_cert(args) -> int:
         url = parse_url(args.url)
     except RuleBroken as exc:
         raise WorkbenchError("USAGE", f"url={excerpt(args.url)} refused: must be {exc}") from None
-    certs = ks.fetch_chain(url, timeout=args.timeout)
+    fetched = keystore_service.fetch(url, timeout=args.timeout)
+    certs, infos = fetched.certs, fetched.infos
     path = ks.save_pem(certs, args.output)
-    infos = [ks.cert_info(c) for c in certs]
     if args.json:
         print_json({"file": str(path), "certificates": [i.as_dict() for i in infos]})
         return 0
@@ -76,15 +65,12 @@ def fetch_cert(args) -> int:
 
 
 def import_cert(args) -> int:
-    from pathlib import Path
-
-    from workbench import secrets
-    from workbench.exchange import keystore as ks
+    from workbench import keystore_service
     from workbench.commands.output import note
-    path = _keystore_path(args.keystore)
-    new = not ks.keystore_file(path).exists()      # a path that cannot be a keystore fails before the prompt
-    password = secrets.keystore_password(path, confirm=new)
-    result = ks.import_certificate(args.cert, path, args.alias, password, replace=args.replace, chain=args.chain)
+    from workbench.store import Store
+    store = Store()
+    result = keystore_service.import_file(args.cert, keystore_service.resolve_path(store, args.keystore), args.alias,
+                                          replace=args.replace, chain=args.chain)
     print(f"{'created' if result.created else 'updated'} {result.path} (JKS)")
     for alias, info in result.imported:
         verb = "replaced" if alias in result.replaced else "added"
@@ -92,25 +78,16 @@ def import_cert(args) -> int:
         print(f"    SHA-256 {info.sha256}, valid until {info.not_after:%Y-%m-%d}")
     for warning in result.warnings():
         note(f"warning: {warning}")
-    from workbench.store import Store
-    from workbench.store.settings_table import stored_values
-    current = stored_values(Store()).get("keystore_path", "")
-    if not current or Path(current).expanduser().resolve() != result.path.resolve():
+    if not keystore_service.is_configured(store, result.path):
         print(f"next: workbench settings set keystore_path={result.path}")
     return 0
 
 
 def inspect(args) -> int:
-    from workbench import secrets
+    from workbench import keystore_service
     from workbench.commands.output import print_json
-    from workbench.exchange import keystore as ks
     from workbench.store import Store
-    from workbench.store.settings_table import stored_values
-    path = _keystore_path(args.file)
-    password = secrets.keystore_password(path)
-    keystore = ks.load_keystore(path, password)
-    url = stored_values(Store()).get("exchange_url", "")
-    report = ks.inspect_keystore(keystore, exchange_url=url)
+    report = keystore_service.inspect(Store(), args.file).report
     if args.json:
         print_json(report.as_dict())
         return 0

@@ -52,9 +52,10 @@ def _split_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def set_settings(args) -> int:
+    from workbench.paths import absolute_path_settings
     from workbench.store import Store
     from workbench.store.settings_table import update
-    changed = update(Store(), _split_pairs(args.pairs), source="cli")
+    changed = update(Store(), absolute_path_settings(_split_pairs(args.pairs)), source="cli")
     for key, (old, new) in changed.items():
         print(f"{key}: {old!r} -> {new!r}")
     if not changed:

@@ -16,13 +16,13 @@ import duckdb
 from workbench.store.connection import transaction
 from workbench.store.schema import migrate, now
 
-DEFAULT_PATH = "workbench.duckdb"
+from workbench.paths import DEFAULT_STORE as DEFAULT_PATH, STORE_ENV
 
 __all__ = ["Store", "default_path", "now"]
 
 
 def default_path() -> Path:
-    return Path(os.environ.get("WORKBENCH_STORE", DEFAULT_PATH))
+    return Path(os.environ.get(STORE_ENV, DEFAULT_PATH))
 
 
 class Store:

@@ -25,6 +25,7 @@ from workbench.ui.screens.preview import PreviewScreen
 from workbench.ui.screens.settings import SettingsScreen
 from workbench.ui.screens.sync import SyncScreen
 from workbench.ui.widgets.help import HelpScreen
+from workbench.ui.widgets.password import PasswordAsker
 
 MODE_SCREENS: dict[str, type[Screen]] = {
     "overview": OverviewScreen,
@@ -66,7 +67,15 @@ class WorkbenchApp(App[None]):
         self.sub_title = " · ".join(part for part in (store_label(store.path), banner) if part)
 
     def on_mount(self) -> None:
+        from workbench import secrets
+        self._asker = PasswordAsker(self)
+        secrets.set_asker(self._asker)       # a missing password is asked in a modal, never on the terminal
         self.switch_mode(self.start_mode)
+
+    def on_unmount(self) -> None:
+        from workbench import secrets
+        self._asker.close()                  # first release a worker still waiting for an answer
+        secrets.set_asker(None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_mode" and parameters and parameters[0] not in self.MODES:

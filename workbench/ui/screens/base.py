@@ -44,7 +44,12 @@ class WorkbenchScreen(Screen):
         # Worker.StateChanged does not bubble: each node with workers reports its own failures
         report_worker_error(self, event)
 
+    quiet_resume = False     # set by an overlay whose closing must not reload the screen (the password modal)
+
     def on_screen_resume(self) -> None:
+        if self.quiet_resume:
+            self.quiet_resume = False    # the worker that asked goes on; a reload would cancel it and ask again
+            return
         self.refresh_data()
 
     def refresh_data(self) -> None:

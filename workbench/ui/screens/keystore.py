@@ -7,7 +7,7 @@ expired, expiring within 30 days, host of ``exchange_url`` not covered), and doe
 presents, show each certificate for the user to compare, then import it under an alias after a
 confirmation (a second one before an existing alias is replaced).
 
-All of it runs through ``workbench.ui.keystore_data`` (the same service calls as the CLI) in
+All of it runs through ``workbench.keystore_service`` (the same service calls as the CLI) in
 thread workers; the keystore password comes from the environment or keyring, never a widget.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Input, Label, Static
 
 from workbench.errors import WorkbenchError
-from workbench.ui import keystore_data
+from workbench import keystore_service
 from workbench.ui.data import error_headline
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.confirm import Confirm
@@ -44,7 +44,7 @@ def _days_text(days: int) -> Text:
 
 def cert_lines(text: Text, info: Any, at, *, indent: str = "  ") -> None:
     """Subject, issuer, validity, SHA-256 and names of one certificate (as the CLI prints them)."""
-    days = keystore_data.days_left(info.not_after, at)
+    days = keystore_service.days_left(info.not_after, at)
     text.append(f"{indent}subject:  {info.subject}\n")
     text.append(f"{indent}issuer:   {info.issuer}\n")
     text.append(f"{indent}valid:    {info.not_before:%Y-%m-%d %H:%M} .. {info.not_after:%Y-%m-%d %H:%M} UTC  ")
@@ -67,7 +67,7 @@ class KeystoreScreen(WorkbenchScreen):
 
     @dataclass
     class Inspected(Message):
-        view: Any                      # keystore_data.KeystoreView
+        view: Any                      # keystore_service.KeystoreView
 
     @dataclass
     class InspectFailed(Message):
@@ -75,7 +75,7 @@ class KeystoreScreen(WorkbenchScreen):
 
     @dataclass
     class Fetched(Message):
-        chain: Any                     # keystore_data.FetchedChain
+        chain: Any                     # keystore_service.FetchedChain
 
     @dataclass
     class FetchFailed(Message):
@@ -132,7 +132,7 @@ class KeystoreScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="ks-inspect")
     def inspect(self) -> None:
         try:
-            view = keystore_data.inspect(self.store, self.clock())
+            view = keystore_service.inspect(self.store, at=self.clock())
         except Exception as exc:
             self.post_message(self.InspectFailed(exc))
             raise                      # the worker's error becomes the toast `CODE: title — remedy`
@@ -158,7 +158,7 @@ class KeystoreScreen(WorkbenchScreen):
         table.clear()
         for entry in report.entries:
             info = entry.certs[0]
-            days = keystore_data.days_left(info.not_after, view.at)
+            days = keystore_service.days_left(info.not_after, view.at)
             alias = Text(entry.alias, style="bold yellow" if entry.warnings else "")
             table.add_row(alias, entry.kind, _short(info.subject, 24), _short(info.issuer, 20),
                           f"{info.not_after:%Y-%m-%d}", _days_text(days), _short(info.sha256, 14),
@@ -223,7 +223,7 @@ class KeystoreScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="ks-fetch")
     def fetch(self) -> None:
         try:
-            chain = keystore_data.fetch(self.store)
+            chain = keystore_service.fetch_configured(self.store)
         except Exception as exc:
             self.post_message(self.FetchFailed(exc))
             raise
@@ -233,7 +233,7 @@ class KeystoreScreen(WorkbenchScreen):
     def show_fetched(self, event: Fetched) -> None:
         self.fetched = chain = event.chain
         self._busy(False)
-        at = keystore_data.aware(self.clock())
+        at = keystore_service.aware(self.clock())
         n = len(chain.infos)
         text = Text()
         text.append(f"{chain.url} presents {n} certificate{'s' * (n != 1)} (not yet trusted):\n", style="bold")
@@ -296,7 +296,7 @@ class KeystoreScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="ks-import")
     def import_fetched(self, alias: str, replace: bool, chain: bool) -> None:
         try:
-            result = keystore_data.import_chain(self.store, self.fetched.certs, alias, replace=replace, chain=chain)
+            result = keystore_service.import_certs(self.store, self.fetched.certs, alias, replace=replace, chain=chain)
         except WorkbenchError as exc:
             if exc.code == "KEYSTORE_ALIAS_EXISTS" and not replace:
                 self.post_message(self.AliasExists(alias, chain))
