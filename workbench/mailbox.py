@@ -51,6 +51,15 @@ class ItemRef:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """A contact a delete moved out of the contacts folder, found again by its CRM id (``find_deleted``)."""
+    item_id: str
+    change_key: str
+    place: str                # "deleted-items" | "recoverable-items"
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class BackendLimits:
     max_batch: int            # items per write request (EWS: none but batch_size; Graph $batch: 20)
     max_in_flight: int = 1    # write requests in flight per mailbox
@@ -134,6 +143,12 @@ class Mailbox(Protocol):
     def delete(self, refs: Sequence[tuple[str, str | None]], batch_size: int,
                delete_to: str = "deleted-items") -> list[bool | WorkbenchError]:
         """Delete items to one of DELETE_TARGETS; True per item deleted."""
+
+    def find_deleted(self, crm_ids: Sequence[str], batch_size: int) -> dict[str, Deleted]:
+        """Contacts carrying one of ``crm_ids`` in Deleted Items, else in Recoverable Items (by CRM id)."""
+
+    def restore(self, item_ids: Sequence[str], batch_size: int) -> list[ItemRef | WorkbenchError]:
+        """Move deleted items back into the contacts folder; their new ids, in input order."""
 
 
 @runtime_checkable

@@ -10,10 +10,12 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.exchange import mailbox_ops as ops
+from workbench.exchange import restore as rx
 from workbench.exchange import subscriptions as subs
 from workbench.exchange.client import ExchangeConnection, connect
 from workbench.exchange.probe import probe_mailbox
-from workbench.mailbox import BackendInfo, BackendLimits, ChangePage, ItemRef, Probe, StateInvalid, Subscription
+from workbench.mailbox import (BackendInfo, BackendLimits, ChangePage, Deleted, ItemRef, Probe, StateInvalid,
+                               Subscription)
 from workbench.settings import ExchangeSettings
 
 
@@ -50,6 +52,12 @@ class EwsMailbox:
     def delete(self, refs: Sequence[tuple[str, str | None]], batch_size: int,
                delete_to: str = "deleted-items") -> list[bool | WorkbenchError]:
         return ops.delete_contacts(self.account, refs, batch_size, delete_to)
+
+    def find_deleted(self, crm_ids: Sequence[str], batch_size: int) -> dict[str, Deleted]:
+        return rx.find_deleted(self.account, crm_ids, batch_size)
+
+    def restore(self, item_ids: Sequence[str], batch_size: int) -> list[ItemRef | WorkbenchError]:
+        return rx.move_to_contacts(self.account, item_ids, batch_size)
 
 
 class EwsBackend:

@@ -4,39 +4,30 @@ A contact the sync deleted went to Deleted Items (MoveToDeletedItems) or Recover
 (SoftDelete), or was hard-deleted. A move gives the item a new id, so it is found again by our CRM-id
 extended property (which a delete keeps), then moved back to Contacts with MoveItem (a new id again).
 When it is not there any more (purged, hard-deleted, retention over) the caller recreates it with
-``mailbox_ops.create_contacts``: the same CRM id property, so the next sync links it, never duplicates it.
+``Mailbox.create``: the same CRM id property, so the next sync links it, never duplicates it.
 
 Like ``mailbox_ops``, every function takes an impersonated ``Account`` and raises only ``WorkbenchError``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from exchangelib import Contact
 
 from workbench.errors import WorkbenchError
 from workbench.exchange import mapping
-from workbench.exchange.mailbox_ops import FIND_CHUNK, ItemRef, _errors, _mailbox, _per_item
+from workbench.exchange.mailbox_ops import FIND_CHUNK, _errors, _mailbox, _per_item
+from workbench.mailbox import Deleted, ItemRef
 
 #: where a deleted contact can still be, in the order undo looks: (place, exchangelib Account attribute)
 PLACES = (("deleted-items", "trash"), ("recoverable-items", "recoverable_items_deletions"))
 
 
-@dataclass(frozen=True)
-class Found:
-    """A deleted contact found again: its current id, its place (``PLACES``) and its values."""
-    item_id: str
-    change_key: str
-    place: str
-    row: dict[str, Any]
-
-
-def find_deleted(account: Any, crm_ids: Sequence[str], batch_size: int) -> dict[str, Found]:
+def find_deleted(account: Any, crm_ids: Sequence[str], batch_size: int) -> dict[str, Deleted]:
     """{crm_id: the first contact carrying it in Deleted Items, else in Recoverable Items\\Deletions}."""
     mailbox = _mailbox(account)
     wanted = list(dict.fromkeys(i for i in crm_ids if i))
-    found: dict[str, Found] = {}
+    found: dict[str, Deleted] = {}
     with _errors(mailbox):
         for place, attr in PLACES:
             folder = getattr(account, attr)
@@ -49,7 +40,7 @@ def find_deleted(account: Any, crm_ids: Sequence[str], batch_size: int) -> dict[
                 for item in qs:
                     if isinstance(item, Contact):
                         row = mapping.contact_to_row(item)
-                        found.setdefault(row["crm_id"], Found(row["item_id"], row["change_key"], place, row))
+                        found.setdefault(row["crm_id"], Deleted(row["item_id"], row["change_key"], place, row))
     return found
 
 

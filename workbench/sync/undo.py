@@ -82,7 +82,7 @@ def _ledger(store: Store, run_id: int, operator: str | None) -> tuple[list[dict]
 
 
 def undo_run(store: Store, run_id: int, *, operator: str | None = None, dry_run: bool = False,
-             connection: Any = None) -> UndoResult:
+             backend: Any = None) -> UndoResult:
     """Restore what run ``run_id`` deleted (only ``operator``'s mailbox if given); see the module doc."""
     from workbench.store.settings_table import load
     from workbench.sync.plan import operator_mailboxes
@@ -99,16 +99,16 @@ def undo_run(store: Store, run_id: int, *, operator: str | None = None, dry_run:
     mailbox = dict(zip(boxes["operator_id"], boxes["mailbox"]))
     if not dry_run:
         result.undo_run = st.start_run(store, trigger="undo", dry_run=False, operators=len(by_op), planned=len(pending))
-    conn = connection
-    if conn is None:
-        from workbench.exchange.client import connect
-        conn = connect(store)
+    own_backend = backend is None
+    if own_backend:
+        from workbench.backends import open_backend
+        backend = open_backend(settings)
     try:
         for op, rows in by_op.items():
-            result.restores += _mailbox(store, conn, settings, result, op, mailbox.get(op), rows)
+            result.restores += _mailbox(store, backend, settings, result, op, mailbox.get(op), rows)
     finally:
-        if connection is None:
-            conn.close()
+        if own_backend:
+            backend.close()
         if result.undo_run is not None:
             with store.write() as con:
                 done = len(result.restores) - len(result.failed)
@@ -117,10 +117,9 @@ def undo_run(store: Store, run_id: int, *, operator: str | None = None, dry_run:
     return result
 
 
-def _mailbox(store: Store, conn: Any, settings: Any, result: UndoResult, op: str, address: str | None,
+def _mailbox(store: Store, backend: Any, settings: Any, result: UndoResult, op: str, address: str | None,
              rows: list[dict]) -> list[Restore]:
     """Restore one mailbox's ledger rows; book them in one transaction (unless a dry run)."""
-    from workbench.exchange import mailbox_ops as ops
     todo = [Restore(int(r["ledger_id"]), op, r["contact_id"]) for r in rows]
     if address is None:
         for t in todo:
@@ -128,8 +127,7 @@ def _mailbox(store: Store, conn: Any, settings: Any, result: UndoResult, op: str
         _book(store, result, rows, todo, {})
         return todo
     try:
-        account = ops.open_mailbox(conn, address)
-        items = _locate_and_restore(account, settings, rows, todo, dry_run=result.dry_run)
+        items = _locate_and_restore(backend.open(address), settings, rows, todo, dry_run=result.dry_run)
     except WorkbenchError as err:
         for t in todo:
             t.code, t.detail = err.code, err.detail
@@ -138,16 +136,14 @@ def _mailbox(store: Store, conn: Any, settings: Any, result: UndoResult, op: str
     return todo
 
 
-def _locate_and_restore(account: Any, settings: Any, rows: list[dict], todo: list[Restore], *,
+def _locate_and_restore(box: Any, settings: Any, rows: list[dict], todo: list[Restore], *,
                         dry_run: bool) -> dict[int, dict]:
     """Find each contact (Contacts, Deleted Items, Recoverable Items), then move, stamp or recreate it.
     Returns {ledger_id: the restored item's row} for the snapshot and the link."""
-    from workbench.exchange import mailbox_ops as ops
-    from workbench.exchange import restore as rx
     bs = int(settings.batch_size)
     ids = [r["contact_id"] for r in rows]
-    here = ops.find_by_crm_ids(account, ids, bs)
-    gone = rx.find_deleted(account, [i for i in ids if i not in here], bs)
+    here = box.find_by_crm_ids(ids, bs)
+    gone = box.find_deleted([i for i in ids if i not in here], bs)
     items: dict[int, dict] = {}
     stamp, move, create = [], [], []
     for r, t in zip(rows, todo):
@@ -167,10 +163,10 @@ def _locate_and_restore(account: Any, settings: Any, rows: list[dict], todo: lis
 
     def cats(found: dict) -> list[str]:
         return list(dict.fromkeys(list(found.get("categories") or []) + [category]))
-    refs = ops.update_contacts(account, [{"item_id": f["item_id"], "change_key": None, "fields": None,
+    refs = box.update([{"item_id": f["item_id"], "change_key": None, "fields": None,
                                           "crm_id": r["contact_id"], "categories": cats(f)} for r, _, f in stamp], bs)
-    refs += rx.move_to_contacts(account, [f["item_id"] for _, _, f in move], bs)
-    refs += ops.create_contacts(account, [{"fields": {k: f[k] for k in CONTACT_FIELDS}, "crm_id": r["contact_id"],
+    refs += box.restore([f["item_id"] for _, _, f in move], bs)
+    refs += box.create([{"fields": {k: f[k] for k in CONTACT_FIELDS}, "crm_id": r["contact_id"],
                                            "categories": cats(f), "private": bool(f.get("private"))}
                                           for r, _, f in create], bs)
     for (r, t, found), ref in zip(stamp + move + create, refs):
