@@ -37,7 +37,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.fields import content_hash
-from workbench.store import Store, now
+from workbench.store import Store, in_session, now
 from workbench.store.connection import lock_timeout
 from workbench.store import sync_tables as st
 from workbench.sync import notify
@@ -274,9 +274,7 @@ class _Run:
         box.account = self.call(box, "open mailbox", ops.open_mailbox, self.conn, r.mailbox)
         rows = self.call(box, "read contacts", ops.read_snapshot, box.account, self.batch_size)
         self._count(max(0, -(-len(rows) // self.batch_size)))   # GetItem pages besides the FindItem
-        self.write(lambda con: st.replace_snapshot(con, r.operator_id, rows))
-        self.log([{"operator_id": r.operator_id, "action": "snapshot", "outcome": "ok", "items": len(rows),
-                   "detail": f"{len(rows)} contacts read from {r.mailbox}"}])
+        self.write(lambda con: st.book_snapshot(con, self.run_id, r.operator_id, r.mailbox, rows))
 
     # --- phase 3: execute --------------------------------------------------------------
     def execute(self, box: _Box, plan: Plan, *, pass_name: str = "") -> list[str]:
@@ -762,6 +760,7 @@ def _journal_plan(plan: Plan, dry_run: bool, *, preview: bool = False) -> list[d
     return entries
 
 
+@in_session
 def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool = False,
              allow_mass_delete: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
              cancel: CancelToken | None = None, trigger: str = "cli", *, snapshot: bool = True,
@@ -934,6 +933,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
                      touched_crm=touched_crm)
 
 
+@in_session
 def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, connection: Any = None,
                    deadline_seconds: float | None = None) -> dict[str, WorkbenchError | None]:
     """Refresh ``exchange_contacts`` for the enabled operators; {operator_id: None or the error}."""
