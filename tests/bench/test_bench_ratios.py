@@ -21,11 +21,13 @@ from _result import PREFIX, SLACK, Target  # noqa: E402
 
 BENCHES = sorted(p.stem for p in BENCH.glob("[!_]*.py"))
 KNOWN_GAPS = {
-    # issue 18, engine side: every store operation opens and closes the DuckDB file (~0.1-0.2 s under load),
-    # a quick run makes ~30 of them; see the h-perf report for the profile
-    ("sync_initial", "store_share"): "store held 62% of run_sync at 4x150 (target <= 10%)",
-    ("sync_initial", "run_sync_over_bulk_create"): "run_sync 3.7x bulk_create at 4x150 (target <= 1.3x)",
-    ("sync_initial", "less_time_than_loop"): "2.3x less time than the per-item loop at 4x150 (target >= 10x)",
+    # issue 18: with the file kept open for the run and set-based batches, run_sync is 1.2-1.5x bulk_create at
+    # 4x150, but the store is still held ~40% of the run: its holder spends most of that time waiting for the
+    # GIL (DuckDB calls and file operations release it) beside the mailbox and in-process sandbox threads
+    ("sync_initial", "store_share"): "store held 39-49% of run_sync at 4x150 under load 6-10 (target <= 10%)",
+    # met alone (10.1-10.9 at 4x150, load 6-7), missed beside the rest of make test at load 14 (4.0)
+    ("sync_initial", "less_time_than_loop"): "4.0x less time than the per-item loop at 4x150 in make test, load 14 "
+                                             "(target >= 10x)",
     # issue 17: every store operation opens the file cold, so the search's scan of contact_search (a wider
     # column than the six ILIKE reads) costs about as much as the ILIKE scan; 5.8x faster than folding per query
     ("contact_search", "ilike_over_search"): "search 0.6x of a plain ILIKE scan at 50,000 contacts (target >= 2x)",

@@ -142,13 +142,14 @@ def test_store_wal_lock_and_backup_are_born_0600_under_umask_022(tmp_path):
         with Store(path).write() as con:          # keep the WAL: no checkpoint when the connection closes
             con.execute("PRAGMA disable_checkpoint_on_shutdown")
             con.execute("INSERT INTO settings VALUES ('batch_size', '7', now())")
-        for name in (path, path.with_name(path.name + ".wal"), path.with_name(path.name + ".lock")):
+        for name in (path, *(path.with_name(path.name + s) for s in (".wal", ".lock", ".open"))):
             print(name.name, oct(stat.S_IMODE(os.stat(name).st_mode)))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           preexec_fn=lambda: os.umask(0o022))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["wb.duckdb", "0o600", "wb.duckdb.wal", "0o600", "wb.duckdb.lock", "0o600"]
+    assert proc.stdout.split() == ["wb.duckdb", "0o600", "wb.duckdb.wal", "0o600", "wb.duckdb.lock", "0o600",
+                                   "wb.duckdb.open", "0o600"]
     probe = tmp_path / "probe.txt"                # the process umask outside the gate: unchanged (022)
     subprocess.run([sys.executable, "-c", f"open({str(probe)!r}, 'w')"], check=True, preexec_fn=lambda: os.umask(0o022))
     assert mode(probe) == 0o644
@@ -201,7 +202,7 @@ def test_a_full_disk_leaves_the_store_as_it_was(disk, big_operators, argv, leave
     result = run_cli(*argv(big_operators), store=store)
     assert_refused(result, "DISK_FULL", 1, str(store), "free on its file system", "needs about")
     assert digest(store) == before
-    assert sorted(p.name for p in disk.iterdir()) == ["filler", "wb.duckdb", "wb.duckdb.lock"]
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "wb.duckdb", "wb.duckdb.lock", "wb.duckdb.open"]
     filler.unlink()                                   # room again: the same command now succeeds
     result = run_cli(*argv(big_operators), store=store)
     assert result.code == 0, result.err

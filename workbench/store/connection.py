@@ -1,32 +1,35 @@
-"""Connection policy: open, one transaction, close; wait for other users of the file.
+"""Connection policy: one transaction per operation under a gate; wait for other users of the file.
 
 The dashboard, a notebook kernel, the CLI and the agent share one DuckDB file, so
-nobody keeps it open between operations. DuckDB's own file lock is not enough on
+nobody keeps it open for longer than it works in it. DuckDB's own file lock is not enough on
 its own (measured with DuckDB 2.0: processes cycling open/commit/close lost about
 one write in a thousand, and inside one process a read-only connection beside a
 read-write one is refused, while threads opening and closing connections at once
 race). So every operation holds a gate for the whole life of its connection:
 
 - across processes, an exclusive ``flock`` on ``<store>.lock`` (the holder's PID is
-  written into it, for the STORE_BUSY message);
+  written into it, for the STORE_BUSY message), and on ``<store>.open`` while the file is open;
 - within a process, one store operation at a time (re-entrant for nested use).
+
+An operation opens the file and closes it, unless a ``session`` (a sync run) keeps it open
+between its operations; another process that wants the gate then gets the file within a few
+milliseconds (``kept_open``).
 
 Waiting is bounded (``WORKBENCH_LOCK_TIMEOUT`` seconds, default 30) and then becomes
 STORE_BUSY naming the holder; a DuckDB lock held by a foreign program (the duckdb
 CLI, say) is retried the same way.
 
 Files: while the gate is held the process umask is 077, so whatever DuckDB creates for the
-store (the file, its ``.wal``, its spill directory) is born 0600/0700, as is ``<store>.lock``;
-there is no chmod afterwards and so no moment the file is readable by others. DuckDB has no
-mode option of its own, and an empty 0600 file made beforehand is refused by it as "not a
-valid DuckDB database".
+store (the file, its ``.wal``, its spill directory) is born 0600/0700, as are ``<store>.lock``
+and ``<store>.open``; there is no chmod afterwards and so no moment the file is readable by others.
+DuckDB has no mode option of its own, and an empty 0600 file made beforehand is refused by it as
+"not a valid DuckDB database".
 
 Faults are mapped here, once, for every command (see ``faults``): a damaged file is
 STORE_CORRUPT, a full disk is DISK_FULL with the transaction rolled back and the file as it was.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import re
@@ -40,9 +43,16 @@ from typing import Iterator
 import duckdb
 
 from workbench.errors import WorkbenchError
+from workbench.store import file_locks
 from workbench.store.faults import FileMark, store_fault
+from workbench.store.kept_open import FILES, OpenFile
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+# While this process holds the store the interpreter offers the GIL to a waiting thread every 0.5 ms, not 5.
+# Every DuckDB call and file operation releases the GIL, and beside CPU-bound threads (exchangelib and the
+# sandbox parsing XML) the holder waited ~15 ms to get it back each time, while every other user of the
+# store waited for the holder (measured: four statements beside three busy threads, 187 ms -> 50 ms).
+HOLDER_SWITCH_SECONDS = 0.0005
 _HOLDER_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
@@ -56,84 +66,35 @@ def _backoff(delay: float) -> float:
 
 
 class _Gate:
-    """One store operation at a time in this process; an flock per store file across processes."""
+    """One store operation at a time in this process; ``<store>.lock`` and ``<store>.open`` across processes
+    (see ``kept_open``)."""
 
     def __init__(self) -> None:
         self._thread_lock = threading.RLock()
-        self._held: dict[Path, tuple[int, int]] = {}   # path -> (lock fd, nesting depth)
         self.held_seconds = 0.0                        # total time this process held a store (benches read it)
 
     @contextmanager
-    def hold(self, path: Path, deadline: float) -> Iterator[None]:
+    def hold(self, path: Path, deadline: float, *, keep: bool = True) -> Iterator[OpenFile]:
         if not self._thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise WorkbenchError("STORE_BUSY", f"{path}: another thread of this process kept the store")
         umask = os.umask(0o077)
         try:
-            fd, depth = self._held.get(path, (-1, 0))
-            if depth == 0:
-                fd = self._lock_file(path, deadline)
-                since = time.perf_counter()
-            self._held[path] = (fd, depth + 1)
+            f = FILES.get(path)
+            if f.depth:
+                f.nest()
+            else:
+                f.begin(file_locks.take(file_locks.beside(path, ".lock"), path, deadline), deadline, keep=keep)
+            since, switch = time.perf_counter(), sys.getswitchinterval()
+            sys.setswitchinterval(min(switch, HOLDER_SWITCH_SECONDS))
             try:
-                yield
+                yield f
             finally:
-                fd, depth = self._held.pop(path)
-                if depth > 1:
-                    self._held[path] = (fd, depth - 1)
-                else:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+                if f.end():
                     self.held_seconds += time.perf_counter() - since
+                sys.setswitchinterval(switch)
         finally:
             os.umask(umask)
             self._thread_lock.release()
-
-    @staticmethod
-    def _lock_file(path: Path, deadline: float) -> int:
-        lock_path = path.with_name(path.name + ".lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise WorkbenchError("STORE_UNREADABLE", f"{lock_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _wait_for_flock(fd, path, deadline)
-        try:        # the holder's name is for STORE_BUSY messages only: a full disk must not stop a read
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{Path(sys.argv[0]).name or 'python'} (PID {os.getpid()})".encode(), 0)
-        except OSError:
-            pass
-        return fd
-
-
-def _wait_for_flock(fd: int, path: Path, deadline: float) -> None:
-    """Block in the kernel's queue for the lock (polling would starve behind a busy writer), bounded.
-
-    A blocking flock cannot time out, so a helper thread waits; if the deadline passes first the
-    helper is abandoned and releases the lock as soon as it gets it.
-    """
-    got = threading.Event()
-    decided = threading.Lock()
-    abandoned = False
-
-    def wait() -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with decided:
-            if abandoned:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-            else:
-                got.set()
-
-    threading.Thread(target=wait, name="store-lock-wait", daemon=True).start()
-    got.wait(max(0.0, deadline - time.monotonic()))
-    with decided:
-        if got.is_set():
-            return
-        abandoned = True
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-    raise WorkbenchError("STORE_BUSY", f"{path} is held by {holder}")
 
 
 _GATE = _Gate()
@@ -182,11 +143,11 @@ def transaction(path: Path, *, timeout: float | None = None) -> Iterator[duckdb.
     """
     path = Path(path)
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
-    with _GATE.hold(path, deadline):
+    with _GATE.hold(path, deadline) as held:
         mark = FileMark.of(path)
         committed = False
         try:
-            con = _connect(path, deadline)
+            con = held.connection(lambda: _connect(path, deadline))
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
@@ -199,6 +160,7 @@ def transaction(path: Path, *, timeout: float | None = None) -> Iterator[duckdb.
             finally:
                 con.close()
         except (duckdb.Error, OSError, WorkbenchError) as exc:
+            held.drop_kept()        # a kept file is opened afresh after a failure
             fault = exc if isinstance(exc, WorkbenchError) else store_fault(exc, path)
             if fault is not None and fault.code == "DISK_FULL" and not committed:
                 mark.undo_growth()
@@ -212,7 +174,14 @@ def exclusive(path: Path, *, timeout: float | None = None) -> Iterator[None]:
     """The store gate alone, for maintenance that opens its own connections (``open_connection``)
     or handles the file itself (backup, restore) while no other workbench process can use it."""
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
-    with _GATE.hold(Path(path), deadline):
+    with _GATE.hold(Path(path), deadline, keep=False):
+        yield
+
+
+@contextmanager
+def session(path: Path) -> Iterator[None]:
+    """Keep the store open in this process for several operations (a run); see ``kept_open``."""
+    with FILES.session(Path(path)):
         yield
 
 

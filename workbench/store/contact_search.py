@@ -35,6 +35,7 @@ def refresh_sql(ids: str | None = None) -> str:
             f"FROM contacts c {where};")
 
 
-def refresh(con: Any, ids: str | None = None) -> None:
-    """Re-index the contacts selected by ``ids`` (a SELECT of contact ids), in the caller's transaction."""
-    con.execute(refresh_sql(ids))
+def refresh(con: Any, ids: str | None = None, params: Any = ()) -> None:
+    """Re-index the contacts selected by ``ids`` (a SELECT of contact ids, with its ``params``), in the
+    caller's transaction."""
+    con.execute(refresh_sql(ids), list(params))

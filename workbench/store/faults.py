@@ -65,14 +65,20 @@ class FileMark:
 
     @classmethod
     def of(cls, path: Path) -> "FileMark":
-        wal = path.with_name(path.name + ".wal").exists()
+        """Taken before every store transaction, so with few system calls (each lets other threads run)."""
+        wal = os.path.exists(f"{path}.wal")
         try:
-            with path.open("rb") as fh:
-                return cls(path, True, os.fstat(fh.fileno()).st_size, fh.read(HEADER_BYTES), wal)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return cls(path, False, None, b"", wal)
         except OSError:          # a directory, no permission: the connection reports it; nothing to undo
             return cls(path, True, None, b"", wal)
+        try:
+            return cls(path, True, os.fstat(fd).st_size, os.pread(fd, HEADER_BYTES, 0), wal)
+        except OSError:          # a directory opens read-only on Linux, but does not read
+            return cls(path, True, None, b"", wal)
+        finally:
+            os.close(fd)
 
     def undo_growth(self) -> None:
         """After a failed write: a store created by it is removed, blocks appended by it are cut off."""

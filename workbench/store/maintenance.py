@@ -30,6 +30,7 @@ import duckdb
 from workbench.errors import WorkbenchError
 from workbench.files import copy_private, human_size
 from workbench.store.connection import exclusive, open_connection
+from workbench.store.file_locks import beside
 from workbench.store.faults import store_fault
 from workbench.store.schema import MIGRATIONS
 
@@ -84,7 +85,7 @@ def _file_step(path: Path) -> Step:
     if head[8:12] != DUCKDB_MAGIC:
         return Step("file", "failed", f"{human_size(size)}, no DuckDB header: not a DuckDB database file",
                     "STORE_CORRUPT")
-    loose = [p for p in (path, path.with_name(path.name + ".wal"), path.with_name(path.name + ".lock"))
+    loose = [p for p in (path, *(beside(path, suffix) for suffix in (".wal", ".lock", ".open", ".want")))
              if p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077]
     if loose:
         modes = ", ".join(f"{p.name} {stat.S_IMODE(p.stat().st_mode):04o}" for p in loose)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from workbench.errors import WorkbenchError
 from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
-from workbench.store import Store
+from workbench.store import Store, in_session
 from workbench.store import sync_tables as st
 from workbench.sync import faults, lifecycle, notify
 from workbench.sync.execute import execute
@@ -188,6 +188,7 @@ def _finish(ctx: RunContext, results: list[MailboxResult]) -> str:
     return status
 
 
+@in_session
 def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool = False,
              allow_mass_delete: bool = False, progress: Callable[[ProgressEvent], None] | None = None,
              cancel: CancelToken | None = None, trigger: str = "cli", *, snapshot: bool = True,

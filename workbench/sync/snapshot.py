@@ -9,7 +9,7 @@ from typing import Sequence
 from workbench.errors import WorkbenchError
 from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
-from workbench.store import Store
+from workbench.store import Store, in_session
 from workbench.store import sync_tables as st
 from workbench.sync.calls import call
 from workbench.sync.plan import operator_mailboxes
@@ -23,11 +23,10 @@ def snapshot(ctx: RunContext, box: Box) -> None:
     box.mailbox = call(ctx, box, "open mailbox", ctx.backend.open, r.mailbox)
     rows = call(ctx, box, "read contacts", box.mailbox.snapshot, ctx.batch_size)
     ctx.counters.request(max(0, -(-len(rows) // ctx.batch_size)))   # GetItem pages besides the FindItem
-    ctx.books.write(lambda con: st.replace_snapshot(con, r.operator_id, rows))
-    ctx.books.log([{"operator_id": r.operator_id, "action": "snapshot", "outcome": "ok", "items": len(rows),
-                    "detail": f"{len(rows)} contacts read from {r.mailbox}"}])
+    ctx.books.write(lambda con: st.book_snapshot(con, ctx.books.run_id, r.operator_id, r.mailbox, rows))
 
 
+@in_session
 def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, backend: MailboxBackend | None = None,
                    deadline_seconds: float | None = None) -> dict[str, WorkbenchError | None]:
     """Refresh ``exchange_contacts`` for the enabled operators; {operator_id: None or the error}."""
