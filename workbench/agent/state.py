@@ -12,15 +12,15 @@ from typing import Any
 
 from workbench.agent.subscriptions import SubscriptionRecord
 from workbench.store import Store
-from workbench.store.operators_table import LATEST_CHECK, VERIFIED_SQL
+from workbench.store.operators_table import LATEST_CHECK, SYNC_MAILBOX, VERIFIED_SQL
 
-# Enabled operators, with the mailbox address their latest check reported (else their e-mail) and
-# whether that latest check found the mailbox verified.
+# Enabled operators, with the mailbox address they sync (SYNC_MAILBOX, as the planner) and whether their
+# latest check found the mailbox verified.
 _SERVED = f"""
-    SELECT operator_id, coalesce(mailbox_address, email) AS mailbox, coalesce({VERIFIED_SQL}, false)
-    FROM ({LATEST_CHECK}) o
-    WHERE contact_sync
-    ORDER BY operator_id
+    SELECT o.operator_id, m.mailbox, coalesce({VERIFIED_SQL}, false)
+    FROM ({LATEST_CHECK}) o JOIN ({SYNC_MAILBOX}) m USING (operator_id)
+    WHERE o.contact_sync
+    ORDER BY o.operator_id
 """
 
 

@@ -339,8 +339,8 @@ def overview(store: Store, clock_now: datetime) -> Overview:
     problems = check_set(values)
     integration = SETTINGS["contact_integration"].parse(values["contact_integration"])
     freq = SETTINGS["notification_frequency_minutes"].parse(values["notification_frequency_minutes"])
-    from workbench.agent.subscriptions import silence_limit
-    lapse_before = clock_now - silence_limit(freq)
+    from workbench.store.subscription_silence import SILENT_SQL, silent_before
+    lapse_before = silent_before(clock_now, freq)
     with store.read() as con:
         ops = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE contact_sync),
@@ -359,10 +359,9 @@ def overview(store: Store, clock_now: datetime) -> Overview:
             SELECT verify_code, count(*) FROM ({LATEST_CHECK}) o
             WHERE contact_sync AND verify_code IS NOT NULL
             GROUP BY verify_code ORDER BY count(*) DESC, verify_code""").fetchall()
-        mb = con.execute("""
+        mb = con.execute(f"""
             SELECT count(*), count(subscription_id),
-                   count(*) FILTER (WHERE subscription_id IS NOT NULL
-                                    AND coalesce(last_notification_at, subscribed_at) < ?),
+                   count(*) FILTER (WHERE subscription_id IS NOT NULL AND {SILENT_SQL}),
                    count(*) FILTER (WHERE failure_streak > 0),
                    max(last_notification_at), min(last_success_at)
             FROM mailbox_state""", [lapse_before]).fetchone()
