@@ -2,22 +2,22 @@
 
 ``decide`` runs on the listener's thread: it answers OK for a subscription the agent holds (and queues an
 incremental job when the notification carries item events), Unsubscribe otherwise. It only notes when a
-subscription was heard; ``flush`` writes that to ``mailbox_state`` from the main loop, so the listener
-never waits for the store.
+subscription was heard; ``flush`` hands that to the main loop's store write (``mailbox_state``), so the
+listener never waits for the store.
 """
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, TypeVar
 
-from workbench.agent import state
 from workbench.agent.events import Log, short
 from workbench.agent.jobs import INCREMENTAL
-from workbench.agent.registry import SubscriptionRegistry
+from workbench.agent.registry import Heard, SubscriptionRegistry
 from workbench.agent.scheduler import Clock
 from workbench.errors import WorkbenchError
 from workbench.mailbox import PushNotification
-from workbench.store import Store
+
+T = TypeVar("T")
 
 
 class PushInbox:
@@ -44,13 +44,12 @@ class PushInbox:
                 self.submit(op, INCREMENTAL, "notification")
         return answer
 
-    def flush(self, store: Store) -> None:
-        """The notifications heard since the last flush, into mailbox_state (kept for the next on failure)."""
+    def flush(self, write: Callable[[Heard], T]) -> T:
+        """``write(heard)`` the notifications heard since the last flush into the store (``state.save_heard``
+        or ``state.poll``); on failure they are kept for the next flush."""
         heard = self.registry.take_heard()
-        if not heard:
-            return
         try:
-            state.save_heard(store, heard)
+            return write(heard)
         except WorkbenchError:
             self.registry.put_back_heard(heard)
             raise

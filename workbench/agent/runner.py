@@ -113,7 +113,7 @@ class Agent:
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
-        self.inbox.flush(self.store)
+        self.inbox.flush(self._save_heard)
         queue.release_unfinished(self.store)
         self._drop_backend()
         self.log("agent-stopped", jobs=self.jobs_done)
@@ -135,13 +135,14 @@ class Agent:
         for op in self._served:
             self.submit(op, FULL, "once")
         self.wait_idle()
-        self.inbox.flush(self.store)
+        self.inbox.flush(self._save_heard)
 
     def tick(self) -> None:
         try:
-            self.inbox.flush(self.store)
-            self._reload_settings()
-            self.take_requests()
+            polled = self.inbox.flush(lambda heard: state.poll(self.store, heard))
+            self._apply_settings(polled.settings)
+            self._served = polled.served
+            self._take(polled.requests)
             now = self.clock.now()
             if self.scheduler is not None and self.scheduler.due(now):
                 self.start_slot(now)
@@ -154,8 +155,7 @@ class Agent:
         except Exception as exc:   # the loop survives anything one tick does
             self.log("agent-error", code="INTERNAL", detail=f"{type(exc).__name__}: {exc}"[:300])
 
-    def _reload_settings(self) -> None:
-        fresh = load_settings(self.store)
+    def _apply_settings(self, fresh: Any) -> None:
         if fresh != self.settings:
             old, self.settings = self.settings, fresh
             if self.scheduler is not None:
@@ -165,7 +165,6 @@ class Agent:
             self.log("settings-changed")
             if old.notification_url != fresh.notification_url and self.listener is not None:
                 self._move_listener()
-        self._served = state.served_mailboxes(self.store)
 
     def _move_listener(self) -> None:
         """Listen where notification_url now points before the watchdog re-subscribes there."""
@@ -189,7 +188,9 @@ class Agent:
             self.submit(op, FULL, "slot")
 
     def take_requests(self) -> None:
-        taken = queue.claim_pending(self.store)
+        self._take(queue.claim_pending(self.store))
+
+    def _take(self, taken: list[queue.SyncRequest]) -> None:
         if not taken:
             return
         integration = self.settings.contact_integration
@@ -220,6 +221,11 @@ class Agent:
     def queue_propagation(self, op: str, result: Any) -> list[str]:
         """See ``workbench.agent.propagate.queue_propagation``."""
         return queue_propagation(self.store, self.log, op, result)
+
+    def _save_heard(self, heard: dict) -> None:
+        if heard:
+            with self.store.write() as con:
+                state.save_heard(con, heard)
 
     def cancel_token(self) -> CancelToken:
         return self._cancel
