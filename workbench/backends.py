@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.mailbox import MailboxBackend
+from workbench.mailbox import MailboxBackend, PushCodec
 from workbench.settings import ExchangeSettings
 
 
@@ -16,3 +16,9 @@ def open_backend(settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
     other keyword arguments (``timeout``, ``retry_max_wait``, ``max_connections``) go to the backend."""
     from workbench.exchange.backend import open_ews
     return open_ews(settings, **kwargs)
+
+
+def push_codec(settings: ExchangeSettings) -> PushCodec:
+    """The push wire format the organisation's backend sends to the agent's listener."""
+    from workbench.exchange.notifications import EwsPushCodec
+    return EwsPushCodec()

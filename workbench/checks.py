@@ -114,13 +114,13 @@ def _tcp(host: str, port: int, timeout: float) -> str | None:
 
 
 def _agent_running(store: Store, frequency_minutes: int) -> bool:
-    """The agent counts as running when a subscription was heard from within the silence limit."""
-    from workbench.agent.subscriptions import silence_limit
+    """The agent counts as running while one of its subscriptions is not silent."""
+    from workbench.store.subscription_silence import SILENT_SQL, silent_before
     try:
-        last = store.scalar("SELECT max(last_notification_at) FROM mailbox_state WHERE subscription_id IS NOT NULL")
+        return bool(store.scalar(f"SELECT count(*) FROM mailbox_state WHERE subscription_id IS NOT NULL "
+                                 f"AND NOT {SILENT_SQL}", [silent_before(now(), frequency_minutes)]))
     except Exception:
         return False
-    return last is not None and last >= now() - silence_limit(frequency_minutes)
 
 
 def _version_verdict(v: Any, today: dt.date) -> tuple[str, str] | str:

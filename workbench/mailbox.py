@@ -14,10 +14,15 @@ Rows are the mapped contact rows of ``workbench.fields`` (``item_id``, ``change_
 
 Backends declare their limits (``BackendLimits``): how many items one request may carry and how many
 requests may be in flight per mailbox. The engine batches and schedules within them.
+
+Push notifications arrive at the agent's listener in the backend's wire format; a ``PushCodec``
+(``workbench.backends.push_codec``) parses a body into ``PushNotification`` s and builds the replies, so the
+agent knows nothing of the format.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from workbench.errors import WorkbenchError
@@ -184,3 +189,64 @@ class MailboxBackend(Protocol):
         """End a subscription (EWS: nothing to send, the listener answers Unsubscribe; Graph: DELETE)."""
 
     def close(self) -> None: ...
+
+
+class PushRefused(ValueError):
+    """A push body that is not an acceptable notification; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    kind: str                       # CreatedEvent, ModifiedEvent, DeletedEvent, MovedEvent, CopiedEvent, StatusEvent, ...
+    watermark: str | None
+    item_id: str | None = None
+    timestamp: datetime | None = None
+
+    @property
+    def is_status(self) -> bool:
+        return self.kind == "StatusEvent"
+
+
+@dataclass(frozen=True)
+class PushNotification:
+    subscription_id: str
+    previous_watermark: str | None
+    more_events: bool
+    events: list[PushEvent] = field(default_factory=list)
+
+    @property
+    def watermark(self) -> str | None:
+        """The newest watermark the notification carries (to store with the subscription)."""
+        for event in reversed(self.events):
+            if event.watermark:
+                return event.watermark
+        return self.previous_watermark
+
+    @property
+    def has_changes(self) -> bool:
+        """True when an item event (not only a status ping) is included."""
+        return any(not e.is_status for e in self.events)
+
+
+@runtime_checkable
+class PushCodec(Protocol):
+    """The push wire format of a backend, for the agent's listener (the body comes from the network)."""
+
+    max_body: int              # bytes; a larger body is refused before it is read
+
+    def parse(self, body: bytes) -> list[PushNotification]:
+        """The notifications in a request body; raises PushRefused."""
+
+    def ok_reply(self) -> bytes:
+        """The answer that keeps the subscription."""
+
+    def unsubscribe_reply(self) -> bytes:
+        """The answer that ends the subscription."""
+
+    def fault_reply(self, reason: str, *, client: bool = True) -> bytes:
+        """The answer to a refused body (``client``: the sender's fault, else ours)."""

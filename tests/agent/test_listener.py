@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from workbench.agent.listener import ListenAddress, Listener, tls_context
-from workbench.exchange.notifications import MAX_BODY, NotificationRefused, parse_notifications
+from workbench.exchange.notifications import MAX_BODY, EwsPushCodec
+from workbench.mailbox import PushRefused
 
 from .bodies import billion_laughs, external_entity, send_notification, utf16_doctype
 
@@ -37,7 +38,7 @@ class Recorder:
 @pytest.fixture()
 def listener():
     rec = Recorder()
-    lst = Listener(ListenAddress("http", "127.0.0.1", 0, "/ews/notify"), rec.decide, rec.log).start()
+    lst = Listener(ListenAddress("http", "127.0.0.1", 0, "/ews/notify"), EwsPushCodec(), rec.decide, rec.log).start()
     yield lst, rec
     lst.stop()
 
@@ -138,7 +139,7 @@ def test_https_listener(tmp_path):
     from workbench.sandbox.certs import issue_server_certificate
     cert = issue_server_certificate(tmp_path)
     rec = Recorder()
-    lst = Listener(ListenAddress("https", "127.0.0.1", 0, "/ews/notify"), rec.decide, rec.log,
+    lst = Listener(ListenAddress("https", "127.0.0.1", 0, "/ews/notify"), EwsPushCodec(), rec.decide, rec.log,
                    tls=tls_context(str(cert.cert_chain), str(cert.key))).start()
     try:
         status, reply = post(lst.port, send_notification(KNOWN), https=True)
@@ -149,7 +150,7 @@ def test_https_listener(tmp_path):
 
 def test_https_url_without_certificate_is_refused():
     with pytest.raises(ValueError):
-        Listener(ListenAddress("https", "127.0.0.1", 0, "/x"), lambda n: "OK")
+        Listener(ListenAddress("https", "127.0.0.1", 0, "/x"), EwsPushCodec(), lambda n: "OK")
 
 
 def test_listen_address_from_url():
@@ -160,8 +161,8 @@ def test_listen_address_from_url():
 
 
 def test_parse_refuses_directly():
-    with pytest.raises(NotificationRefused):
-        parse_notifications(billion_laughs())
-    with pytest.raises(NotificationRefused) as info:
-        parse_notifications(b"<" * (MAX_BODY + 1))
+    with pytest.raises(PushRefused):
+        EwsPushCodec().parse(billion_laughs())
+    with pytest.raises(PushRefused) as info:
+        EwsPushCodec().parse(b"<" * (MAX_BODY + 1))
     assert info.value.status == 413

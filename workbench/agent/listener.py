@@ -1,10 +1,11 @@
 """The push notification listener: an HTTP(S) server at the path and port of notification_url.
 
-It accepts EWS ``SendNotification`` POSTs, hands the parsed notifications to a callback that says whether
-it knows the subscription, and answers ``OK`` or ``Unsubscribe``. Anything else is refused without
+It accepts the backend's push POSTs (EWS ``SendNotification``), hands the parsed notifications to a callback
+that says whether it knows the subscription, and answers ``OK`` or ``Unsubscribe``. Anything else is refused without
 harming the agent: a wrong path 404, another verb 405, no length 411, too big 413, a malformed or hostile
 body (DTD, entity expansion, external entities) 400 with a SOAP fault, a failing callback 500 with a SOAP
-fault. Parsing lives in ``workbench.exchange.notifications`` (the only place that touches exchangelib).
+fault. The wire format (parsing, replies, the body limit) is the backend's ``workbench.mailbox.PushCodec``
+(``workbench.backends.push_codec``); the listener knows only HTTP.
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from workbench.exchange import notifications as wire
-from workbench.exchange.notifications import MAX_BODY, NotificationRefused, PushNotification
+from workbench.mailbox import PushCodec, PushNotification, PushRefused
 
 READ_TIMEOUT = 10.0          # seconds a client may take to send its request
 
@@ -62,8 +62,9 @@ class _Server(http.server.ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: ListenAddress, decide: Decide, log: Log, tls: ssl.SSLContext | None):
-        self.address, self.decide, self.log, self.tls = address, decide, log, tls
+    def __init__(self, address: ListenAddress, codec: PushCodec, decide: Decide, log: Log,
+                 tls: ssl.SSLContext | None):
+        self.address, self.codec, self.decide, self.log, self.tls = address, codec, decide, log, tls
         family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
         self.address_family = family
         super().__init__((address.host, address.port), _Handler)
@@ -112,7 +113,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _refuse(self, status: int, reason: str, close: bool = False) -> None:
         self.server.log("notification-refused", status=status, reason=reason[:200], peer=self.client_address[0])
-        self._reply(status, wire.fault_reply(reason, client=status < 500), close=close)
+        self._reply(status, self.server.codec.fault_reply(reason, client=status < 500), close=close)
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0].rstrip("/").lower() != self.server.address.path.rstrip("/").lower():
@@ -128,41 +129,42 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             self._refuse(411, "Content-Length required", close=True)
             return
-        if length > MAX_BODY:
-            self._refuse(413, f"body of {length} bytes exceeds {MAX_BODY}", close=True)
+        codec = self.server.codec
+        if length > codec.max_body:
+            self._refuse(413, f"body of {length} bytes exceeds {codec.max_body}", close=True)
             return
         body = self.rfile.read(length)
         if len(body) < length:
             self.close_connection = True
             return
         try:
-            notes = wire.parse_notifications(body)
-        except NotificationRefused as exc:
+            notes = codec.parse(body)
+        except PushRefused as exc:
             self._refuse(exc.status, exc.reason)
             return
         try:
             answer = self.server.decide(notes)
         except Exception as exc:  # the agent keeps running whatever one notification does
             self.server.log("notification-error", error=f"{type(exc).__name__}: {exc}"[:300])
-            self._reply(500, wire.fault_reply("the agent could not process the notification", client=False))
+            self._reply(500, codec.fault_reply("the agent could not process the notification", client=False))
             return
-        self._reply(200, wire.unsubscribe_reply() if answer == "Unsubscribe" else wire.ok_reply())
+        self._reply(200, codec.unsubscribe_reply() if answer == "Unsubscribe" else codec.ok_reply())
 
     def do_GET(self) -> None:
-        self._refuse(405, "the notification listener takes EWS SendNotification requests by POST")
+        self._refuse(405, "the notification listener takes push notifications by POST")
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
 
 class Listener:
-    """``Listener(address, decide, log).start()``; ``stop()`` closes the socket."""
+    """``Listener(address, codec, decide, log).start()``; ``stop()`` closes the socket."""
 
-    def __init__(self, address: ListenAddress, decide: Decide, log: Log | None = None,
+    def __init__(self, address: ListenAddress, codec: PushCodec, decide: Decide, log: Log | None = None,
                  tls: ssl.SSLContext | None = None) -> None:
         if address.scheme == "https" and tls is None:
             raise ValueError("an https notification_url needs a certificate and key for the listener")
         self.address = address
-        self._server = _Server(address, decide, log or (lambda *a, **k: None), tls)
+        self._server = _Server(address, codec, decide, log or (lambda *a, **k: None), tls)
         self._thread: threading.Thread | None = None
 
     @property

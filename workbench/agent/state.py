@@ -12,15 +12,18 @@ from typing import Any
 
 from workbench.agent.subscriptions import SubscriptionRecord
 from workbench.store import Store
-from workbench.store.operators_table import LATEST_CHECK, VERIFIED_SQL
+from workbench.store.operators_table import LATEST_CHECK, SYNC_MAILBOX, VERIFIED_SQL
+from workbench.settings import ExchangeSettings
+from workbench.store.settings_table import typed, values_in
+from workbench.store.sync_requests import SyncRequest, claim
 
-# Enabled operators, with the mailbox address their latest check reported (else their e-mail) and
-# whether that latest check found the mailbox verified.
+# Enabled operators, with the mailbox address they sync (SYNC_MAILBOX, as the planner) and whether their
+# latest check found the mailbox verified.
 _SERVED = f"""
-    SELECT operator_id, coalesce(mailbox_address, email) AS mailbox, coalesce({VERIFIED_SQL}, false)
-    FROM ({LATEST_CHECK}) o
-    WHERE contact_sync
-    ORDER BY operator_id
+    SELECT o.operator_id, m.mailbox, coalesce({VERIFIED_SQL}, false)
+    FROM ({LATEST_CHECK}) o JOIN ({SYNC_MAILBOX}) m USING (operator_id)
+    WHERE o.contact_sync
+    ORDER BY o.operator_id
 """
 
 
@@ -49,7 +52,30 @@ class MailboxRow:
 
 def served_mailboxes(store: Store) -> dict[str, Served]:
     """operator_id -> (mailbox address, verified) for every enabled operator."""
-    return {op: Served(mb, bool(ok)) for op, mb, ok in store.rows(_SERVED)}
+    with store.read() as con:
+        return _served(con)
+
+
+def _served(con: Any) -> dict[str, Served]:
+    return {op: Served(mb, bool(ok)) for op, mb, ok in con.execute(_SERVED).fetchall()}
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one tick of the agent's loop reads: the settings, the served mailboxes, the sync requests it
+    claimed."""
+    settings: ExchangeSettings
+    served: dict[str, Served]
+    requests: list[SyncRequest]
+
+
+def poll(store: Store, heard: "dict[str, tuple[datetime, str | None]]") -> Polled:
+    """One tick's store work in one transaction (each store operation opens the file and waits for the
+    others: a tick of four of them kept the mailbox jobs waiting): the notifications heard, then the reads.
+    Settings that break a rule (SETTINGS_INCOMPLETE) roll it all back: nothing is claimed."""
+    with store.write() as con:
+        save_heard(con, heard)
+        return Polled(typed(values_in(con)), _served(con), claim(con))
 
 
 def mailbox_rows(store: Store) -> dict[str, MailboxRow]:
@@ -79,14 +105,11 @@ def clear_subscription(store: Store, operator_id: str) -> None:
                     "subscription_url = NULL, subscription_frequency = NULL WHERE operator_id = ?", [operator_id])
 
 
-def save_heard(store: Store, heard: dict[str, tuple[datetime, str | None]]) -> None:
+def save_heard(con: Any, heard: dict[str, tuple[datetime, str | None]]) -> None:
     """Last notification time (and watermark) per operator, for the notifications heard since the last call."""
-    if not heard:
-        return
-    with store.write() as con:
-        for op, (at, watermark) in heard.items():
-            con.execute("UPDATE mailbox_state SET last_notification_at = ?, watermark = coalesce(?, watermark) "
-                        "WHERE operator_id = ?", [at, watermark, op])
+    for op, (at, watermark) in heard.items():
+        con.execute("UPDATE mailbox_state SET last_notification_at = ?, watermark = coalesce(?, watermark) "
+                    "WHERE operator_id = ?", [at, watermark, op])
 
 
 def save_sync_state(con: Any, operator_id: str, mailbox: str, sync_state: str | None) -> None:

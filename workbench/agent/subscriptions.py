@@ -1,22 +1,24 @@
 """The subscription watchdog: which mailboxes need a push subscription created, re-created or ended.
 
 Pure: it compares the wanted set (enabled, verified operators) and the settings with what
-``mailbox_state`` holds, at a given ``now``. The runner carries the decisions out through
-``workbench.exchange.subscriptions``.
+``mailbox_state`` holds, at a given ``now``. ``workbench.agent.watchdog`` carries the decisions out through
+the mailbox backend.
 
 Rules:
 - an enabled, verified operator without a subscription gets one (``new``);
-- a subscription silent for more than twice notification_frequency_minutes (no notification nor status
-  ping since then, counted from its creation when nothing arrived) is re-created (``silent``);
+- a silent subscription (``workbench.store.subscription_silence``: nothing heard for more than twice
+  notification_frequency_minutes, counted from its creation) is re-created (``silent``);
 - a subscription made for another notification_url or frequency is re-created (``settings``);
 - a subscription of an operator who is no longer enabled or verified is ended (``disabled``): it is
   cleared from mailbox_state and its next notification is answered Unsubscribe.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Iterable, Mapping
+
+from workbench.store.subscription_silence import is_silent, last_heard
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,13 @@ class SubscriptionRecord:
     subscription_frequency: int | None = None
 
     def last_heard(self) -> datetime | None:
-        stamps = [s for s in (self.subscribed_at, self.last_notification_at) if s is not None]
-        return max(stamps) if stamps else None
+        return last_heard(self.subscribed_at, self.last_notification_at)
+
+    def heard_at(self, at: datetime | None) -> "SubscriptionRecord":
+        """The record with a notification heard at ``at`` that the store does not hold yet."""
+        if at is None or (self.last_notification_at is not None and at <= self.last_notification_at):
+            return self
+        return replace(self, last_notification_at=at)
 
 
 @dataclass(frozen=True)
@@ -40,15 +47,6 @@ class SubscriptionAction:
     action: str            # subscribe, resubscribe, drop
     reason: str            # new, silent, settings, disabled
     old_subscription_id: str | None = None
-
-
-def silence_limit(frequency_minutes: int) -> timedelta:
-    return timedelta(minutes=2 * frequency_minutes)
-
-
-def is_silent(record: SubscriptionRecord, now: datetime, frequency_minutes: int) -> bool:
-    heard = record.last_heard()
-    return heard is None or now - heard > silence_limit(frequency_minutes)
 
 
 def plan_subscriptions(wanted: Iterable[str], records: Mapping[str, SubscriptionRecord], now: datetime, *,
@@ -67,6 +65,6 @@ def plan_subscriptions(wanted: Iterable[str], records: Mapping[str, Subscription
             actions.append(SubscriptionAction(op, "subscribe", "new"))
         elif (rec.subscription_url or "") != url or (rec.subscription_frequency or 0) != frequency_minutes:
             actions.append(SubscriptionAction(op, "resubscribe", "settings", sid))
-        elif is_silent(rec, now, frequency_minutes):
+        elif is_silent(rec.last_heard(), now, frequency_minutes):
             actions.append(SubscriptionAction(op, "resubscribe", "silent", sid))
     return actions

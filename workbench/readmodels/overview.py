@@ -75,15 +75,15 @@ def _attention(con: Any, last_real: int | None) -> list[Attention]:
 
 
 def overview(store: Store, clock_now: datetime) -> Overview:
-    from workbench.agent.subscriptions import silence_limit
     from workbench.settings import SETTINGS, check_set
+    from workbench.store.subscription_silence import SILENT_SQL, silent_before
     from workbench.store.settings_table import stored_values
 
     values = stored_values(store)
     problems = check_set(values)
     integration = SETTINGS["contact_integration"].parse(values["contact_integration"])
     freq = SETTINGS["notification_frequency_minutes"].parse(values["notification_frequency_minutes"])
-    lapse_before = clock_now - silence_limit(freq)
+    lapse_before = silent_before(clock_now, freq)
     with store.read() as con:
         ops = con.execute(verification_counts_sql()).fetchone()
         runs = latest_runs(con, 5)
@@ -92,10 +92,9 @@ def overview(store: Store, clock_now: datetime) -> Overview:
         cancelled = con.execute("SELECT count(DISTINCT operator_id) FROM sync_log WHERE run_id = ? AND "
                                 "action = 'mailbox' AND outcome = 'cancelled' AND code = 'SYNC_CANCELLED'",
                                 [last_real]).fetchone()[0] if last_real else 0
-        mb = con.execute("""
+        mb = con.execute(f"""
             SELECT count(*), count(subscription_id),
-                   count(*) FILTER (WHERE subscription_id IS NOT NULL
-                                    AND coalesce(last_notification_at, subscribed_at) < ?),
+                   count(*) FILTER (WHERE subscription_id IS NOT NULL AND {SILENT_SQL}),
                    count(*) FILTER (WHERE failure_streak > 0),
                    max(last_notification_at), min(last_success_at)
             FROM mailbox_state""", [lapse_before]).fetchone()

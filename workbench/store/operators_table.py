@@ -29,6 +29,19 @@ LATEST_CHECK = """
     ) c USING (operator_id)
 """
 
+# The mailbox address an operator syncs, for every operator (the planner and the agent use this, nothing else):
+# the address the latest check *that found one* reported, else the operator's e-mail. A check that could not
+# reach the mailbox (unreachable, mailbox-not-found) found no address and says nothing about which mailbox it
+# is; for an alias e-mail the address found is the primary one, which impersonation works on.
+SYNC_MAILBOX = """
+    SELECT o.operator_id, coalesce(chk.mailbox_address, o.email) AS mailbox
+    FROM operators o
+    LEFT JOIN (
+        SELECT operator_id, mailbox_address FROM operator_checks WHERE mailbox_address IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1
+    ) chk USING (operator_id)
+"""
+
 
 def operators_df(store: Store, *, enabled: bool | None = None, unverified: bool = False) -> pd.DataFrame:
     """Operators with their latest verification; filters as `operators list` offers them.

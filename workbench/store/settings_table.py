@@ -1,6 +1,8 @@
 """The settings table and its change history."""
 from __future__ import annotations
 
+from typing import Any
+
 from workbench.errors import WorkbenchError
 from workbench.settings import SETTINGS, ExchangeSettings, RuleBroken, check_set, normalise
 from workbench.store import Store, now
@@ -11,13 +13,23 @@ PLANNING_KEYS = ("sync_direction", "conflict_policy", "include_private", "sync_c
 
 def stored_values(store: Store) -> dict[str, str]:
     """Every setting's text value, defaults filled in."""
-    rows = dict(store.rows("SELECT key, value FROM settings"))
+    with store.read() as con:
+        return values_in(con)
+
+
+def values_in(con: Any) -> dict[str, str]:
+    """``stored_values`` inside a caller's transaction."""
+    rows = dict(con.execute("SELECT key, value FROM settings").fetchall())
     return {key: rows.get(key, s.default) for key, s in SETTINGS.items()}
 
 
 def load(store: Store) -> ExchangeSettings:
     """The typed set; SETTINGS_INCOMPLETE if a stored value breaks its rule (stored by an older version)."""
-    values = stored_values(store)
+    return typed(stored_values(store))
+
+
+def typed(values: dict[str, str]) -> ExchangeSettings:
+    """The typed set of stored text values (SETTINGS_INCOMPLETE as ``load``)."""
     try:
         return ExchangeSettings.from_text(values)
     except RuleBroken:

@@ -67,11 +67,16 @@ def request_sync(store: Store, operator_ids: Iterable[str] | None, reason: str, 
 def claim_pending(store: Store, limit: int = 1000) -> list[SyncRequest]:
     """Take the requests nobody has taken yet (marks them picked)."""
     with store.write() as con:
-        rows = con.execute("SELECT request_id, requested_at, operator_id, reason, source FROM sync_requests "
-                           "WHERE picked_at IS NULL ORDER BY request_id LIMIT ?", [limit]).fetchall()
-        if rows:
-            con.execute(f"UPDATE sync_requests SET picked_at = ? WHERE request_id IN "
-                        f"({', '.join('?' for _ in rows)})", [now(), *[r[0] for r in rows]])
+        return claim(con, limit)
+
+
+def claim(con: Any, limit: int = 1000) -> list[SyncRequest]:
+    """``claim_pending`` inside a caller's transaction."""
+    rows = con.execute("SELECT request_id, requested_at, operator_id, reason, source FROM sync_requests "
+                       "WHERE picked_at IS NULL ORDER BY request_id LIMIT ?", [limit]).fetchall()
+    if rows:
+        con.execute(f"UPDATE sync_requests SET picked_at = ? WHERE request_id IN "
+                    f"({', '.join('?' for _ in rows)})", [now(), *[r[0] for r in rows]])
     return [SyncRequest(*r) for r in rows]
 
 

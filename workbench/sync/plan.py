@@ -41,6 +41,7 @@ import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, hash_sql, normalise
 from workbench.sync.lifecycle import Lifecycle
+from workbench.store.operators_table import SYNC_MAILBOX
 
 # Action kinds, in the order a mailbox executes them.
 EXCHANGE_WRITES = ("create-exchange", "update-exchange", "delete-exchange")
@@ -151,11 +152,8 @@ def _scope(ops_filter: str) -> list[str]:
     return [
         # operators in this plan, with the mailbox address to impersonate
         f"""CREATE OR REPLACE TEMP TABLE _ops AS
-        SELECT o.operator_id, coalesce(chk.mailbox_address, o.email) AS mailbox
-        FROM operators o
-        LEFT JOIN (SELECT operator_id, mailbox_address FROM operator_checks WHERE mailbox_address IS NOT NULL
-                   QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1
-                  ) chk USING (operator_id)
+        SELECT o.operator_id, m.mailbox
+        FROM operators o JOIN ({SYNC_MAILBOX}) m USING (operator_id)
         WHERE o.contact_sync {ops_filter}""",
         # the CRM side per operator, with the content hash
         f"""CREATE OR REPLACE TEMP TABLE _crm AS
