@@ -166,9 +166,13 @@ def _statements(ops_filter: str) -> list[str]:
                list_contains(e.categories, $cat) AS has_cat,
                list_contains(e.categories, $cat) AND (NOT e.private OR $incl) AS in_scope
         FROM exchange_contacts e JOIN _ops USING (operator_id)""",
+        # a link whose item is gone while another item carries its CRM id is not a delete: the item was moved
+        # back (a move gives it a new id; restored from Deleted Items): it is matched again by CRM id
         """CREATE OR REPLACE TEMP TABLE _lk AS
         SELECT l.operator_id, l.contact_id, l.item_id, l.change_key, l.crm_hash, l.exchange_hash
-        FROM links l JOIN _ops USING (operator_id)""",
+        FROM links l JOIN _ops USING (operator_id)
+        WHERE EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.item_id = l.item_id)
+           OR NOT EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.crm_id = l.contact_id)""",
         # unlinked CRM contacts and unlinked items: the only candidates for matching
         """CREATE OR REPLACE TEMP TABLE _uc AS
         SELECT c.operator_id, c.contact_id, lower(trim(k.email)) AS email_key
