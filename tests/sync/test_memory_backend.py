@@ -9,6 +9,7 @@ from tests.sync.world import World
 from workbench.errors import WorkbenchError
 from workbench.mailbox import CONFLICT, GONE, ItemRef, Mailbox, MailboxBackend, StateInvalid, item_problem
 from workbench.sync.engine import run_sync
+from workbench.sync.preview import preview
 
 CAT = "PegaSASync"
 
@@ -85,3 +86,21 @@ def test_a_lost_create_answer_is_found_by_crm_id_not_created_twice(tmp_path):
     assert result.status == "ok" and result.retries == 1
     assert sorted(r["crm_id"] for r in box.contacts()) == ["C-0", "C-1", "C-2"]
     assert [w[0] for w in be.writes] == ["create"] * 3
+
+
+def test_a_restored_item_of_a_crm_deleted_contact_is_deleted_and_its_link_dropped_in_one_run(tmp_path):
+    # found by tests/sync/test_sync_machine.py: the item's old link stayed, so a second run had to forget it
+    w = World(tmp_path / "s.duckdb").settings(contact_integration=True, failure_recipients="ops@example.com",
+                                              batch_size=10)
+    w.op("OP-1")
+    w.contact("C-1")
+    be = MemoryBackend(batch_size=10)
+    box = be.add_mailbox("op-1@example.com")
+    assert run_sync(w.store, backend=be, clock=be.clock).status == "ok"
+    [item] = box.contacts()
+    box.user_restore(box.user_delete(item["item_id"]))
+    w.store.rows("UPDATE contacts SET deleted_at = now() WHERE contact_id = 'C-1' RETURNING contact_id")
+    assert run_sync(w.store, backend=be, clock=be.clock).status == "ok"
+    assert box.contacts() == []
+    assert w.store.scalar("SELECT count(*) FROM links") == 0
+    assert preview(w.store, backend=be).plan.writes.empty

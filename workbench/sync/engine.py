@@ -440,7 +440,8 @@ class _Run:
                                else WorkbenchError("EWS_ITEM_REJECTED", "no result"))
                     continue
                 out.ok += 1
-                if r.match == "link":
+                if r.match == "link" or _v(r.contact_id) is not None:
+                    # also an item moved back (a new id) whose CRM contact was deleted: its old link goes too
                     out.unlinks.append((op, r.contact_id))
                 out.snap_delete.append(r.item_id)
                 out.log.append(self._entry(r, "ok"))
