@@ -353,7 +353,10 @@ class SyncMachine(RuleBasedStateMachine):
             self._check_journal(run_id, self.be.writes[mark:], plan=None)
             return False
         STATS["runs"] += 1
-        self._check_journal(result.run_id, self.be.writes[mark:], plan=result.plan)
+        # a mailbox stopped by a cancel or its deadline mid-batch does not book what that batch's lost answers
+        # wrote (the next run finds it by CRM id), as after a crash
+        stopped = any(m.status in ("cancelled", "failed") for m in result.mailboxes)
+        self._check_journal(result.run_id, self.be.writes[mark:], plan=result.plan, strict=not stopped)
         self._check_failure_mail(result)
         stale_only = all(m.status == "ok" or (m.status == "partial" and m.code == "PLAN_STALE" and not m.failed)
                          for m in result.mailboxes)
@@ -361,9 +364,9 @@ class SyncMachine(RuleBasedStateMachine):
         return result.status == "ok"
 
     # --- invariants ------------------------------------------------------------------------
-    def _check_journal(self, run_id: int, applied: list[tuple], plan: Any) -> None:
+    def _check_journal(self, run_id: int, applied: list[tuple], plan: Any, strict: bool = True) -> None:
         """Every write the fake applied is a journaled ``ok`` entry of that run, and the other way round (a
-        crashed run: every journaled write happened, and at most the in-flight batch was not booked)."""
+        crashed or stopped run: every journaled write happened, and at most the in-flight batch was not booked)."""
         entries = self.store.rows("SELECT operator_id, action, contact_id, item_id FROM sync_log "
                                   "WHERE run_id = ? AND outcome = 'ok'", [run_id])
         stamped = set()
@@ -377,7 +380,7 @@ class SyncMachine(RuleBasedStateMachine):
             elif (op, action, cid, item) in stamped:
                 journaled[("stamp", ADDRESS[op], cid)] += 1
         seen = Counter((kind, mailbox, cid) for kind, mailbox, cid, _ in applied)
-        if plan is not None:
+        if plan is not None and strict:
             assert journaled == seen, (f"run {run_id}: journal and mailbox disagree; only journaled "
                                        f"{journaled - seen}, only applied {seen - journaled}")
             return
