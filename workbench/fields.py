@@ -83,3 +83,8 @@ def expected_row(item_id: str, change_key: str, fields: Mapping[str, Any], *, cr
     row.update({"item_id": item_id, "change_key": change_key, "crm_id": crm_id,
                 "categories": list(dict.fromkeys(categories)), "private": bool(private)})
     return row
+
+
+def present(value: Any) -> Any:
+    """``value``, or None when it is missing (None, or the NaN pandas puts in an empty cell)."""
+    return None if value is None or (isinstance(value, float) and value != value) else value

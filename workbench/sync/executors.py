@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from workbench.errors import WorkbenchError
-from workbench.fields import content_hash, expected_row, hash_sql
+from workbench.fields import content_hash, expected_row, hash_sql, present
 from workbench.mailbox import ItemRef, is_conflict, is_gone
 from workbench.sync import faults
 from workbench.sync.calls import retrying
@@ -153,7 +153,8 @@ class DeleteExchange(Executor):
         if answer is not True:
             out.fail(r, answer if isinstance(answer, WorkbenchError) else NO_RESULT)
             return
-        if r.match == "link":
+        if r.match == "link" or present(r.contact_id) is not None:
+            # also an item moved back (a new id) whose CRM contact was deleted: its old link goes too
             out.unlinks.append((op, r.contact_id))
         out.snap_delete.append(r.item_id)
         out.done(r)

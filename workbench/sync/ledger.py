@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.fields import CONTACT_FIELDS
+from workbench.fields import CONTACT_FIELDS, present
 from workbench.store import now
 from workbench.sync.plan import fields_of
 
@@ -31,17 +31,13 @@ class Booked:
     deletes: list[tuple] = field(default_factory=list)
 
 
-def _v(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and value != value) else value
-
-
 def _deleted_values(row: Any) -> tuple[dict[str, Any], list[str], bool]:
     """The values the deleted item had: the Exchange snapshot's, else (item gone already) the CRM's."""
     ex = fields_of(row, "ex")
     if any(ex.values()):
-        cats = list(row.ex_categories) if _v(row.ex_categories) is not None else []
-        return ex, cats, bool(_v(row.ex_private))
-    return fields_of(row, "crm"), [], bool(_v(row.crm_private))
+        cats = list(row.ex_categories) if present(row.ex_categories) is not None else []
+        return ex, cats, bool(present(row.ex_private))
+    return fields_of(row, "crm"), [], bool(present(row.crm_private))
 
 
 def book(entries: Sequence[dict], changes: pd.DataFrame, delete_to: str) -> Booked:
@@ -55,14 +51,14 @@ def book(entries: Sequence[dict], changes: pd.DataFrame, delete_to: str) -> Book
         if row.action in LEDGER_ACTIONS:
             values, cats, private = _deleted_values(row)
             went = delete_to if row.action == "delete-exchange" else None
-            out.deletes.append((None, stamp, row.operator_id, row.contact_id, _v(row.item_id), row.action,
-                                _v(row.reason), went, cats, private, *(values[f] for f in CONTACT_FIELDS)))
+            out.deletes.append((None, stamp, row.operator_id, row.contact_id, present(row.item_id), row.action,
+                                present(row.reason), went, cats, private, *(values[f] for f in CONTACT_FIELDS)))
             continue
         mine = changes[changes["action_id"] == entry.get("_action_id")]
         for c in mine.itertuples(index=False):
-            out.changes.append((None, stamp, c.operator_id, _v(c.contact_id), _v(c.item_id), c.action, c.field,
-                                _v(c.crm_value), _v(c.exchange_value), _v(c.before), _v(c.after), _v(c.winner),
-                                bool(_v(c.conflict))))
+            out.changes.append((None, stamp, c.operator_id, present(c.contact_id), present(c.item_id), c.action, c.field,
+                                present(c.crm_value), present(c.exchange_value), present(c.before), present(c.after), present(c.winner),
+                                bool(present(c.conflict))))
     return out
 
 

@@ -166,9 +166,17 @@ def _scope(ops_filter: str) -> list[str]:
                list_contains(e.categories, $cat) AS has_cat,
                list_contains(e.categories, $cat) AND (NOT e.private OR $incl) AS in_scope
         FROM exchange_contacts e JOIN _ops USING (operator_id)""",
+        # a link whose item is gone while another item carries its CRM id is not a delete: the item was moved
+        # back (a move gives it a new id; restored from Deleted Items): it is matched again by CRM id (a team
+        # contact) or deleted as the item of a deleted contact; a live contact off the team keeps its link
         """CREATE OR REPLACE TEMP TABLE _lk AS
         SELECT l.operator_id, l.contact_id, l.item_id, l.change_key, l.crm_hash, l.exchange_hash
-        FROM links l JOIN _ops USING (operator_id)""",
+        FROM links l JOIN _ops USING (operator_id)
+        WHERE EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.item_id = l.item_id)
+           OR NOT EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.crm_id = l.contact_id)
+           OR (EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = l.contact_id AND k.deleted_at IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = l.operator_id
+                                                      AND c.contact_id = l.contact_id))""",
         # unlinked CRM contacts and unlinked items: the only candidates for matching
         """CREATE OR REPLACE TEMP TABLE _uc AS
         SELECT c.operator_id, c.contact_id, lower(trim(k.email)) AS email_key

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from workbench.fields import present
 from workbench.sync.plan import Plan
 
 #: what must be unchanged for a previewed action to be applied (besides operator, action, contact, item)
@@ -26,23 +27,17 @@ def only(plan: Plan, operators: Sequence[str]) -> Plan:
     return Plan(plan.settings, a, c, o)
 
 
-def _v(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value
-
-
 def _key(row: Any) -> tuple:
-    return (row.operator_id, row.action, _v(row.contact_id), _v(row.item_id))
+    return (row.operator_id, row.action, present(row.contact_id), present(row.item_id))
 
 
 def stale_entry(row: Any, why: str) -> dict:
-    return {"operator_id": row.operator_id, "contact_id": _v(row.contact_id), "item_id": _v(row.item_id),
+    return {"operator_id": row.operator_id, "contact_id": present(row.contact_id), "item_id": present(row.item_id),
             "action": row.action, "outcome": "skipped", "code": "PLAN_STALE", "detail": why}
 
 
 def _differs(a: Any, b: Any, columns: Sequence[str]) -> bool:
-    return any(_v(getattr(a, c)) != _v(getattr(b, c)) for c in columns)
+    return any(present(getattr(a, c)) != present(getattr(b, c)) for c in columns)
 
 
 def _why_stale(r: Any, cur: Any, pair: Any) -> str | None:
@@ -67,17 +62,17 @@ def still_valid(previewed: Plan, fresh: Plan, ready: Sequence[str]) -> tuple[Pla
     ready_set = set(ready)
     now_by_key = {_key(r): r for r in fresh.writes.itertuples(index=False)}
     now_by_contact = {(r.operator_id, r.contact_id): r for r in fresh.actions.itertuples(index=False)
-                      if _v(r.contact_id) is not None}
+                      if present(r.contact_id) is not None}
     now_by_item = {(r.operator_id, r.item_id): r for r in fresh.actions.itertuples(index=False)
-                   if _v(r.item_id) is not None}
+                   if present(r.item_id) is not None}
     kept: set[int] = set()
     stale: list[dict] = []
     for r in previewed.writes.itertuples(index=False):
         if r.operator_id not in ready_set:
             continue        # its snapshot failed now: the mailbox result says why
         cur = now_by_key.get(_key(r))
-        pair = cur if cur is not None else (now_by_contact.get((r.operator_id, _v(r.contact_id)))
-                                            or now_by_item.get((r.operator_id, _v(r.item_id))))
+        pair = cur if cur is not None else (now_by_contact.get((r.operator_id, present(r.contact_id)))
+                                            or now_by_item.get((r.operator_id, present(r.item_id))))
         why = _why_stale(r, cur, pair)
         if why is None:
             kept.add(int(cur.action_id))
