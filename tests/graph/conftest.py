@@ -1,0 +1,78 @@
+"""Fixtures for the Graph backend: the sandbox with its Graph side (same mailboxes as EWS) and a store set up
+the way a user does it for ``backend=graph`` (settings through ``settings_table.update``, the client secret in
+WORKBENCH_GRAPH_CLIENT_SECRET, trust pinned to the sandbox CA, operators and contacts from the demo seed)."""
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, load_operators
+
+
+@dataclass
+class GraphEnv:
+    store: Any
+    sandbox: Any
+    graph: dict[str, Any]       # the sandbox's Graph connection data
+    workdir: Path
+
+    def settings(self):
+        from workbench.store.settings_table import load
+        return load(self.store)
+
+    def backend(self, **kwargs: Any):
+        from workbench.backends import open_backend
+        return open_backend(self.settings(), **kwargs)
+
+    def http(self) -> httpx.Client:
+        """A plain httpx client with the app's token, to look at the mailbox the way Graph shows it."""
+        from workbench.graph.auth import TokenSource, resource_scope
+        client = httpx.Client(verify=ssl.create_default_context(cafile=self.graph["ca_cert"]), trust_env=False,
+                              base_url=self.graph["graph_url"] + "/", timeout=10)
+        tokens = TokenSource(self.graph["authority"], self.graph["client_id"], self.graph["client_secret"],
+                             resource_scope(self.graph["graph_url"]), client)
+        client.headers["Authorization"] = tokens.bearer()
+        return client
+
+
+def graph_settings(sb: Any, *, certificate: bool = False) -> dict[str, str]:
+    g = sb.info.graph
+    host, tenant = g["authority"].rsplit("/", 1)
+    pairs = {"backend": "graph", "graph_tenant_id": tenant, "graph_client_id": g["client_id"],
+             "graph_authority_host": host, "graph_endpoint": g["graph_url"], "graph_ca_bundle": g["ca_cert"],
+             "graph_service_mailbox": "alice.jones@example.com"}
+    if certificate:
+        pairs["graph_certificate_path"] = g["client_certificate"]
+    return pairs
+
+
+def configure_graph_store(store: Any, sb: Any, seed_dir: Path | None, **kwargs: Any) -> None:
+    from workbench.store import settings_table
+    settings_table.update(store, {
+        "contact_integration": "true", "notification_url": f"https://127.0.0.1:{free_port()}/graph/notify",
+        "failure_recipients": "sales-ops@example.com", **graph_settings(sb, **kwargs)}, source="test")
+    if seed_dir is not None:
+        from workbench.contacts_import import import_contacts
+        load_operators(store, seed_dir / "operators.csv")
+        import_contacts(store, seed_dir / "contacts.csv")
+
+
+@pytest.fixture
+def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GraphEnv:
+    from workbench.store import Store
+    sb = make_sandbox(graph=True)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    store_path = workdir / "workbench.duckdb"
+    monkeypatch.setenv("WORKBENCH_STORE", str(store_path))
+    monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
+    for name in ("WORKBENCH_EWS_PASSWORD", "WORKBENCH_KEYSTORE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)      # a Graph organisation needs neither
+    store = Store(store_path)
+    configure_graph_store(store, sb, seed_dir)
+    return GraphEnv(store, sb, sb.info.graph, workdir)
