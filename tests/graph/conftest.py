@@ -3,15 +3,34 @@ the way a user does it for ``backend=graph`` (settings through ``settings_table.
 WORKBENCH_GRAPH_CLIENT_SECRET, trust pinned to the sandbox CA, operators and contacts from the demo seed)."""
 from __future__ import annotations
 
+import json
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import free_port, load_operators
+
+REPO = Path(__file__).resolve().parents[2]
+CSDL_FILE = Path(os.environ.get("GRAPH_SCHEMA_DIR", REPO.parent / "shared" / "graph-schema")) / "v1.0-csdl.xml"
+
+
+@pytest.fixture(scope="session")
+def referee():
+    """The Graph CSDL; missing = a failing test, never a skip."""
+    from workbench.sandbox.graph import csdl
+    assert CSDL_FILE.is_file(), f"the Graph CSDL is needed at {CSDL_FILE} (or set GRAPH_SCHEMA_DIR)"
+    return csdl.load(CSDL_FILE)
+
+
+def check_bodies(captured: list[tuple[str, str, Any]], referee: Any) -> None:
+    """Every JSON body the backend sent (and the sandbox answered) is valid against the Graph CSDL."""
+    bad = [f"{d} {t}: {p[:3]} {json.dumps(b)[:300]}" for d, t, b in captured if (p := referee.check(t, b))]
+    assert not bad, "JSON bodies not valid against the Graph CSDL:\n" + "\n".join(bad[:5])
 
 
 @dataclass
@@ -62,10 +81,20 @@ def configure_graph_store(store: Any, sb: Any, seed_dir: Path | None, **kwargs: 
         import_contacts(store, seed_dir / "contacts.csv")
 
 
+def in_scope(sb: Any, *addresses: str) -> None:
+    """Put mailboxes into the default app's RBAC scope."""
+    app = sb.graph.default_app
+    sb.graph.set_scope(app.client_id, [*(app.scope or []), *addresses])
+
+
 @pytest.fixture
-def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GraphEnv:
+def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              referee: Any) -> Iterator[GraphEnv]:
     from workbench.store import Store
-    sb = make_sandbox(graph=True)
+    sb = make_sandbox(graph=True, capture=True)
+    sb.add_mailbox("alice.jones@example.com", aliases=["a.jones@example.com"])    # the service mailbox
+    sb.add_mailbox("bob.smith@example.com")
+    in_scope(sb, "alice.jones@example.com", "bob.smith@example.com")
     workdir = tmp_path / "work"
     workdir.mkdir()
     store_path = workdir / "workbench.duckdb"
@@ -75,4 +104,5 @@ def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.
         monkeypatch.delenv(name, raising=False)      # a Graph organisation needs neither
     store = Store(store_path)
     configure_graph_store(store, sb, seed_dir)
-    return GraphEnv(store, sb, sb.info.graph, workdir)
+    yield GraphEnv(store, sb, sb.info.graph, workdir)
+    check_bodies(sb.graph.captured, referee)

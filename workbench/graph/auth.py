@@ -50,6 +50,29 @@ def credential(certificate_path: str, client_id: str, secret: str | None = None)
     return secret if secret is not None else graph_secret(client_id)
 
 
+class MsalHttp:
+    """msal's ``http_client`` interface over our httpx client. msal hands the signed client assertion as bytes,
+    which httpx would send as "b'...'": form values are decoded first. A timeout msal does not set stays ours."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+
+    @staticmethod
+    def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {"timeout": kwargs["timeout"]} if kwargs.get("timeout") is not None else {}
+
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any) -> httpx.Response:
+        if isinstance(data, dict):
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+        return self._http.post(url, params=params, data=data, headers=headers, **self._options(kwargs))
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> httpx.Response:
+        return self._http.get(url, params=params, headers=headers, **self._options(kwargs))
+
+    def close(self) -> None:
+        """The httpx client belongs to the backend, which closes it."""
+
+
 class TokenSource:
     """One confidential client per backend; ``token()`` is safe to call from several threads."""
 
@@ -59,7 +82,7 @@ class TokenSource:
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self._args = dict(client_id=client_id, authority=authority, client_credential=client_credential,
-                          http_client=http, instance_discovery=False)
+                          http_client=MsalHttp(http), instance_discovery=False)
 
     def _client(self) -> msal.ConfidentialClientApplication:
         if self._app is None:

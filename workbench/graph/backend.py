@@ -70,7 +70,7 @@ class GraphBackend:
 
     def send_mail(self, recipients: Sequence[str], subject: str, body: str) -> None:
         sender = self.settings.graph_service_mailbox
-        message = {"subject": subject, "body": {"contentType": "Text", "content": body},
+        message = {"subject": subject, "body": {"contentType": "text", "content": body},
                    "toRecipients": [{"emailAddress": {"address": r}} for r in recipients]}
         self.transport.call("POST", f"{_user(sender)}/sendMail", body={"message": message, "saveToSentItems": True},
                             mailbox=sender)

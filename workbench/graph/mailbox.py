@@ -5,6 +5,9 @@ Writes go in rounds of ``batch_size`` items; a round is cut into $batch requests
 input order. When a whole $batch request fails, the call raises that error once every request of the round has
 ended: the engine's retry is idempotent (creates are looked up by CRM id first, a resent update meets its own
 change key, a resent delete finds the item gone).
+
+Updates and deletes name the item inside the contacts folder: immutable ids survive a move, so an item the user
+moved to another folder (or one we deleted to Deleted Items) is GONE for them, as on EWS, and never touched there.
 """
 from __future__ import annotations
 
@@ -142,7 +145,7 @@ class GraphMailbox:
     def update(self, updates: Sequence[Mapping[str, Any]], batch_size: int) -> list[ItemRef | WorkbenchError]:
         def part(u: Mapping[str, Any]) -> Part:
             headers = {"If-Match": f'W/"{u["change_key"]}"'} if u.get("change_key") else {}
-            return Part("PATCH", f"{self._base}/contacts/{quote(u['item_id'], safe='')}",
+            return Part("PATCH", f"{self._folder}/contacts/{quote(u['item_id'], safe='')}",
                         mapping.contact_body(u.get("fields"), crm_id=u["crm_id"], categories=u["categories"]),
                         headers)
         return self._rounds(updates, batch_size, part, self._ref)
@@ -152,7 +155,7 @@ class GraphMailbox:
         def part(ref: tuple[str, str | None]) -> Part:
             item_id, change_key = ref
             headers = {"If-Match": f'W/"{change_key}"'} if change_key else {}
-            url = f"{self._base}/contacts/{quote(item_id, safe='')}"
+            url = f"{self._folder}/contacts/{quote(item_id, safe='')}"
             if delete_to in PERMANENT:
                 return Part("POST", url + "/permanentDelete", headers=headers)
             return Part("DELETE", url, headers=headers)
