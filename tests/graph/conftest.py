@@ -106,3 +106,27 @@ def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.
     configure_graph_store(store, sb, seed_dir)
     yield GraphEnv(store, sb, sb.info.graph, workdir)
     check_bodies(sb.graph.captured, referee)
+
+
+@pytest.fixture
+def hybrid_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               configure_exchange_store, referee: Any) -> Iterator[GraphEnv]:
+    """One sandbox serving the same mailboxes over EWS and Graph; the organisation on EWS (keystore, NTLM) with the
+    Graph settings filled in, so operators can be moved to Graph one by one."""
+    import secrets
+    from workbench.store import Store, settings_table
+    sb = make_sandbox(graph=True, capture=True)
+    sb.add_mailbox("alice.jones@example.com")
+    in_scope(sb, "alice.jones@example.com")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    keystore_password = "ks-" + secrets.token_urlsafe(12)
+    monkeypatch.setenv("WORKBENCH_STORE", str(workdir / "workbench.duckdb"))
+    monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
+    monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
+    monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
+    store = Store(workdir / "workbench.duckdb")
+    configure_exchange_store(store, sb, workdir, keystore_password, seed_dir=seed_dir)
+    settings_table.update(store, {k: v for k, v in graph_settings(sb).items() if k != "backend"}, source="test")
+    yield GraphEnv(store, sb, sb.info.graph, workdir)
+    check_bodies(sb.graph.captured, referee)

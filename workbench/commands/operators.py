@@ -1,10 +1,10 @@
-"""`workbench operators list|import|export|enable|disable|verify`."""
+"""`workbench operators list|import|export|enable|disable|backend|verify`."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "verify_status", "verified_at"]
+LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "backend", "verify_status", "verified_at"]
 SHOW_ERRORS = 50
 _DELIMS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         sw = s.add_parser(name, help=f"turn contact sync {'on' if on else 'off'} for operators")
         sw.add_argument("ids", nargs="+", metavar="ID")
         sw.set_defaults(handler=switch, enabled=on)
+
+    be = s.add_parser("backend", help="which backend serves operators' mailboxes (hybrid: ews or graph)",
+                      description="Set before an operator's first sync; default = the `backend` setting.")
+    be.add_argument("ids", nargs="+", metavar="ID")
+    be.add_argument("--to", required=True, choices=("ews", "graph", "default"))
+    be.set_defaults(handler=choose_backend)
 
     ver = s.add_parser("verify", help="check operators' mailboxes in Exchange (flag, address, impersonation)")
     ver.add_argument("ids", nargs="*", metavar="ID", help="operators to check (default: all with contact sync on)")
@@ -124,6 +130,17 @@ def export_file(args) -> int:
     check_writable(args.file)
     n = export_operators(Store(), args.file, bom=args.bom)
     print(f"exported {n} operators to {args.file}")
+    return 0
+
+
+def choose_backend(args) -> int:
+    from workbench.operators.backend_choice import set_backend
+    from workbench.store import Store
+    result = set_backend(Store(), args.ids, args.to)
+    if result.changed:
+        print(f"backend {args.to}: {', '.join(result.changed)}")
+    if result.unchanged:
+        print(f"already backend {args.to}: {', '.join(result.unchanged)}")
     return 0
 
 

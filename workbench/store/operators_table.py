@@ -16,7 +16,7 @@ VERIFIED_SQL = "verify_status IN ('ok', 'sync-off')"
 FAILED_OUTCOMES_SQL = "outcome IN ('failed', 'cancelled')"   # journal entries that need attention
 
 LATEST_CHECK = """
-    SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source,
+    SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source, o.backend,
            c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at,
            c.detail AS verify_detail,
            (c.checked_at IS NOT NULL AND c.checked_at < o.updated_at) AS verify_stale

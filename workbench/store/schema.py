@@ -225,6 +225,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
     """,
+    # 6: the backend serving an operator's mailbox when it differs from the organisation's (hybrid; NULL = the
+    # `backend` setting) (issue 14)
+    """
+    ALTER TABLE operators ADD COLUMN backend VARCHAR;
+    """,
 ]
 
 

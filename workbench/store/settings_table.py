@@ -1,6 +1,8 @@
 """The settings table and its change history."""
 from __future__ import annotations
 
+import dataclasses
+
 from workbench.errors import WorkbenchError
 from workbench.settings import SETTINGS, ExchangeSettings, RuleBroken, check_set, normalise
 from workbench.store import Store, now
@@ -15,13 +17,23 @@ def stored_values(store: Store) -> dict[str, str]:
     return {key: rows.get(key, s.default) for key, s in SETTINGS.items()}
 
 
+def operator_backends(store: Store) -> tuple[tuple[str, str], ...]:
+    """(lower-case mailbox, backend) of the operators whose mailbox another backend serves (hybrid)."""
+    return tuple(store.rows("SELECT lower(email), backend FROM operators WHERE backend IS NOT NULL "
+                            "ORDER BY operator_id"))
+
+
 def load(store: Store) -> ExchangeSettings:
-    """The typed set; SETTINGS_INCOMPLETE if a stored value breaks its rule (stored by an older version)."""
+    """The typed set, with the operators' backend overrides; SETTINGS_INCOMPLETE if a stored value breaks its
+    rule (stored by an older version)."""
     values = stored_values(store)
+    overrides = operator_backends(store)
     try:
-        return ExchangeSettings.from_text(values)
+        settings = ExchangeSettings.from_text(values)
     except RuleBroken:
-        raise WorkbenchError("SETTINGS_INCOMPLETE", "; ".join(check_set(values))) from None
+        in_use = {kind for _address, kind in overrides}
+        raise WorkbenchError("SETTINGS_INCOMPLETE", "; ".join(check_set(values, in_use))) from None
+    return dataclasses.replace(settings, operator_backends=overrides)
 
 
 def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[str, tuple[str, str]]:
