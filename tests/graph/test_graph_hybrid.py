@@ -46,7 +46,7 @@ def test_one_run_syncs_ews_and_graph_operators(hybrid_env) -> None:
     refused = cli("operators", "backend", ews_op, "--to", "graph")
     assert refused.returncode == 2 and refused.stderr.startswith("OPERATOR_BACKEND_LINKED:"), refused.stderr
     assert "Traceback" not in refused.stderr
-    assert env.store.scalar("SELECT backend FROM operators WHERE operator_id = ?", [ews_op]) is None
+    assert env.store.scalar("SELECT count(*) FROM operator_backends WHERE operator_id = ?", [ews_op]) == 0
     rc, out, err = sync_run("--operator", ews_op, "--operator", graph_op)
     assert rc == 0 and out["planned"] == 0, out
 

@@ -1,7 +1,7 @@
 """Which backend serves an operator's mailbox (`operators backend ID... --to ews|graph|default`), for hybrid
 organisations: some mailboxes still on-premises (EWS), the rest in Exchange Online (Graph).
 
-The override is the operators table's ``backend`` column (NULL: the organisation's ``backend`` setting). Only an
+The override is a row of ``operator_backends`` (none: the organisation's ``backend`` setting). Only an
 operator without links may change backend: the two backends name the same item with different ids.
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
         ph = ", ".join("?" for _ in wanted)
         org = con.execute("SELECT value FROM settings WHERE key = 'backend'").fetchone()
         org_backend = org[0] if org else "ews"
-        current = dict(con.execute(f"SELECT operator_id, backend FROM operators WHERE operator_id IN ({ph})",
-                                   wanted).fetchall())
+        current = dict(con.execute(f"SELECT o.operator_id, b.backend FROM operators o LEFT JOIN operator_backends b "
+                                   f"USING (operator_id) WHERE o.operator_id IN ({ph})", wanted).fetchall())
         missing = [i for i in wanted if i not in current]
         if missing:
             raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}; nothing was "
@@ -51,7 +51,8 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
             if linked:
                 raise WorkbenchError("OPERATOR_BACKEND_LINKED", f"operator(s) {', '.join(linked)} already have "
                                      f"links, to move to {value or org_backend}; nothing was changed")
-        if result.changed:
-            con.execute(f"UPDATE operators SET backend = ?, updated_at = ?, source = ? WHERE operator_id IN "
-                        f"({', '.join('?' for _ in result.changed)})", [value, now(), source, *result.changed])
+        for op in result.changed:
+            con.execute("DELETE FROM operator_backends WHERE operator_id = ?", [op])
+            if value is not None:
+                con.execute("INSERT INTO operator_backends VALUES (?, ?, ?, ?)", [op, value, now(), source])
     return result

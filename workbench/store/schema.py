@@ -225,10 +225,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
     """,
-    # 6: the backend serving an operator's mailbox when it differs from the organisation's (hybrid; NULL = the
-    # `backend` setting) (issue 14)
+    # 6: the backend serving an operator's mailbox when it is not the organisation's `backend` setting (hybrid,
+    # issue 14); no row = the setting
     """
-    ALTER TABLE operators ADD COLUMN backend VARCHAR;
+    CREATE TABLE operator_backends (
+        operator_id VARCHAR PRIMARY KEY,
+        backend VARCHAR NOT NULL,         -- ews, graph
+        updated_at TIMESTAMP NOT NULL,
+        source VARCHAR NOT NULL
+    );
     """,
 ]
 

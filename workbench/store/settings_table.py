@@ -19,8 +19,8 @@ def stored_values(store: Store) -> dict[str, str]:
 
 def operator_backends(store: Store) -> tuple[tuple[str, str], ...]:
     """(lower-case mailbox, backend) of the operators whose mailbox another backend serves (hybrid)."""
-    return tuple(store.rows("SELECT lower(email), backend FROM operators WHERE backend IS NOT NULL "
-                            "ORDER BY operator_id"))
+    return tuple(store.rows("SELECT lower(o.email), b.backend FROM operators o JOIN operator_backends b "
+                            "USING (operator_id) ORDER BY operator_id"))
 
 
 def load(store: Store) -> ExchangeSettings:

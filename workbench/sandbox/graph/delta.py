@@ -105,7 +105,8 @@ def _entry(g: GraphState, request: Request, mb: Mailbox, folder: Folder, state: 
     if state["i"] or stone is None or stone.created_seq > state["b"]:
         return None
     reason = "changed" if g.ids.was_moved(mb, item_id) else "deleted"
-    moved, current = g.ids.moved.get(mb.primary, {}), item_id
+    immutable = request.prefer().get("idtype", "").lower() == "immutableid"
+    moved, current = (g.ids.moved.get(mb.primary, {}) if immutable else {}), item_id
     for _ in range(len(moved)):             # an immutable id survives moves: name the item where it is now
         if current not in moved:
             break
