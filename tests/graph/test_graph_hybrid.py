@@ -6,19 +6,8 @@ import os
 import subprocess
 import sys
 
+from tests.graph.conftest import healthy_operators
 from tests.graph.test_graph_sync import agree, sync_run
-
-
-def healthy_operators(env) -> list[tuple[str, str]]:
-    """Enabled operators whose mailbox exists, is open to EWS impersonation and in the Graph app's scope (the demo
-    seed also holds departed users and denied mailboxes, on purpose)."""
-    scope = set(env.sandbox.graph.default_app.scope or [])
-    out = []
-    for op, email in env.store.rows("SELECT operator_id, email FROM operators WHERE contact_sync ORDER BY 1"):
-        box = env.sandbox.store.find_mailbox(email)
-        if box is not None and not box.impersonation_denied and email.lower() in scope and box.primary == email:
-            out.append((op, email))
-    return out
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
