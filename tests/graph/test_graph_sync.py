@@ -77,3 +77,21 @@ def test_sync_run_over_graph_creates_updates_deletes(graph_env) -> None:
     rc, out, err = sync_run("--operator", op)
     assert rc == 0 and out["planned"] == 0, out
     print(json.dumps(out)[:1500])
+
+
+def test_sync_completes_under_throttling_and_the_next_plan_is_empty(graph_env) -> None:
+    """30% of Graph requests (batch parts included) answered 429 with Retry-After: the run ends ok, without
+    duplicates, and a second run plans nothing."""
+    env = graph_env
+    op, email = first_operator(env.store)
+    env.sandbox.graph.faults.set(throttle_share=0.3, retry_after_s=1, seed=14)
+    rc, out, err = sync_run("--operator", op)
+    assert rc == 0 and out["mailboxes"][0]["status"] == "ok", (err, out)
+    throttled = [r for r in env.sandbox.graph.requests if r.status == 429]
+    assert throttled and any(r.batch for r in throttled), "parts inside $batch were throttled too"
+    env.sandbox.graph.faults.clear()
+    crm_ids = Counter(r["crm_id"] for r in mailbox_rows(env.sandbox, email) if r["crm_id"])
+    assert crm_ids and max(crm_ids.values()) == 1, "no duplicate"
+    agree(env, op, email)
+    rc, out, err = sync_run("--operator", op)
+    assert rc == 0 and out["planned"] == 0, out
