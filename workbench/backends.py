@@ -31,6 +31,17 @@ def open_backend(settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
     return RoutingBackend(settings, **kwargs)
 
 
+def translate_item_ids(settings: ExchangeSettings, address: str, item_ids: Sequence[str], to: str,
+                       **kwargs: Any) -> dict[str, str | None]:
+    """The ids the other backend knows ``address``'s items by (``to`` "graph": EWS ids -> Graph immutable ids;
+    "ews": back), through Graph's translateExchangeIds; None for an item no longer there."""
+    backend = open_kind("graph", settings, **kwargs)
+    try:
+        return backend.translate_ids(address, item_ids, to)    # type: ignore[attr-defined]
+    finally:
+        backend.close()
+
+
 class RoutingBackend:
     """Hybrid: each mailbox through its operator's backend; the failure e-mail through the organisation's."""
 

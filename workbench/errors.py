@@ -332,8 +332,8 @@ _entry("GRAPH_SUBSCRIPTION_REFUSED", "Graph subscription refused",
 _entry("OPERATOR_BACKEND_LINKED", "Operator already synced on its backend",
        "The operator's mailbox has links to items read through its current backend; EWS and Graph name the same "
        "item with different ids, so switching the backend alone would make the next sync see other items.",
-       "Choose the backend before an operator's first sync. Moving a synced operator (translating its item ids "
-       "with translateExchangeIds) is not built yet (issue 14).", exit_code=2)
+       "Move it with `workbench operators move ID --to graph|ews` (translates its stored item ids, keeps links "
+       "and journal); `operators backend` is for operators not synced yet.", exit_code=2)
 _entry("GRAPH_SUBSCRIPTION_GONE", "Graph subscription removed",
        "Graph no longer knows the subscription (404 on renew or delete, or a subscriptionRemoved lifecycle "
        "event): it expired or was deleted.",

@@ -19,6 +19,7 @@ from workbench.mailbox import BackendInfo, BackendLimits, Probe, Subscription
 from workbench.settings import ExchangeSettings
 
 MAX_IN_FLIGHT = 4                  # Exchange Online's MailboxConcurrency per app and mailbox
+TRANSLATE_CHUNK = 1000            # ids per translateExchangeIds request
 MAX_SUBSCRIPTION_MINUTES = 4230    # Graph's longest lifetime of a subscription to contacts (just under 3 days)
 
 
@@ -67,6 +68,20 @@ class GraphBackend:
 
     def probe(self, email: str) -> Probe:
         return probe_mailbox(self.transport, email)
+
+    def translate_ids(self, address: str, item_ids: Sequence[str], to: str) -> dict[str, str | None]:
+        """EWS ids -> Graph immutable ids (``to="graph"``) or back (``to="ews"``) with translateExchangeIds, at most
+        1,000 per request; None for an item the mailbox no longer holds."""
+        source, target = ("ewsId", "restImmutableEntryId") if to == "graph" else ("restImmutableEntryId", "ewsId")
+        out: dict[str, str | None] = {}
+        ids = list(dict.fromkeys(item_ids))
+        for start in range(0, len(ids), TRANSLATE_CHUNK):
+            chunk = ids[start:start + TRANSLATE_CHUNK]
+            body = self.transport.call("POST", f"{_user(address)}/translateExchangeIds", mailbox=address,
+                                       body={"inputIds": chunk, "sourceIdType": source, "targetIdType": target}) or {}
+            got = {r.get("sourceId"): r.get("targetId") for r in body.get("value", []) if isinstance(r, dict)}
+            out.update({i: got.get(i) for i in chunk})
+        return out
 
     def send_mail(self, recipients: Sequence[str], subject: str, body: str) -> None:
         sender = self.settings.graph_service_mailbox
