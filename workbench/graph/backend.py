@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets as random
-from typing import Any, Sequence
+from typing import Sequence
 from urllib.parse import quote
 
 from workbench.errors import WorkbenchError
 from workbench.graph.auth import TokenSource, credential, resource_scope
-from workbench.graph.mailbox import GraphMailbox, _user
+from workbench.graph.mailbox import GraphMailbox, user_path
 from workbench.graph.probe import probe_mailbox
 from workbench.graph.transport import MAX_BATCH, Transport, http_client
 from workbench.mailbox import BackendInfo, BackendLimits, Probe, Subscription
@@ -60,7 +60,7 @@ class GraphBackend:
         return list(claims.get("roles") or [])
 
     def open(self, address: str) -> GraphMailbox:
-        body = self.transport.call("GET", f"{_user(address)}/contactFolders/contacts", params={"$select": "id"},
+        body = self.transport.call("GET", f"{user_path(address)}/contactFolders/contacts", params={"$select": "id"},
                                    mailbox=address) or {}
         if not body.get("id"):
             raise WorkbenchError("GRAPH_PROTOCOL", f"mailbox {address}: the contacts folder has no id")
@@ -77,7 +77,7 @@ class GraphBackend:
         ids = list(dict.fromkeys(item_ids))
         for start in range(0, len(ids), TRANSLATE_CHUNK):
             chunk = ids[start:start + TRANSLATE_CHUNK]
-            body = self.transport.call("POST", f"{_user(address)}/translateExchangeIds", mailbox=address,
+            body = self.transport.call("POST", f"{user_path(address)}/translateExchangeIds", mailbox=address,
                                        body={"inputIds": chunk, "sourceIdType": source, "targetIdType": target}) or {}
             got = {r.get("sourceId"): r.get("targetId") for r in body.get("value", []) if isinstance(r, dict)}
             out.update({i: got.get(i) for i in chunk})
@@ -87,7 +87,7 @@ class GraphBackend:
         sender = self.settings.graph_service_mailbox
         message = {"subject": subject, "body": {"contentType": "text", "content": body},
                    "toRecipients": [{"emailAddress": {"address": r}} for r in recipients]}
-        self.transport.call("POST", f"{_user(sender)}/sendMail", body={"message": message, "saveToSentItems": True},
+        self.transport.call("POST", f"{user_path(sender)}/sendMail", body={"message": message, "saveToSentItems": True},
                             mailbox=sender)
 
     def _expiry(self, minutes: int) -> str:

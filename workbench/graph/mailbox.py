@@ -29,7 +29,7 @@ MAX_PAGE = 1000            # Graph's largest $top / odata.maxpagesize
 PERMANENT = ("recoverable-items", "hard")
 
 
-def _user(address: str) -> str:
+def user_path(address: str) -> str:
     return "/users/" + quote(address, safe="@.")
 
 
@@ -40,7 +40,7 @@ def _odata(text: str) -> str:
 class GraphMailbox:
     def __init__(self, transport: Transport, address: str, folder_id: str, max_in_flight: int) -> None:
         self._t, self.address, self.folder_id, self.max_in_flight = transport, address, folder_id, max_in_flight
-        self._base = _user(address)
+        self._base = user_path(address)
         self._folder = f"{self._base}/contactFolders/{quote(folder_id, safe='')}"
 
     # --- reads

@@ -6,7 +6,7 @@ and its contacts folder must be readable by the app (in its RBAC scope). Never r
 from __future__ import annotations
 
 from workbench.errors import WorkbenchError
-from workbench.graph.mailbox import _user
+from workbench.graph.mailbox import user_path
 from workbench.graph.transport import Transport
 from workbench.mailbox import Probe
 
@@ -17,7 +17,7 @@ _STATUS = {"GRAPH_MAILBOX_NOT_FOUND": "mailbox-not-found", "GRAPH_SCOPE_DENIED":
 def probe_mailbox(transport: Transport, email: str) -> Probe:
     primary: str | None = None
     try:
-        user = transport.call("GET", _user(email), params={"$select": "id,mail,userPrincipalName"},
+        user = transport.call("GET", user_path(email), params={"$select": "id,mail,userPrincipalName"},
                               mailbox=email) or {}
         primary = user.get("mail") or user.get("userPrincipalName")
         if not primary:
@@ -25,7 +25,7 @@ def probe_mailbox(transport: Transport, email: str) -> Probe:
         if primary.lower() != email.lower():
             return Probe("email-mismatch", "GRAPH_EMAIL_MISMATCH", primary,
                          f"{email} is an alias; the mailbox's primary address is {primary}")
-        transport.call("GET", f"{_user(email)}/contactFolders/contacts", params={"$select": "id"}, mailbox=email)
+        transport.call("GET", f"{user_path(email)}/contactFolders/contacts", params={"$select": "id"}, mailbox=email)
     except WorkbenchError as err:
         return Probe(_STATUS.get(err.code, "unreachable"), err.code, primary, err.detail)
     return Probe("ok", None, primary, f"{email}: mailbox reachable, contacts readable")
