@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.graph.conftest import healthy_operators
-from tests.graph.test_graph_hybrid import cli
+from tests.graph.test_hybrid_organisation import cli
 from tests.graph.test_graph_sync import agree, sync_run
 from tests.sync.conftest import mailbox_rows
 
