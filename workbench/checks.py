@@ -37,6 +37,10 @@ TITLES = {
     "version": "server version as configured",
     "impersonation": "impersonation works",
     "listener": "notification listener",
+    # backend=graph (workbench/checks_graph.py)
+    "token": "app token acquired",
+    "roles": "application permissions granted",
+    "mailbox": "operator mailbox reachable and in scope",
 }
 CERT_WARNING_DAYS = 14
 CONNECT_TIMEOUT = 5.0
@@ -162,9 +166,13 @@ def run_check(store: Store, *, operator_id: str | None = None, password: str | N
     from workbench.settings import ExchangeSettings, check_set
     from workbench.store.settings_table import stored_values
 
+    stored = stored_values(store)
+    if stored.get("backend") == "graph":      # Exchange Online: its own table of steps
+        from workbench.checks_graph import run_graph_check
+        return run_graph_check(store, stored, operator_id=operator_id, source=source, save=save, timeout=timeout,
+                               progress=progress)
     target = pick_operator(store, operator_id) if operator_id else None
     report = CheckReport(started_at=now())
-    stored = stored_values(store)
     report.exchange_url = stored.get("exchange_url", "")
     state: dict[str, Any] = {}
 

@@ -310,6 +310,86 @@ _entry("DEMO_SECRETS_REFUSED", "Demo secrets file refused",
        "rebuild the demo with `workbench demo --fresh`.", exit_code=2)
 
 
+# --- Microsoft Graph backend (issue 14) -------------------------------------------------
+_entry("GRAPH_AUTH_REJECTED", "Graph app credentials rejected",
+       "The identity platform refused the app: unknown client id or tenant, a wrong client secret, or a "
+       "certificate it does not know (AADSTS700016, 7000215, 700027, 90002).",
+       "Check graph_tenant_id and graph_client_id against the app registration in Entra ID; upload the "
+       "certificate in graph_certificate_path to the app, or set WORKBENCH_GRAPH_CLIENT_SECRET to a current "
+       "secret value (not the secret id).")
+_entry("GRAPH_CERT_EXPIRED", "Graph app certificate expired",
+       "The certificate the app signs its token request with is outside its validity period (AADSTS700027 "
+       "'The key used is expired').",
+       "Create a new certificate, upload its public part to the app registration in Entra ID and point "
+       "graph_certificate_path at the new PEM (private key and certificate).")
+_entry("GRAPH_CONSENT_MISSING", "Graph application permission not granted",
+       "The app's token does not hold the application role the request needs (Contacts.ReadWrite for "
+       "contacts, Mail.Send for the failure e-mail): admin consent was never granted or was revoked.",
+       "In Entra ID > App registrations > API permissions add the Microsoft Graph application permissions "
+       "Contacts.ReadWrite and Mail.Send and grant admin consent (or grant them per mailbox with RBAC for "
+       "Applications).")
+_entry("GRAPH_SCOPE_DENIED", "Mailbox outside the app's RBAC scope",
+       "Exchange Online refused the app for this mailbox (ErrorAccessDenied: 'Access to OData is disabled'): "
+       "the mailbox is outside the management scope of the app's role assignment.",
+       "Add the mailbox to the scope: New-ManagementRoleAssignment -App <service principal id> -Role "
+       '"Application Contacts.ReadWrite" -CustomResourceScope <scope name> (and "Application Mail.Send" for '
+       "the service mailbox); then remove the tenant-wide consent of Contacts.ReadWrite in Entra ID so the "
+       "scope is what limits the app.")
+_entry("GRAPH_THROTTLED", "Microsoft Graph is throttling requests",
+       "Graph answered 429 (MailboxConcurrency: more than 4 requests in flight per mailbox, or the 10,000 "
+       "requests per 10 minutes limit) or 503 with a Retry-After hint.",
+       "The workbench waits as told and retries; lower max_concurrent_mailboxes or batch_size if it persists.",
+       transient=True)
+_entry("GRAPH_SERVER_ERROR", "Microsoft Graph server error",
+       "Graph answered with an HTTP 5xx without a throttling hint.",
+       "Usually transient; the sync retries until the mailbox deadline.", transient=True)
+_entry("GRAPH_UNREACHABLE", "Graph or the identity platform unreachable",
+       "No connection to graph_endpoint or graph_authority_host (DNS, firewall, proxy), or the connection "
+       "dropped or timed out mid-request.",
+       "Check graph_endpoint and graph_authority_host and that this machine reaches them over HTTPS.",
+       transient=True)
+_entry("GRAPH_TLS_UNTRUSTED", "Graph server certificate not trusted",
+       "The TLS certificate of graph_endpoint or graph_authority_host is not signed by a trusted CA (the "
+       "system CA store, or graph_ca_bundle when set), has expired or names another host.",
+       "Leave graph_ca_bundle empty for Microsoft's clouds (system CA store), or point it at the PEM bundle of "
+       "the CA that signs your endpoint (a TLS-inspecting proxy's CA). Verification is never switched off.")
+_entry("GRAPH_MAILBOX_NOT_FOUND", "No such mailbox in the tenant",
+       "Graph does not know the user (404 ErrorInvalidUser / ResourceNotFound), or the user has no Exchange "
+       "Online mailbox (still on-premises: set the operator's backend to ews).",
+       "Check the operator's e-mail address; for a hybrid organisation set backend per operator.")
+_entry("GRAPH_EMAIL_MISMATCH", "E-mail is not the mailbox's primary address",
+       "The address resolves to a mailbox whose primary SMTP address is a different one (an alias).",
+       "Set the operator's e-mail to the primary address the check names.")
+_entry("GRAPH_ITEM_REJECTED", "Graph rejected an item",
+       "Graph refused to create, update or delete one contact (per-request error inside a $batch).",
+       "See the journal entry for the item and Graph's message; fix the contact data and rerun.")
+_entry("GRAPH_CONFLICT", "Item changed in the mailbox meanwhile",
+       "The item's change key is stale (412 ErrorIrresolvableConflict): someone edited it after the plan.",
+       "Rerun the sync: a new plan sees the current version.", transient=True)
+_entry("GRAPH_PROTOCOL", "Unexpected answer from Microsoft Graph",
+       "Graph sent something the workbench could not interpret (not JSON, a missing field, a 4xx it does not "
+       "expect).",
+       "Check graph_endpoint ends in /v1.0 of a Graph cloud; report the journal entry if it persists.")
+_entry("GRAPH_DELTA_RESET", "Graph delta state no longer valid",
+       "Graph answered 410 (syncStateNotFound / resyncRequired) to the stored delta link: the mailbox was "
+       "moved, restored, or the state aged out.",
+       "Nothing to do: the sync starts a full snapshot for that mailbox and journals it.")
+_entry("GRAPH_SUBSCRIPTION_REFUSED", "Graph subscription refused",
+       "Graph refused to create or renew a change-notification subscription (notification URL failed the "
+       "validation handshake, expiration out of range, or the resource is not allowed).",
+       "Check that notification_url is an https URL Graph can reach and that the agent answers its "
+       "validation request within 10 s.")
+_entry("OPERATOR_BACKEND_LINKED", "Operator already synced on its backend",
+       "The operator's mailbox has links to items read through its current backend; EWS and Graph name the same "
+       "item with different ids, so switching the backend alone would make the next sync see other items.",
+       "Move it with `workbench operators move ID --to graph|ews` (translates its stored item ids, keeps links "
+       "and journal); `operators backend` is for operators not synced yet.", exit_code=2)
+_entry("GRAPH_SUBSCRIPTION_GONE", "Graph subscription removed",
+       "Graph no longer knows the subscription (404 on renew or delete, or a subscriptionRemoved lifecycle "
+       "event): it expired or was deleted.",
+       "The agent creates a new one and catches up by delta; nothing is lost.")
+
+
 class WorkbenchError(Exception):
     """An error with a catalogue code; ``detail`` names the field, value and rule."""
 

@@ -14,6 +14,10 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "given_name", "surname", "email", "business_phone", "mobile_phone", "home_phone",
     "company", "job_title", "street", "city", "state", "postal_code", "country",
 )
+#: the CRM id an item carries: one single-value extended property in our own property set, fixed forever and
+#: the same on every backend (EWS ExtendedFieldURI PropertySetId/PropertyName; Graph "String {guid} Name X")
+CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"
+CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
 SEPARATOR = "\x1f"
 # stripped from both ends of a value: exactly the characters Python's str.isspace() accepts (ASCII
 # whitespace, the separators \x1c-\x1f, NEL, no-break and the Unicode spaces, line/paragraph separators)

@@ -25,6 +25,9 @@ EXCHANGE_VERSIONS = ("Exchange2010", "Exchange2013", "Exchange2016", "Exchange20
 DELETE_TARGETS = ("deleted-items", "recoverable-items", "hard")
 DIRECTIONS = ("crm-to-exchange", "exchange-to-crm", "two-way")
 CONFLICT_POLICIES = ("crm-wins", "exchange-wins", "manual")
+#: how mailboxes are reached: EWS (on-premises, NTLM impersonation) or Microsoft Graph (Exchange Online)
+BACKENDS = ("ews", "graph")
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 _DOMAIN = (r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -229,6 +232,36 @@ def _path(text: str) -> str:
     return text.strip()
 
 
+def _guid(text: str) -> str:
+    text = text.strip()
+    if text and not _GUID_RE.fullmatch(text):
+        raise RuleBroken("a GUID like 1b2c3d4e-0000-4000-8000-00000000abcd (the app registration's id)")
+    return text.lower()
+
+
+def _tenant(text: str) -> str:
+    text = text.strip()
+    if not text or _GUID_RE.fullmatch(text):
+        return text.lower()
+    if _host_name(text) and "." in text:
+        return text.lower()
+    raise RuleBroken("the directory (tenant) id as a GUID, or its domain name like contoso.onmicrosoft.com")
+
+
+def _https_url(text: str) -> str:
+    url = _url(ews=False)(text)
+    if url and urlsplit(url).scheme != "https":
+        raise RuleBroken("an https URL (tokens never travel in clear)")
+    return url.rstrip("/")
+
+
+def _mailbox_address(text: str) -> str:
+    text = text.strip()
+    if text and not EMAIL_RE.match(text):
+        raise RuleBroken("an e-mail address (the mailbox's primary SMTP address)")
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -238,6 +271,7 @@ class Setting:
     help: str
     required: bool = False   # must be non-empty for `settings check`
     max_chars: int = MAX_CHARS
+    backend: str | None = None   # required only when this backend serves some mailbox (None: always)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -258,7 +292,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("slot_size_minutes", "15", _choice(15, 30), "15 or 30",
             "Period of the full reconciliation slot."),
     Setting("exchange_url", "", _url(ews=True), "https URL of the EWS endpoint (…/EWS/Exchange.asmx)",
-            "EWS endpoint.", required=True, max_chars=URL_MAX_CHARS),
+            "EWS endpoint.", required=True, max_chars=URL_MAX_CHARS, backend="ews"),
     Setting("exchange_version", "Exchange2016", _choice(*EXCHANGE_VERSIONS),
             "one of " + ", ".join(EXCHANGE_VERSIONS), "Exchange version spoken."),
     Setting("batch_size", "512", _int_range(1, 512), "a whole number 1..512",
@@ -274,10 +308,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "Outlook category that marks synced contacts."),
     Setting("impersonation_account", "", _account,
             "a user name as e-mail/UPN (svc@example.com) or DOMAIN\\user",
-            "Service account with ApplicationImpersonation (NTLM).", required=True),
+            "Service account with ApplicationImpersonation (NTLM).", required=True, backend="ews"),
     Setting("keystore_path", "", _path, "path of the JKS/PKCS12 keystore file (must exist)",
             "Keystore holding the Exchange server certificate.", required=True,
-            max_chars=PATH_MAX_CHARS),
+            max_chars=PATH_MAX_CHARS, backend="ews"),
     Setting("include_private", "false", _bool, "true or false",
             "Sync private Exchange contacts too."),
     Setting("conflict_policy", "crm-wins", _choice(*CONFLICT_POLICIES),
@@ -288,6 +322,27 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
             "Share of a mailbox's links a plan may delete or unlink before it stops and asks."),
     Setting("delete_to", "deleted-items", _choice(*DELETE_TARGETS), "one of " + ", ".join(DELETE_TARGETS),
             "Where a CRM delete puts the Exchange contact: Deleted Items, Recoverable Items, or gone."),
+    # --- Microsoft Graph (issue 14); the client secret comes from WORKBENCH_GRAPH_CLIENT_SECRET / keyring / prompt
+    Setting("backend", "ews", _choice(*BACKENDS), "one of " + ", ".join(BACKENDS),
+            "How mailboxes are reached: ews (on-premises) or graph (Exchange Online); operators may override it."),
+    Setting("graph_tenant_id", "", _tenant, "the directory (tenant) id as a GUID or its domain name",
+            "Entra ID tenant of the app.", required=True, backend="graph"),
+    Setting("graph_client_id", "", _guid, "a GUID (the app registration's application id)",
+            "Application (client) id of the app registration.", required=True, backend="graph"),
+    Setting("graph_certificate_path", "", _path, "path of one PEM file with private key and certificate "
+            "(must exist; empty: client secret)", "App certificate (recommended over a secret).",
+            max_chars=PATH_MAX_CHARS),
+    Setting("graph_authority_host", "https://login.microsoftonline.com", _https_url, "an https URL",
+            "Identity platform host (national clouds: login.microsoftonline.us, login.partner.microsoftonline.cn).",
+            max_chars=URL_MAX_CHARS),
+    Setting("graph_endpoint", "https://graph.microsoft.com/v1.0", _https_url, "an https URL ending in /v1.0",
+            "Graph endpoint (national clouds: graph.microsoft.us, microsoftgraph.chinacloudapi.cn).",
+            max_chars=URL_MAX_CHARS),
+    Setting("graph_ca_bundle", "", _path, "path of a PEM CA bundle (must exist; empty: the system CA store)",
+            "Pinned CA for Graph and the identity platform (a TLS-inspecting proxy, the sandbox).",
+            max_chars=PATH_MAX_CHARS),
+    Setting("graph_service_mailbox", "", _mailbox_address, "an e-mail address",
+            "Mailbox the failure e-mail is sent from over Graph (sendMail).", required=True, backend="graph"),
 ]}
 
 
@@ -337,6 +392,24 @@ class ExchangeSettings:
     max_concurrent_mailboxes: int
     mass_delete_percent: int
     delete_to: str
+    backend: str
+    graph_tenant_id: str
+    graph_client_id: str
+    graph_certificate_path: str
+    graph_authority_host: str
+    graph_endpoint: str
+    graph_ca_bundle: str
+    graph_service_mailbox: str
+    #: per-operator overrides of ``backend`` (lower-case mailbox address, kind), loaded from the operators table
+    operator_backends: tuple[tuple[str, str], ...] = ()
+
+    def backend_for(self, address: str) -> str:
+        """The backend serving ``address``: the operator's override, else the organisation's."""
+        return dict(self.operator_backends).get(address.lower(), self.backend)
+
+    @property
+    def backends_in_use(self) -> set[str]:
+        return {self.backend, *(kind for _address, kind in self.operator_backends)}
 
     @property
     def recipients(self) -> list[str]:
@@ -348,10 +421,15 @@ class ExchangeSettings:
         return cls(**values)
 
 
-def check_set(stored: dict[str, str]) -> list[str]:
-    """Every violation of the stored set as a whole (empty list = valid)."""
+def check_set(stored: dict[str, str], backends_in_use: set[str] | None = None) -> list[str]:
+    """Every violation of the stored set as a whole (empty list = valid).
+
+    ``backends_in_use``: the backends serving some mailbox (the organisation's ``backend`` and the operators'
+    overrides); a backend's own settings are required only when it is in use.
+    """
     problems: list[str] = []
     broken: set[str] = set()
+    in_use = set(backends_in_use or ()) | {stored.get("backend", SETTINGS["backend"].default).strip()}
     for key, setting in SETTINGS.items():
         text = stored.get(key, setting.default)
         try:
@@ -360,14 +438,31 @@ def check_set(stored: dict[str, str]) -> list[str]:
             problems.append(f"{key}={excerpt(text)}: must be {exc}")
             broken.add(key)
             continue
-        if setting.required and not text.strip():
-            problems.append(f"{key}: empty; required ({setting.rule})")
+        if setting.required and not text.strip() and (setting.backend is None or setting.backend in in_use):
+            why = f"required for backend {setting.backend}" if setting.backend else "required"
+            problems.append(f"{key}: empty; {why} ({setting.rule})")
     url = stored.get("exchange_url", "")
     if url and "exchange_url" not in broken and urlsplit(url.strip()).scheme != "https":
         problems.append(f"exchange_url={excerpt(url)}: must be https (EWS credentials never travel in clear)")
     ks = stored.get("keystore_path", "")
     if ks and "keystore_path" not in broken and not _is_file(ks.strip()):
         problems.append(f"keystore_path={excerpt(ks)}: no such file (create it with `workbench keystore import`)")
+    if "graph" in in_use:
+        problems += _check_graph(stored, broken)
+    return problems
+
+
+def _check_graph(stored: dict[str, str], broken: set[str]) -> list[str]:
+    """The Graph settings as a whole: files exist, a certificate or a secret source, an endpoint in /v1.0."""
+    problems = []
+    for key, what in (("graph_certificate_path", "the app's PEM (private key + certificate)"),
+                      ("graph_ca_bundle", "the PEM CA bundle")):
+        text = stored.get(key, "").strip()
+        if text and key not in broken and not _is_file(text):
+            problems.append(f"{key}={excerpt(text)}: no such file ({what})")
+    endpoint = stored.get("graph_endpoint", SETTINGS["graph_endpoint"].default)
+    if "graph_endpoint" not in broken and not endpoint.rstrip("/").endswith("/v1.0"):
+        problems.append(f"graph_endpoint={excerpt(endpoint)}: must end in /v1.0 (the Graph API version used)")
     return problems
 
 

@@ -14,7 +14,7 @@ from workbench.agent.subscriptions import SubscriptionRecord
 from workbench.store import Store
 from workbench.store.operators_table import LATEST_CHECK, SYNC_MAILBOX, VERIFIED_SQL
 from workbench.settings import ExchangeSettings
-from workbench.store.settings_table import typed, values_in
+from workbench.store.settings_table import operator_backends_in, typed, values_in
 from workbench.store.sync_requests import SyncRequest, claim
 
 # Enabled operators, with the mailbox address they sync (SYNC_MAILBOX, as the planner) and whether their
@@ -75,7 +75,7 @@ def poll(store: Store, heard: "dict[str, tuple[datetime, str | None]]") -> Polle
     Settings that break a rule (SETTINGS_INCOMPLETE) roll it all back: nothing is claimed."""
     with store.write() as con:
         save_heard(con, heard)
-        return Polled(typed(values_in(con)), _served(con), claim(con))
+        return Polled(typed(values_in(con), operator_backends_in(con)), _served(con), claim(con))
 
 
 def mailbox_rows(store: Store) -> dict[str, MailboxRow]:

@@ -1,4 +1,4 @@
-"""`workbench operators list|import|export|enable|disable|verify`."""
+"""`workbench operators list|import|export|enable|disable|backend|move|verify`."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         sw = s.add_parser(name, help=f"turn contact sync {'on' if on else 'off'} for operators")
         sw.add_argument("ids", nargs="+", metavar="ID")
         sw.set_defaults(handler=switch, enabled=on)
+
+    be = s.add_parser("backend", help="which backend serves operators' mailboxes (hybrid: ews or graph)",
+                      description="Set before an operator's first sync; default = the `backend` setting.")
+    be.add_argument("ids", nargs="+", metavar="ID")
+    be.add_argument("--to", required=True, choices=("ews", "graph", "default"))
+    be.set_defaults(handler=choose_backend)
+
+    mv = s.add_parser("move", help="move operators' mailboxes between EWS and Graph (item ids translated)",
+                      description="Translates the stored item ids with Graph's translateExchangeIds, keeps links "
+                                  "and journal; the next sync on the new backend creates no duplicate.")
+    mv.add_argument("ids", nargs="+", metavar="ID")
+    mv.add_argument("--to", required=True, choices=("ews", "graph"))
+    mv.add_argument("--dry-run", action="store_true", help="translate and report; write nothing")
+    mv.add_argument("--json", action="store_true")
+    mv.set_defaults(handler=move)
 
     ver = s.add_parser("verify", help="check operators' mailboxes in Exchange (flag, address, impersonation)")
     ver.add_argument("ids", nargs="*", metavar="ID", help="operators to check (default: all with contact sync on)")
@@ -124,6 +139,37 @@ def export_file(args) -> int:
     check_writable(args.file)
     n = export_operators(Store(), args.file, bom=args.bom)
     print(f"exported {n} operators to {args.file}")
+    return 0
+
+
+def choose_backend(args) -> int:
+    from workbench.operators.backend_choice import set_backend
+    from workbench.store import Store
+    result = set_backend(Store(), args.ids, args.to)
+    if result.changed:
+        print(f"backend {args.to}: {', '.join(result.changed)}")
+    if result.unchanged:
+        print(f"already backend {args.to}: {', '.join(result.unchanged)}")
+    return 0
+
+
+def move(args) -> int:
+    from dataclasses import asdict
+
+    from workbench.commands.output import print_json
+    from workbench.operators.move import move_operators
+    from workbench.store import Store
+    results = move_operators(Store(), args.ids, args.to, dry_run=args.dry_run)
+    if args.json:
+        print_json([asdict(r) for r in results])
+        return 0
+    for r in results:
+        if r.source == r.target:
+            print(f"{r.operator_id}: already on {r.target}")
+            continue
+        verb = "would move" if args.dry_run else "moved"
+        print(f"{r.operator_id} ({r.email}): {verb} {r.source} -> {r.target}; {r.translated} item ids translated, "
+              f"{len(r.missing)} no longer in the mailbox")
     return 0
 
 

@@ -67,8 +67,9 @@ def check_settings(args) -> int:
     from workbench.commands.output import print_json
     from workbench.settings import check_set
     from workbench.store import Store
-    from workbench.store.settings_table import stored_values
-    problems = check_set(stored_values(Store()))
+    from workbench.store.settings_table import operator_backends, stored_values
+    store = Store()
+    problems = check_set(stored_values(store), {kind for _address, kind in operator_backends(store)})
     if args.json:
         print_json({"ok": not problems, "problems": problems})
     else:

@@ -28,10 +28,8 @@ from typing import Any, Iterable, Mapping
 from exchangelib import Contact, ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
-from workbench.fields import CONTACT_FIELDS, clean_value
+from workbench.fields import CONTACT_FIELDS, CRM_ID_PROPERTY_NAME, CRM_ID_PROPERTY_SET, clean_value
 
-CRM_ID_PROPERTY_SET = "5b0e6f0c-2d3a-4c59-9a8e-7f1d3c6b2e91"   # ours, fixed forever: items carry it
-CRM_ID_PROPERTY_NAME = "WorkbenchCrmContactId"
 CRM_ID_FIELD = "crm_id"
 
 PHONES = (("business_phone", "BusinessPhone"), ("mobile_phone", "MobilePhone"), ("home_phone", "HomePhone"))

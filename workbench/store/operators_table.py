@@ -18,7 +18,7 @@ VERIFICATION_SQL = (f"CASE WHEN verify_status IS NULL THEN 'unverified' WHEN {VE
                     "ELSE 'failing' END")
 
 LATEST_CHECK = """
-    SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source,
+    SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source, b.backend,
            c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at,
            c.detail AS verify_detail,
            (c.checked_at IS NOT NULL AND c.checked_at < o.updated_at) AS verify_stale
@@ -27,6 +27,7 @@ LATEST_CHECK = """
         SELECT * FROM operator_checks
         QUALIFY row_number() OVER (PARTITION BY operator_id ORDER BY checked_at DESC, check_id DESC) = 1
     ) c USING (operator_id)
+    LEFT JOIN operator_backends b USING (operator_id)
 """
 
 # The mailbox address an operator syncs, for every operator (the planner and the agent use this, nothing else):

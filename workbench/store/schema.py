@@ -268,6 +268,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX delete_ledger_run ON delete_ledger (run_id);
     """,
+    # 7: the backend serving an operator's mailbox when it is not the organisation's `backend` setting (hybrid,
+    # issue 14); no row = the setting
+    """
+    CREATE TABLE operator_backends (
+        operator_id VARCHAR PRIMARY KEY,
+        backend VARCHAR NOT NULL,         -- ews, graph
+        updated_at TIMESTAMP NOT NULL,
+        source VARCHAR NOT NULL
+    );
+    """,
 ]
 
 

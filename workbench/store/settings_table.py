@@ -1,6 +1,7 @@
 """The settings table and its change history."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from workbench.errors import WorkbenchError
@@ -23,17 +24,35 @@ def values_in(con: Any) -> dict[str, str]:
     return {key: rows.get(key, s.default) for key, s in SETTINGS.items()}
 
 
+def operator_backends_in(con: Any) -> tuple[tuple[str, str], ...]:
+    """(lower-case mailbox, backend) of the operators whose mailbox another backend serves (hybrid), inside a
+    caller's transaction."""
+    return tuple(tuple(r) for r in con.execute("SELECT lower(o.email), b.backend FROM operators o "
+                                               "JOIN operator_backends b USING (operator_id) "
+                                               "ORDER BY operator_id").fetchall())
+
+
+def operator_backends(store: Store) -> tuple[tuple[str, str], ...]:
+    """``operator_backends_in`` in a read of its own."""
+    with store.read() as con:
+        return operator_backends_in(con)
+
+
 def load(store: Store) -> ExchangeSettings:
-    """The typed set; SETTINGS_INCOMPLETE if a stored value breaks its rule (stored by an older version)."""
-    return typed(stored_values(store))
+    """The typed set, with the operators' backend overrides; SETTINGS_INCOMPLETE if a stored value breaks its
+    rule (stored by an older version)."""
+    with store.read() as con:
+        return typed(values_in(con), operator_backends_in(con))
 
 
-def typed(values: dict[str, str]) -> ExchangeSettings:
-    """The typed set of stored text values (SETTINGS_INCOMPLETE as ``load``)."""
+def typed(values: dict[str, str], overrides: tuple[tuple[str, str], ...] = ()) -> ExchangeSettings:
+    """The typed set of stored text values and backend overrides (SETTINGS_INCOMPLETE as ``load``)."""
     try:
-        return ExchangeSettings.from_text(values)
+        settings = ExchangeSettings.from_text(values)
     except RuleBroken:
-        raise WorkbenchError("SETTINGS_INCOMPLETE", "; ".join(check_set(values))) from None
+        in_use = {kind for _address, kind in overrides}
+        raise WorkbenchError("SETTINGS_INCOMPLETE", "; ".join(check_set(values, in_use))) from None
+    return dataclasses.replace(settings, operator_backends=overrides)
 
 
 def update(store: Store, pairs: dict[str, str], *, source: str = "cli") -> dict[str, tuple[str, str]]:

@@ -14,7 +14,6 @@ from ..store import Folder, Mailbox
 from . import contact_map as cm
 from . import query
 from .contacts import render
-from .ids import rest_id
 from .state import GraphState
 from .wire import GraphError, Request, Response
 
@@ -106,4 +105,11 @@ def _entry(g: GraphState, request: Request, mb: Mailbox, folder: Folder, state: 
     if state["i"] or stone is None or stone.created_seq > state["b"]:
         return None
     reason = "changed" if g.ids.was_moved(mb, item_id) else "deleted"
-    return {"@odata.type": "#microsoft.graph.contact", "id": rest_id(item_id), "@removed": {"reason": reason}}
+    immutable = request.prefer().get("idtype", "").lower() == "immutableid"
+    moved, current = (g.ids.moved.get(mb.primary, {}) if immutable else {}), item_id
+    for _ in range(len(moved)):             # an immutable id survives moves: name the item where it is now
+        if current not in moved:
+            break
+        current = moved[current]
+    return {"@odata.type": "#microsoft.graph.contact", "id": g.public_id(request, mb, current),
+            "@removed": {"reason": reason}}
