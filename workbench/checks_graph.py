@@ -13,24 +13,14 @@ Results are ``workbench.checks`` StepResult / CheckReport, stored the same way.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from workbench.checks import CheckReport, StepResult, _Fail, pick_operator, save_report
-from workbench.errors import WorkbenchError
-from workbench.secrets import redact
+from workbench.check_steps import Step, StepFailed, StepResult, run_steps
+from workbench.checks import CheckReport, pick_operator, save_report
 from workbench.store import Store, now
 
 REQUIRED_ROLE, MAIL_ROLE = "Contacts.ReadWrite", "Mail.Send"
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    needs: tuple[str, ...]
-    run: Callable[[dict[str, Any]], tuple[str, str] | str]
 
 
 def _settings(state: dict[str, Any]) -> str:
@@ -40,7 +30,7 @@ def _settings(state: dict[str, Any]) -> str:
     in_use = {kind for _address, kind in operator_backends(store)}
     problems = check_set(state["stored"], in_use)
     if problems:
-        raise _Fail("SETTINGS_INCOMPLETE", "; ".join(problems))
+        raise StepFailed("SETTINGS_INCOMPLETE", "; ".join(problems))
     state["settings"] = load(store)
     return f"backend graph, endpoint {state['settings'].graph_endpoint}"
 
@@ -57,9 +47,9 @@ def _roles(state: dict[str, Any]) -> tuple[str, str] | str:
     roles = set(state["roles"])
     held = ", ".join(sorted(roles)) or "none"
     if REQUIRED_ROLE not in roles:
-        raise _Fail("GRAPH_CONSENT_MISSING", f"the token's roles: {held}; {REQUIRED_ROLE} is needed")
+        raise StepFailed("GRAPH_CONSENT_MISSING", f"the token's roles: {held}; {REQUIRED_ROLE} is needed")
     if MAIL_ROLE not in roles:
-        raise _Fail("GRAPH_CONSENT_MISSING", f"the token's roles: {held}; without {MAIL_ROLE} no failure e-mail "
+        raise StepFailed("GRAPH_CONSENT_MISSING", f"the token's roles: {held}; without {MAIL_ROLE} no failure e-mail "
                                              "is sent", status="warning")
     return f"roles {held}"
 
@@ -71,7 +61,7 @@ def _mailbox(state: dict[str, Any]) -> tuple[str, str] | str:
     op, email = target
     probe = state["backend"].probe(email)
     if probe.code:
-        raise _Fail(probe.code, f"operator {op}: {probe.detail}")
+        raise StepFailed(probe.code, f"operator {op}: {probe.detail}")
     return f"operator {op}: {probe.detail}"
 
 
@@ -79,26 +69,12 @@ def _listener(state: dict[str, Any]) -> str:
     """Graph delivers change notifications only to https URLs; the handshake itself is not checked yet."""
     url = state["stored"].get("notification_url", "")
     if urlsplit(url).scheme != "https" or not urlsplit(url).hostname:
-        raise _Fail("SETTING_INVALID", f"notification_url={url!r}: Graph calls only an https URL with a host")
+        raise StepFailed("SETTING_INVALID", f"notification_url={url!r}: Graph calls only an https URL with a host")
     return f"{url} is https (the agent does not answer Graph's validation handshake yet: issue 14)"
 
 
-STEPS = (Step("settings", (), _settings), Step("token", ("settings",), _token), Step("roles", ("token",), _roles),
-         Step("mailbox", ("token",), _mailbox), Step("listener", (), _listener))
-
-
-def _one(step: Step, state: dict[str, Any]) -> StepResult:
-    started = time.monotonic()
-    try:
-        out = step.run(state)
-        status, detail = out if isinstance(out, tuple) else ("ok", out)
-        result = StepResult(step.name, status, detail)
-    except _Fail as f:
-        result = StepResult(step.name, f.status, redact(f.detail), f.code)
-    except WorkbenchError as err:
-        result = StepResult(step.name, "failed", redact(err.detail), err.code)
-    result.seconds = time.monotonic() - started
-    return result
+STEPS = (Step("settings", _settings), Step("token", _token, ("settings",)), Step("roles", _roles, ("token",)),
+         Step("mailbox", _mailbox, ("token",)), Step("listener", _listener))
 
 
 def run_graph_check(store: Store, stored: dict[str, str], *, operator_id: str | None, source: str, save: bool,
@@ -107,16 +83,10 @@ def run_graph_check(store: Store, stored: dict[str, str], *, operator_id: str | 
     state: dict[str, Any] = {"store": store, "stored": stored, "timeout": timeout,
                              "target": pick_operator(store, operator_id)}
     report.operator_id = state["target"][0] if state["target"] else None
-    passed: set[str] = set()
+    from workbench.graph.errors_map import from_exception
     try:
-        for step in STEPS:
-            missing = [n for n in step.needs if n not in passed]
-            result = (StepResult(step.name, "skipped", f"needs {missing[0]}") if missing else _one(step, state))
-            if result.status in ("ok", "warning"):
-                passed.add(step.name)
-            report.steps.append(result)
-            if progress is not None:
-                progress(result)
+        report.steps = run_steps(STEPS, state, to_error=lambda exc: from_exception(exc, where="check"),
+                                 progress=progress)
     finally:
         if state.get("backend") is not None:
             state["backend"].close()
