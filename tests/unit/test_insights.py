@@ -433,3 +433,13 @@ def test_health_charts_use_conventional_colours_and_buckets_from_the_span(store)
     insights.integer_ticks(ax)
     ticks = [t for t in ax.get_yticks() if t >= 0]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_a_chart_of_zero_counts_has_whole_ticks_from_zero():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    ax = pd.DataFrame({"throttled": [0, 0]}, index=[1, 2]).plot.bar()
+    insights.integer_ticks(ax)
+    assert ax.get_ylim() == (0, 1)
+    assert all(float(t).is_integer() and t >= 0 for t in ax.get_yticks())

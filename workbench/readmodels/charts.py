@@ -48,4 +48,7 @@ def integer_ticks(ax: Any, axis: str = "y") -> Any:
     """Counts on ``axis`` ('x' for a horizontal bar chart) as whole numbers only (no 0.5 runs); returns ``ax``."""
     from matplotlib.ticker import MaxNLocator
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    if high - low < 1:          # all zero (no retries yet): 0..1, not ticks around 0
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(0, 1)
     return ax
