@@ -73,7 +73,7 @@ def test_dashboard_check_and_watchdog_agree_on_silent_subscriptions(tmp_path):
     from workbench.checks import _agent_running
     from workbench.store import Store, now as store_now
     from workbench.store.settings_table import update
-    from workbench.ui.data import overview
+    from workbench.readmodels.overview import overview
     store = Store(tmp_path / "s.duckdb")
     store.migrate()
     url = "http://127.0.0.1:9/ews/notify"

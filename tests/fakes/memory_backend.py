@@ -27,8 +27,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.fields import CONTACT_FIELDS, clean_value
-from workbench.mailbox import (CONFLICT, DELETE_TARGETS, GONE, BackendInfo, BackendLimits, ChangePage, ItemRef,
-                               Probe, StateInvalid, Subscription)
+from workbench.mailbox import (CONFLICT, DELETE_TARGETS, GONE, BackendInfo, BackendLimits, ChangePage, Deleted,
+                               ItemRef, Probe, StateInvalid, Subscription)
 
 CONTACTS = "contacts"
 WRITE_KINDS = ("create", "update", "stamp", "delete")
@@ -285,6 +285,24 @@ class MemoryMailbox:
                 self._move(ref[0], delete_to)
             return True
         return self._chunks("DeleteItem", list(refs), batch_size, one)
+
+    def find_deleted(self, crm_ids: Sequence[str], batch_size: int) -> dict[str, Deleted]:
+        with self.backend.lock:
+            self._request("FindItem", len(crm_ids))
+            wanted, found = set(crm_ids), {}
+            for place in ("deleted-items", "recoverable-items"):      # Deleted Items first, as Exchange's undo looks
+                for item in self.items.values():
+                    if item["folder"] == place and item["crm_id"] in wanted and item["crm_id"] not in found:
+                        found[item["crm_id"]] = Deleted(item["item_id"], item["change_key"], place, _row(item))
+            return found
+
+    def restore(self, item_ids: Sequence[str], batch_size: int) -> list[ItemRef | WorkbenchError]:
+        def one(item_id: str) -> ItemRef | WorkbenchError:
+            if item_id not in self.items:
+                return _item_error("EWS_ITEM_REJECTED", f"no item {item_id}", self.address, GONE)
+            moved = self._move(item_id, CONTACTS)
+            return ItemRef(moved["item_id"], moved["change_key"])
+        return self._chunks("MoveItem", list(item_ids), batch_size, one)
 
     # --- what a person does in Outlook (no request, no fault) ------------------------------
     def user_create(self, *, categories: Sequence[str], private: bool = False, crm_id: str | None = None,

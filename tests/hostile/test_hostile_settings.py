@@ -197,7 +197,8 @@ NORMALISED = [
     ("impersonation_account", "svc.sync-01@example.com", "svc.sync-01@example.com"),
     ("impersonation_account", "EXAMPLE\\svc_sync$", "EXAMPLE\\svc_sync$"),
     ("sync_category", "Vertrieb Süd – Sync", "Vertrieb Süd – Sync"),
-    ("keystore_path", "~/trust/exchange store.jks", "~/trust/exchange store.jks"),
+    # a path is stored as the person means it, from where they typed it: "~" is their home (workbench.paths)
+    ("keystore_path", "~/trust/exchange store.jks", str(Path("~/trust/exchange store.jks").expanduser())),
 ]
 
 

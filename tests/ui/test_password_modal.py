@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import Input
 from ui_fixtures import aio, settle
 
+from workbench.ui.widgets.confirm import Confirm
 from workbench.ui.widgets.password import PasswordScreen
 
 ACTIONS = {
@@ -64,6 +65,9 @@ async def test_a_missing_password_is_asked_in_a_modal(action, exchange_env, monk
         await pilot.press(key)
         await _answer(pilot, "Keystore password for", env.keystore_password)
         await _answer(pilot, f"Password for {env.info.service_account.username}", env.password)
+        if action == "sync":             # `r` plans first, then asks before it writes (issue 16)
+            await _until(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("y")
         await _until(pilot, lambda: env.store.scalar(done_sql) > before)
         await settle(pilot)
         assert not any(n.severity == "error" for n in app._notifications), [n.message for n in app._notifications]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from workbench.contact_history import count_contacts, find_contacts, search_text
 from workbench.store import Store
-from workbench.ui.data import Column, Page, PageSource
+from workbench.readmodels.paging import Column, Page, PageSource
 
 CONTACT_COLUMNS = (
     Column("contact_id", "CRM id", 10), Column("given_name", "Given name", 11), Column("surname", "Surname", 11),
