@@ -25,6 +25,9 @@ KNOWN_GAPS = {
     # 4x150, but the store is still held ~40% of the run: its holder spends most of that time waiting for the
     # GIL (DuckDB calls and file operations release it) beside the mailbox and in-process sandbox threads
     ("sync_initial", "store_share"): "store held 39-49% of run_sync at 4x150 under load 6-10 (target <= 10%)",
+    # issue 18, after the phases, the ledger and the search index merged: 2.85-2.96x at 4x150 beside the rest of
+    # make test (the perf branch alone measured 1.15-1.51x); where the time goes is the next step
+    ("sync_initial", "run_sync_over_bulk_create"): "run_sync 2.85-2.96x bulk_create at 4x150 (target <= 1.3x)",
     # met alone (10.1-10.9 at 4x150, load 6-7), missed beside the rest of make test at load 14 (4.0)
     ("sync_initial", "less_time_than_loop"): "4.0x less time than the per-item loop at 4x150 in make test, load 14 "
                                              "(target >= 10x)",
