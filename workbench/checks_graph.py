@@ -9,7 +9,8 @@ steps it needs, run by one loop; a step whose prerequisite did not pass is skipp
              opens (a mailbox outside the app's RBAC scope fails with GRAPH_SCOPE_DENIED and its remedy)
   listener   notification_url is https, as Graph requires
   webhook    Graph's validation handshake against notification_url (``workbench.graph.webhook_check``): the
-             agent's listener must echo the token, 200 text/plain, within 10 s
+             agent's listener must echo the token, 200 text/plain, within 10 s (nothing listening: a warning
+             unless the agent's state says it runs)
 
 Results are ``workbench.checks`` StepResult / CheckReport, stored the same way.
 """
@@ -76,8 +77,18 @@ def _listener(state: dict[str, Any]) -> str:
 
 
 def _webhook(state: dict[str, Any]) -> str:
+    """Nothing listening is a warning until the agent runs (as the EWS listener step); a wrong answer fails."""
+    from workbench.checks import _agent_running
+    from workbench.errors import WorkbenchError
     from workbench.graph.webhook_check import handshake
-    return handshake(state["settings"])
+    settings = state["settings"]
+    try:
+        return handshake(settings)
+    except WorkbenchError as err:
+        running = _agent_running(state["store"], settings.notification_frequency_minutes)
+        if err.code != "LISTENER_UNREACHABLE" or running:
+            raise
+        raise StepFailed(err.code, f"{err.detail}; fine until the agent runs", status="warning") from None
 
 
 STEPS = (Step("settings", _settings), Step("token", _token, ("settings",)), Step("roles", _roles, ("token",)),

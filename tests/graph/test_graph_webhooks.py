@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent.bodies import send_notification
 from tests.agent.conftest import RunningAgent, wait_for
 from tests.conftest import free_port
 from tests.graph.conftest import healthy_operators
@@ -88,6 +89,11 @@ def test_listener_answers_the_handshake_and_checks_client_state(graph_listener) 
     for bad in (b"{", b'{"value": []}', notification("sub-1", changeType="exploded"), notification("")):
         assert post(lst.port, "/notify", bad)[0] == 400, bad
     assert len(rec.notes) == 2
+    # the same listener takes EWS's SendNotification (a hybrid organisation has one notification_url)
+    status, kind, reply = post(lst.port, "/notify", send_notification("ews-sub", [("CreatedEvent", "AAMkE")]),
+                               content_type="text/xml")
+    assert status == 200 and kind.startswith("text/xml") and b"OK" in reply
+    assert rec.notes[-1].subscription_id == "ews-sub" and rec.notes[-1].has_changes
 
 
 def test_graph_only_codec_replies_202(tmp_path) -> None:
@@ -216,6 +222,14 @@ def test_agent_serves_graph_webhooks_end_to_end(capsys, graph_agent) -> None:
     email = create_in_mailbox(env, mailbox, "Afterwards")
     assert wait_for(lambda: crm_contact(env.store, email), timeout=20), "the new subscription does not deliver"
 
+    # half of the subscription's lifetime (notification_frequency_minutes) later, the agent renews it
+    renewed = len(ra.named("subscription-renewed"))
+    patches = sum(1 for r in env.sandbox.graph.requests if r.method == "PATCH" and "subscriptions" in r.path)
+    ra.agent.clock.advance(minutes=ra.agent.settings.notification_frequency_minutes / 2 + 1)
+    assert wait_for(lambda: len(ra.named("subscription-renewed")) > renewed, timeout=20)
+    assert sum(1 for r in env.sandbox.graph.requests if r.method == "PATCH" and "subscriptions" in r.path) > patches
+    assert subscription_of(env.store, op) == new, "renewed, not replaced"
+
 
 def check(capsys, *args: str) -> tuple[int, dict]:
     from workbench.cli import main
@@ -228,7 +242,7 @@ def check(capsys, *args: str) -> tuple[int, dict]:
 def test_check_webhook_step_needs_the_agent_listening(capsys, graph_agent) -> None:
     env, op, _mailbox, start = graph_agent
     code, steps = check(capsys, "--operator", op)
-    assert code == 1 and (steps["webhook"]["status"], steps["webhook"]["code"]) == ("failed", "LISTENER_UNREACHABLE")
+    assert code == 0 and (steps["webhook"]["status"], steps["webhook"]["code"]) == ("warning", "LISTENER_UNREACHABLE")
     assert "workbench agent" in steps["webhook"]["remedy"]
     # an EWS-only listener at the URL does not answer Graph's handshake
     from workbench.agent.listener import tls_context
