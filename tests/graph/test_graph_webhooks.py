@@ -108,6 +108,15 @@ def test_graph_only_codec_replies_202(tmp_path) -> None:
         lst.stop()
 
 
+def test_client_state_is_derived_from_the_credential() -> None:
+    from workbench.graph.webhooks import derive_client_state
+    one = derive_client_state("secret-1", "tenant", "app")
+    assert one == derive_client_state("secret-1", "tenant", "app"), "the same after a restart"
+    assert "secret-1" not in one and 20 < len(one) <= 128
+    assert len({one, derive_client_state("secret-2", "tenant", "app"), derive_client_state("secret-1", "t2", "app"),
+                derive_client_state({"private_key": "PEM", "public_certificate": "PEM"}, "tenant", "app")}) == 4
+
+
 # ---------------------------------------------------------------- the running agent against the Graph sandbox
 def listener_certificate(env, directory: Path):
     """A loopback certificate for the agent's listener, signed by the sandbox CA (which graph_ca_bundle trusts)."""

@@ -166,14 +166,16 @@ class Agent:
             if any(getattr(old, k) != getattr(fresh, k) for k in _BACKEND_SETTINGS):
                 self._drop_backend()
             self.log("settings-changed")
-            if old.notification_url != fresh.notification_url and self.listener is not None:
+            moved = old.notification_url != fresh.notification_url or old.backends_in_use != fresh.backends_in_use
+            if moved and self.listener is not None:
                 self._move_listener()
 
     def _open_listener(self) -> Listener:
         return open_listener(self.settings, self.options, self.webhooks.decide, self.log, self.webhooks.client_state)
 
     def _move_listener(self) -> None:
-        """Listen where notification_url now points before the watchdog re-subscribes there."""
+        """Listen where notification_url now points, in the formats of the backends now in use, before the
+        watchdog re-subscribes there."""
         assert self.listener is not None
         self.listener.stop()
         self.listener = None
