@@ -108,6 +108,22 @@ def test_graph_only_codec_replies_202(tmp_path) -> None:
         lst.stop()
 
 
+def test_no_credential_answers_503_so_graph_retries() -> None:
+    from workbench.errors import WorkbenchError
+
+    def broken() -> str:
+        raise WorkbenchError("SECRET_MISSING", "WORKBENCH_GRAPH_CLIENT_SECRET is not set")
+    rec = Recorder()
+    lst = Listener(ListenAddress("http", "127.0.0.1", 0, "/notify"), GraphPushCodec(broken), rec.decide,
+                   rec.log).start()
+    try:
+        status, _, body = post(lst.port, "/notify", notification("sub-9"))
+        assert status == 503 and b"InternalServerError" in body and not rec.notes
+        assert post(lst.port, "/notify?validationToken=abc")[2] == b"abc", "the handshake needs no credential"
+    finally:
+        lst.stop()
+
+
 def test_client_state_is_derived_from_the_credential() -> None:
     from workbench.graph.webhooks import derive_client_state
     one = derive_client_state("secret-1", "tenant", "app")

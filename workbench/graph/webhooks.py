@@ -66,7 +66,10 @@ class GraphPushCodec:
 
     def parse(self, body: bytes) -> list[PushNotification]:
         items = _items(body)
-        expected = self._client_state()
+        try:
+            expected = self._client_state()
+        except Exception as exc:   # the credential could not be read now: Graph retries a 5xx, then sends `missed`
+            raise PushRefused(f"the agent cannot check clientState now: {type(exc).__name__}", 503) from None
         for item in items:
             got = item.get("clientState")
             if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
