@@ -8,9 +8,9 @@ mailbox to its operator's backend, opening each implementation on first use.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from workbench.mailbox import BackendInfo, Mailbox, MailboxBackend, Probe, PushCodec, Subscription
+from workbench.mailbox import BackendInfo, Mailbox, MailboxBackend, Probe, PushCodec, PushNotification, Subscription
 from workbench.settings import ExchangeSettings
 
 
@@ -96,7 +96,46 @@ class RoutingBackend:
             backend.close()
 
 
-def push_codec(settings: ExchangeSettings) -> PushCodec:
-    """The push wire format the organisation's backend sends to the agent's listener."""
+def push_codec(settings: ExchangeSettings, client_state: Callable[[], str]) -> PushCodec:
+    """The push wire format(s) the backends in use send to the agent's listener; ``client_state()`` is the
+    Graph subscriptions' clientState (``graph_client_state``), asked for only when a Graph notification arrives."""
     from workbench.exchange.notifications import EwsPushCodec
-    return EwsPushCodec()
+    from workbench.graph.webhooks import GraphPushCodec
+    kinds = settings.backends_in_use
+    if kinds == {"ews"}:
+        return EwsPushCodec()
+    if kinds == {"graph"}:
+        return GraphPushCodec(client_state)
+    return HybridPushCodec(EwsPushCodec(), GraphPushCodec(client_state))
+
+
+def graph_client_state(backend: MailboxBackend) -> str:
+    """The clientState of the Graph subscriptions ``backend`` (Graph, or a hybrid's Graph side) makes."""
+    if isinstance(backend, RoutingBackend):
+        backend = backend.backend_of_kind("graph")
+    return backend.client_state          # type: ignore[attr-defined]
+
+
+class HybridPushCodec:
+    """Both formats at one notification_url: a JSON body is Graph's, anything else EWS's. Replies are EWS's
+    (Graph reads only the status of a 2xx); the handshake is Graph's."""
+
+    def __init__(self, ews: PushCodec, graph: PushCodec) -> None:
+        self.ews, self.graph = ews, graph
+        self.max_body = max(ews.max_body, graph.max_body)
+        self.content_type, self.ok_status = ews.content_type, ews.ok_status
+
+    def validation_reply(self, query: str) -> bytes | None:
+        return self.graph.validation_reply(query)
+
+    def parse(self, body: bytes) -> list[PushNotification]:
+        return (self.graph if body.lstrip()[:1] == b"{" else self.ews).parse(body)
+
+    def ok_reply(self) -> bytes:
+        return self.ews.ok_reply()
+
+    def unsubscribe_reply(self) -> bytes:
+        return self.ews.unsubscribe_reply()
+
+    def fault_reply(self, reason: str, *, client: bool = True) -> bytes:
+        return self.ews.fault_reply(reason, client=client)

@@ -30,6 +30,7 @@ TITLES = {
     "token": "app token acquired",
     "roles": "application permissions granted",
     "mailbox": "operator mailbox reachable and in scope",
+    "webhook": "listener answers Graph's validation handshake",
 }
 
 

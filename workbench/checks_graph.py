@@ -7,7 +7,10 @@ steps it needs, run by one loop; a step whose prerequisite did not pass is skipp
              failure e-mail)
   mailbox    one operator's mailbox: the user exists, its primary address is the e-mail, its contacts folder
              opens (a mailbox outside the app's RBAC scope fails with GRAPH_SCOPE_DENIED and its remedy)
-  listener   notification_url is https, as Graph requires (the agent does not serve Graph webhooks yet: issue 14)
+  listener   notification_url is https, as Graph requires
+  webhook    Graph's validation handshake against notification_url (``workbench.graph.webhook_check``): the
+             agent's listener must echo the token, 200 text/plain, within 10 s (nothing listening: a warning
+             unless the agent's state says it runs)
 
 Results are ``workbench.checks`` StepResult / CheckReport, stored the same way.
 """
@@ -66,15 +69,31 @@ def _mailbox(state: dict[str, Any]) -> tuple[str, str] | str:
 
 
 def _listener(state: dict[str, Any]) -> str:
-    """Graph delivers change notifications only to https URLs; the handshake itself is not checked yet."""
+    """Graph delivers change notifications only to https URLs."""
     url = state["stored"].get("notification_url", "")
     if urlsplit(url).scheme != "https" or not urlsplit(url).hostname:
         raise StepFailed("SETTING_INVALID", f"notification_url={url!r}: Graph calls only an https URL with a host")
-    return f"{url} is https (the agent does not answer Graph's validation handshake yet: issue 14)"
+    return f"{url} is https"
+
+
+def _webhook(state: dict[str, Any]) -> str:
+    """Nothing listening is a warning until the agent runs (as the EWS listener step); a wrong answer fails."""
+    from workbench.checks import _agent_running
+    from workbench.errors import WorkbenchError
+    from workbench.graph.webhook_check import handshake
+    settings = state["settings"]
+    try:
+        return handshake(settings)
+    except WorkbenchError as err:
+        running = _agent_running(state["store"], settings.notification_frequency_minutes)
+        if err.code != "LISTENER_UNREACHABLE" or running:
+            raise
+        raise StepFailed(err.code, f"{err.detail}; fine until the agent runs", status="warning") from None
 
 
 STEPS = (Step("settings", _settings), Step("token", _token, ("settings",)), Step("roles", _roles, ("token",)),
-         Step("mailbox", _mailbox, ("token",)), Step("listener", _listener))
+         Step("mailbox", _mailbox, ("token",)), Step("listener", _listener),
+         Step("webhook", _webhook, ("settings", "listener")))
 
 
 def run_graph_check(store: Store, stored: dict[str, str], *, operator_id: str | None, source: str, save: bool,

@@ -388,6 +388,12 @@ _entry("GRAPH_SUBSCRIPTION_GONE", "Graph subscription removed",
        "Graph no longer knows the subscription (404 on renew or delete, or a subscriptionRemoved lifecycle "
        "event): it expired or was deleted.",
        "The agent creates a new one and catches up by delta; nothing is lost.")
+# --- Graph webhooks (the agent's listener; issue 14) ---------------------------
+_entry("GRAPH_WEBHOOK_HANDSHAKE", "Listener failed Graph's validation handshake",
+       "The listener at notification_url did not echo the validationToken as 200 text/plain within 10 s (another "
+       "service answers there, its TLS certificate is not trusted, or it is too slow); Graph refuses to subscribe.",
+       "Run `workbench agent` with backend=graph settings behind notification_url; publish it with a certificate "
+       "Graph trusts (a public CA); `workbench check` repeats the handshake.")
 
 
 class WorkbenchError(Exception):

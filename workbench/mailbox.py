@@ -199,6 +199,10 @@ class PushRefused(ValueError):
         self.status = status
 
 
+#: Graph's lifecycle notifications, as ``PushEvent.kind`` (the agent renews, re-subscribes or catches up by delta)
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
 @dataclass(frozen=True)
 class PushEvent:
     kind: str                       # CreatedEvent, ModifiedEvent, DeletedEvent, MovedEvent, CopiedEvent, StatusEvent, ...
@@ -209,6 +213,10 @@ class PushEvent:
     @property
     def is_status(self) -> bool:
         return self.kind == "StatusEvent"
+
+    @property
+    def is_lifecycle(self) -> bool:
+        return self.kind in LIFECYCLE_EVENTS
 
 
 @dataclass(frozen=True)
@@ -237,6 +245,12 @@ class PushCodec(Protocol):
     """The push wire format of a backend, for the agent's listener (the body comes from the network)."""
 
     max_body: int              # bytes; a larger body is refused before it is read
+    content_type: str          # of the replies
+    ok_status: int             # HTTP status of ok_reply / unsubscribe_reply (EWS 200, Graph 202)
+
+    def validation_reply(self, query: str) -> bytes | None:
+        """The answer (200) to a handshake carried in a request's query string (Graph's ``validationToken``),
+        None when the request is not one; raises PushRefused."""
 
     def parse(self, body: bytes) -> list[PushNotification]:
         """The notifications in a request body; raises PushRefused."""

@@ -1,6 +1,7 @@
 """The push notification listener: an HTTP(S) server at the path and port of notification_url.
 
-It accepts the backend's push POSTs (EWS ``SendNotification``), hands the parsed notifications to a callback
+It accepts the backend's push POSTs (EWS ``SendNotification``, Graph change notifications; Graph's
+validation handshake is answered before any body is read), hands the parsed notifications to a callback
 that says whether it knows the subscription, and answers ``OK`` or ``Unsubscribe``. Anything else is refused without
 harming the agent: a wrong path 404, another verb 405, no length 411, too big 413, a malformed or hostile
 body (DTD, entity expansion, external entities) 400 with a SOAP fault, a failing callback 500 with a SOAP
@@ -100,10 +101,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the agent logs events itself
         return
 
-    def _reply(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8",
-               close: bool = False) -> None:
+    def _reply(self, status: int, body: bytes, content_type: str | None = None, close: bool = False) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Type", content_type or self.server.codec.content_type)
         self.send_header("Content-Length", str(len(body)))
         if close:
             self.send_header("Connection", "close")
@@ -115,9 +115,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.log("notification-refused", status=status, reason=reason[:200], peer=self.client_address[0])
         self._reply(status, self.server.codec.fault_reply(reason, client=status < 500), close=close)
 
+    def _handshake(self) -> bool:
+        """Answer a validation request (Graph: ``?validationToken=``) before any body is read; True if it was one."""
+        try:
+            token = self.server.codec.validation_reply(self.path.split("?", 1)[1] if "?" in self.path else "")
+        except PushRefused as exc:
+            self._refuse(exc.status, exc.reason, close=True)
+            return True
+        if token is None:
+            return False
+        self.server.log("validation", peer=self.client_address[0])
+        self._reply(200, token, "text/plain; charset=utf-8", close=True)
+        return True
+
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0].rstrip("/").lower() != self.server.address.path.rstrip("/").lower():
             self._refuse(404, f"no listener at {self.path[:100]}", close=True)
+            return
+        if self._handshake():
             return
         if self.headers.get("Transfer-Encoding"):
             self._refuse(411, "Content-Length required (chunked bodies are not accepted)", close=True)
@@ -148,7 +163,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.log("notification-error", error=f"{type(exc).__name__}: {exc}"[:300])
             self._reply(500, codec.fault_reply("the agent could not process the notification", client=False))
             return
-        self._reply(200, codec.unsubscribe_reply() if answer == "Unsubscribe" else codec.ok_reply())
+        self._reply(codec.ok_status, codec.unsubscribe_reply() if answer == "Unsubscribe" else codec.ok_reply())
 
     def do_GET(self) -> None:
         self._refuse(405, "the notification listener takes push notifications by POST")

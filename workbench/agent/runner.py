@@ -8,8 +8,8 @@ requests, starts a slot when one is due, runs the watchdog), and a worker pool o
 The jobs are separate modules: ``jobs`` (submit, coalesce, run: one job per mailbox at a time),
 ``mailbox_job`` (what a job does: ``fetch`` for an incremental one, the engine, ``propagate``),
 ``retries`` (a transient failure runs again on the agent's clock), ``inbox`` (the listener's answers),
-``watchdog`` (subscriptions) with ``registry`` (the subscriptions held). This class wires them and owns the
-lifecycle, the settings and the backend.
+``watchdog`` (subscriptions) with ``registry`` (the subscriptions held), ``webhooks`` (Graph's lifecycle
+events and renewals). This class wires them and owns the lifecycle, the settings and the backend.
 
 ``request_stop()`` (SIGTERM, Ctrl-C): no new jobs start; running ones finish the batch in flight,
 commit and return; the listener closes; requests picked but not done go back to the queue.
@@ -33,6 +33,7 @@ from workbench.agent.registry import SubscriptionRegistry
 from workbench.agent.retries import JobRetries
 from workbench.agent.scheduler import Clock, SlotScheduler, SystemClock
 from workbench.agent.watchdog import SubscriptionWatchdog
+from workbench.agent.webhooks import GraphLifecycle
 from workbench.errors import WorkbenchError
 from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
@@ -71,6 +72,7 @@ class Agent:
         self.inbox = PushInbox(self.registry, self.clock, self.log, self.stop_event, self.submit)
         self.watchdog = SubscriptionWatchdog(self, self.registry, every_seconds=self.options.watchdog_seconds,
                                              retry_seconds=self.options.subscribe_retry_seconds)
+        self.webhooks = GraphLifecycle(self, self.registry, self.inbox, self.options.watchdog_seconds)
         self.jobs: JobQueue | None = None
         self.listener: Listener | None = None
         self.scheduler: SlotScheduler | None = None
@@ -93,7 +95,7 @@ class Agent:
                             if row.subscription_id})
         self._served = state.served_mailboxes(self.store)
         if self.options.listen:
-            self.listener = open_listener(self.settings, self.options, self.inbox.decide, self.log)
+            self.listener = self._open_listener()
         self.scheduler = SlotScheduler(self.settings.slot_size_minutes, self.clock.now())
         state.save_next_slot(self.store, list(self._served), self.scheduler.next_at)
         self.log("agent-started", mailboxes=len(self._served), slot_minutes=self.settings.slot_size_minutes,
@@ -149,6 +151,7 @@ class Agent:
             for op, kind in self.retries.take_due(now):
                 self.submit(op, kind, "retry")
             self.watchdog.run(now)
+            self.webhooks.run(now)
             self.ticks += 1
         except WorkbenchError as exc:
             self.log("agent-error", code=exc.code, detail=exc.detail[:300])
@@ -163,16 +166,21 @@ class Agent:
             if any(getattr(old, k) != getattr(fresh, k) for k in _BACKEND_SETTINGS):
                 self._drop_backend()
             self.log("settings-changed")
-            if old.notification_url != fresh.notification_url and self.listener is not None:
+            moved = old.notification_url != fresh.notification_url or old.backends_in_use != fresh.backends_in_use
+            if moved and self.listener is not None:
                 self._move_listener()
 
+    def _open_listener(self) -> Listener:
+        return open_listener(self.settings, self.options, self.webhooks.decide, self.log, self.webhooks.client_state)
+
     def _move_listener(self) -> None:
-        """Listen where notification_url now points before the watchdog re-subscribes there."""
+        """Listen where notification_url now points, in the formats of the backends now in use, before the
+        watchdog re-subscribes there."""
         assert self.listener is not None
         self.listener.stop()
         self.listener = None
         try:
-            self.listener = open_listener(self.settings, self.options, self.inbox.decide, self.log)
+            self.listener = self._open_listener()
         except WorkbenchError as exc:
             self.log("listener-failed", code=exc.code, detail=exc.detail)
             return

@@ -51,6 +51,11 @@ class EwsPushCodec:
     """``workbench.mailbox.PushCodec`` for EWS SendNotification."""
 
     max_body = MAX_BODY
+    content_type = "text/xml; charset=utf-8"
+    ok_status = 200
+
+    def validation_reply(self, query: str) -> bytes | None:
+        return None            # EWS has no handshake
 
     def parse(self, body: bytes) -> list[PushNotification]:
         """The notifications in a SendNotification request body (raises PushRefused)."""

@@ -6,7 +6,6 @@ One ``GraphBackend`` holds one httpx client (trust, pooling, timeouts), one msal
 from __future__ import annotations
 
 import datetime as dt
-import secrets as random
 from typing import Sequence
 from urllib.parse import quote
 
@@ -15,6 +14,7 @@ from workbench.graph.auth import TokenSource, credential, resource_scope
 from workbench.graph.mailbox import GraphMailbox, user_path
 from workbench.graph.probe import probe_mailbox
 from workbench.graph.transport import MAX_BATCH, Transport, http_client
+from workbench.graph.webhooks import derive_client_state
 from workbench.mailbox import BackendInfo, BackendLimits, Probe, Subscription
 from workbench.settings import ExchangeSettings
 
@@ -27,12 +27,13 @@ class GraphBackend:
     kind = "graph"
 
     def __init__(self, settings: ExchangeSettings, transport: Transport, tokens: TokenSource,
-                 request_timeout: float, client_state: str | None = None) -> None:
+                 request_timeout: float, client_state: str) -> None:
         self.settings, self.transport, self.tokens = settings, transport, tokens
         self.limits = BackendLimits(max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT)
         self.request_timeout = request_timeout
-        #: the secret Graph echoes in every notification of our subscriptions (the listener checks it)
-        self.client_state = client_state or random.token_urlsafe(24)
+        #: the secret Graph echoes in every notification of our subscriptions (the listener checks it); derived
+        #: from the app's credential (``workbench.graph.webhooks.derive_client_state``), so it survives restarts
+        self.client_state = client_state
 
     def __enter__(self) -> "GraphBackend":
         return self
@@ -153,4 +154,5 @@ def open_graph(settings: ExchangeSettings, *, secret: str | None = None, timeout
     except BaseException:
         http.close()
         raise
-    return GraphBackend(settings, transport, tokens, timeout)
+    return GraphBackend(settings, transport, tokens, timeout,
+                        derive_client_state(cred, settings.graph_tenant_id, settings.graph_client_id))
