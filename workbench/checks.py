@@ -69,7 +69,7 @@ def _tcp(host: str, port: int, timeout: float) -> str | None:
         return exc.strerror or str(exc) or type(exc).__name__
 
 
-def _agent_running(store: Store, frequency_minutes: int) -> bool:
+def agent_running(store: Store, frequency_minutes: int) -> bool:
     """The agent counts as running while one of its subscriptions is not silent."""
     from workbench.store.subscription_silence import SILENT_SQL, silent_before
     try:
@@ -212,7 +212,7 @@ def _listener(state: dict[str, Any]) -> tuple[str, str] | str:
     if why is None:
         return f"{parts.hostname}:{lport} is listening"
     settings = state.get("settings")
-    if _agent_running(state["store"], settings.notification_frequency_minutes if settings else 30):
+    if agent_running(state["store"], settings.notification_frequency_minutes if settings else 30):
         raise StepFailed("LISTENER_UNREACHABLE", f"{parts.hostname}:{lport}: {why}, yet the agent's subscriptions "
                                                  f"are active")
     raise StepFailed("LISTENER_UNREACHABLE", f"nothing listens at {parts.hostname}:{lport} ({why}); "

@@ -78,14 +78,14 @@ def _listener(state: dict[str, Any]) -> str:
 
 def _webhook(state: dict[str, Any]) -> str:
     """Nothing listening is a warning until the agent runs (as the EWS listener step); a wrong answer fails."""
-    from workbench.checks import _agent_running
+    from workbench.checks import agent_running
     from workbench.errors import WorkbenchError
     from workbench.graph.webhook_check import handshake
     settings = state["settings"]
     try:
         return handshake(settings)
     except WorkbenchError as err:
-        running = _agent_running(state["store"], settings.notification_frequency_minutes)
+        running = agent_running(state["store"], settings.notification_frequency_minutes)
         if err.code != "LISTENER_UNREACHABLE" or running:
             raise
         raise StepFailed(err.code, f"{err.detail}; fine until the agent runs", status="warning") from None

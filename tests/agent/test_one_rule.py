@@ -70,7 +70,7 @@ def _subscriptions(store, url: str, rows: dict) -> None:
 def test_dashboard_check_and_watchdog_agree_on_silent_subscriptions(tmp_path):
     from workbench.agent.state import mailbox_rows
     from workbench.agent.subscriptions import plan_subscriptions
-    from workbench.checks import _agent_running
+    from workbench.checks import agent_running
     from workbench.store import Store, now as store_now
     from workbench.store.settings_table import update
     from workbench.readmodels.overview import overview
@@ -91,6 +91,6 @@ def test_dashboard_check_and_watchdog_agree_on_silent_subscriptions(tmp_path):
     actions = plan_subscriptions(list(rows), records, now, url=url, frequency_minutes=FREQ)
     assert sorted(a.operator_id for a in actions if a.reason == "silent") == ["OP-1", "OP-4"]
     assert overview(store, now).lapsed == 2
-    assert _agent_running(store, FREQ)                   # OP-2 and OP-3 are heard from
+    assert agent_running(store, FREQ)                   # OP-2 and OP-3 are heard from
     _subscriptions(store, url, {op: rows[op] for op in ("OP-1", "OP-4")})
-    assert not _agent_running(store, FREQ)
+    assert not agent_running(store, FREQ)
