@@ -33,6 +33,15 @@ def _cell(value: Any, sql_type: str) -> Any:
     return value
 
 
+#: the Python type a column's cells usually have already, passed as they are (most cells of a batch)
+_AS_IS = {"VARCHAR": str, "BOOLEAN": bool, "BIGINT": int, "INTEGER": int}
+
+
+def _column(values: Sequence[Any], sql_type: str) -> list[Any]:
+    same = _AS_IS.get(sql_type)
+    return [v if v is None or type(v) is same else _cell(v, sql_type) for v in values]
+
+
 @dataclass(frozen=True)
 class _Batch:
     """Rows as a relation: ``sql`` is a subquery with one column per name, ``params`` its list parameters."""
@@ -50,13 +59,22 @@ class _Batch:
             rows = list({tuple(r[i] for i in at): r for r in rows}.values())
         if not rows:
             return None
-        params = [[_cell(v, t) for v in values] for values, (_, t) in zip(zip(*rows), columns)]
+        params = [_column(values, t) for values, (_, t) in zip(zip(*rows), columns)]
         select = ", ".join(f"unnest(CAST(? AS {t}[])) AS {n}" for n, t in columns)
         return cls(f"(SELECT {select})", params)
 
 
 def _text(*names: str) -> list[tuple[str, str]]:
     return [(n, "VARCHAR") for n in names]
+
+
+def insert_rows(con, table: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> int:
+    """Append ``rows`` (one value per (name, DuckDB type) of ``columns``) to ``table`` in one statement."""
+    batch = _Batch.of(rows, columns)
+    if batch is None:
+        return 0
+    con.execute(f"INSERT INTO {table} ({', '.join(n for n, _ in columns)}) SELECT * FROM {batch.sql}", batch.params)
+    return len(batch.params[0])
 
 
 # --- snapshot ----------------------------------------------------------------
@@ -200,11 +218,7 @@ def _log_row(run_id: int | None, stamp: Any, entry: Mapping[str, Any]) -> list[A
 def journal(con, run_id: int | None, entries: Iterable[Mapping[str, Any]]) -> int:
     """Append journal entries (dicts with any of LOG_COLUMNS; action and outcome required)."""
     stamp = now()
-    batch = _Batch.of((_log_row(run_id, stamp, e) for e in entries), LOG_TYPES)
-    if batch is None:
-        return 0
-    con.execute(f"INSERT INTO sync_log ({', '.join(LOG_COLUMNS)}) SELECT * FROM {batch.sql}", batch.params)
-    return len(batch.params[0])
+    return insert_rows(con, "sync_log", LOG_TYPES, (_log_row(run_id, stamp, e) for e in entries))
 
 
 def mark_mailbox(con, operator_id: str, mailbox: str | None, *, ok: bool, code: str | None) -> None:
