@@ -32,6 +32,7 @@ from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
 from workbench.store import Store, in_session
 from workbench.store import sync_tables as st
+from workbench.store.deferred import deferred
 from workbench.sync import faults, lifecycle, notify
 from workbench.sync.execute import execute
 from workbench.sync.journal import plan_entries
@@ -103,16 +104,17 @@ def _plan(ctx: RunContext, ready: list[str], previewed: Plan | None, dry_run: bo
     """The plan phase (and revalidation of a previewed plan): (the plan to execute, the plan decided)."""
     fresh = ctx.books.write(lambda con: read_plan(con, ctx.settings, ready)).assemble()
     if previewed is None:
-        ctx.books.log(plan_entries(fresh, dry_run))
+        entries = plan_entries(fresh, dry_run)
         decided = todo = fresh
     else:
         decided = previewed
         todo, stale, unpreviewed = still_valid(previewed, fresh, ready)
-        ctx.books.log(plan_entries(previewed, dry_run, preview=True) + stale + unpreviewed)
+        entries = plan_entries(previewed, dry_run, preview=True) + stale + unpreviewed
         for e in stale:
             boxes[e["operator_id"]].result.stale += 1
-    ctx.books.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
-                                            [len(decided.writes), ctx.books.run_id]))
+    books = deferred(lambda con: st.journal(con, ctx.books.run_id, entries))   # one transaction, built first
+    books.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?", [len(decided.writes), ctx.books.run_id])
+    ctx.books.write(books.run)
     return todo, decided
 
 
