@@ -228,17 +228,20 @@ def journal(con, run_id: int | None, entries: Iterable[Mapping[str, Any]]) -> in
 
 
 def mark_mailbox(con, operator_id: str, mailbox: str | None, *, ok: bool, code: str | None) -> None:
-    """A mailbox's sync outcome: success resets the failure streak, a failure counts it up (one upsert)."""
-    if ok:
-        done = ("last_success_at = excluded.last_success_at, failure_streak = 0, last_error_code = NULL, "
-                "mailbox_address = coalesce(excluded.mailbox_address, mailbox_state.mailbox_address)")
-    else:
-        done = "failure_streak = mailbox_state.failure_streak + 1, last_error_code = excluded.last_error_code"
+    """A mailbox's sync outcome: success resets the failure streak, a failure counts it up. An UPDATE and an
+    INSERT of a missing row (DuckDB's INSERT ... ON CONFLICT DO UPDATE took 20-35 ms for this one row)."""
     stamp = now()
+    if ok:
+        done = ("last_success_at = ?, failure_streak = 0, last_error_code = NULL, "
+                "mailbox_address = coalesce(?, mailbox_address)", [stamp, mailbox])
+    else:
+        done = ("failure_streak = failure_streak + 1, last_error_code = ?", [code])
+    con.execute(f"UPDATE mailbox_state SET last_sync_at = ?, {done[0]} WHERE operator_id = ?",
+                [stamp, *done[1], operator_id])
     con.execute("INSERT INTO mailbox_state (operator_id, mailbox_address, last_sync_at, last_success_at, failure_streak, "
-                "last_error_code) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (operator_id) DO UPDATE SET "
-                f"last_sync_at = excluded.last_sync_at, {done}",
-                [operator_id, mailbox, stamp, stamp if ok else None, 0 if ok else 1, None if ok else code])
+                "last_error_code) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM mailbox_state WHERE operator_id = ?)",
+                [operator_id, mailbox, stamp, stamp if ok else None, 0 if ok else 1, None if ok else code, operator_id])
 
 
 def book_snapshot(con, run_id: int | None, operator_id: str, mailbox: str, rows: Sequence[Mapping[str, Any]]) -> int:
