@@ -32,11 +32,12 @@ from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
 from workbench.store import Store, in_session
 from workbench.store import sync_tables as st
+from workbench.store.deferred import deferred
 from workbench.sync import faults, lifecycle, notify
 from workbench.sync.execute import execute
 from workbench.sync.journal import plan_entries
 from workbench.sync.mailboxes import each
-from workbench.sync.plan import Plan, build_plan, operator_mailboxes
+from workbench.sync.plan import Plan, operator_mailboxes, read_plan
 from workbench.sync.results import MailboxResult, ProgressEvent, RunResult
 from workbench.sync.revalidate import only, stale_entry, still_valid
 from workbench.sync.snapshot import snapshot as snapshot_phase
@@ -101,18 +102,19 @@ def _open_backend(store: Store, run_id: int, settings: Any) -> MailboxBackend:
 def _plan(ctx: RunContext, ready: list[str], previewed: Plan | None, dry_run: bool,
           boxes: dict[str, Box]) -> tuple[Plan, Plan]:
     """The plan phase (and revalidation of a previewed plan): (the plan to execute, the plan decided)."""
-    fresh = ctx.books.write(lambda con: build_plan(con, ctx.settings, ready))
+    fresh = ctx.books.write(lambda con: read_plan(con, ctx.settings, ready)).assemble()
     if previewed is None:
-        ctx.books.log(plan_entries(fresh, dry_run))
+        entries = plan_entries(fresh, dry_run)
         decided = todo = fresh
     else:
         decided = previewed
         todo, stale, unpreviewed = still_valid(previewed, fresh, ready)
-        ctx.books.log(plan_entries(previewed, dry_run, preview=True) + stale + unpreviewed)
+        entries = plan_entries(previewed, dry_run, preview=True) + stale + unpreviewed
         for e in stale:
             boxes[e["operator_id"]].result.stale += 1
-    ctx.books.write(lambda con: con.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?",
-                                            [len(decided.writes), ctx.books.run_id]))
+    books = deferred(lambda con: st.journal(con, ctx.books.run_id, entries))   # one transaction, built first
+    books.execute("UPDATE sync_runs SET planned = ? WHERE run_id = ?", [len(decided.writes), ctx.books.run_id])
+    ctx.books.write(books.run)
     return todo, decided
 
 
@@ -157,7 +159,7 @@ def _execute_all(ctx: RunContext, plan: Plan, boxes: list[Box], workers: int) ->
 def _propagate(ctx: RunContext, boxes: list[Box], changed: set[str], workers: int) -> None:
     """Exchange edits the run wrote to the CRM, pushed to the other mailboxes linked to those contacts."""
     again = [b.result.operator_id for b in boxes if b.result.status in ("ok", "partial")]
-    second = ctx.books.write(lambda con: build_plan(con, ctx.settings, again))
+    second = ctx.books.write(lambda con: read_plan(con, ctx.settings, again)).assemble()
     follow = second.actions[(second.actions["action"] == "update-exchange")
                             & second.actions["contact_id"].isin(changed)]
     if not len(follow):

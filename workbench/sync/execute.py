@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from workbench.store.deferred import deferred
 from workbench.sync import faults, ledger
 from workbench.sync.calls import call, check
 from workbench.sync.executors import EXECUTORS, Executor
@@ -32,9 +33,10 @@ class Batch:
 def batches(writes: pd.DataFrame, size: int) -> list[Batch]:
     """The mailbox's write actions cut into batches of at most ``size`` actions of one kind, in run order."""
     out: list[Batch] = []
+    by_kind = dict(tuple(writes.groupby("action", sort=False)))
     for executor in EXECUTORS:
-        frame = writes[writes["action"] == executor.kind]
-        for start in range(0, len(frame), size):
+        frame = by_kind.get(executor.kind)
+        for start in range(0, 0 if frame is None else len(frame), size):
             out.append(Batch(len(out) + 1, executor, frame.iloc[start:start + size]))
     return out
 
@@ -51,13 +53,13 @@ def execute(ctx: RunContext, box: Box, plan: Plan, *, pass_name: str = "") -> li
         group = [b for b in todo if b.executor is executor]
         if ctx.in_flight <= 1 or len(group) <= 1:
             for batch in group:
-                touched += _run_batch(ctx, box, batch, plan.changes, len(todo), pass_name)
+                touched += _run_batch(ctx, box, batch, plan, len(todo), pass_name)
         else:
-            touched += _run_concurrently(ctx, box, group, plan.changes, len(todo), pass_name)
+            touched += _run_concurrently(ctx, box, group, plan, len(todo), pass_name)
     return touched
 
 
-def _run_concurrently(ctx: RunContext, box: Box, group: list[Batch], changes: pd.DataFrame, total: int,
+def _run_concurrently(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: int,
                       pass_name: str) -> list[str]:
     """Batches of one kind on ``in_flight`` daemon threads (an abandoned mailbox never holds the process open).
     After the first stop or error no new batch starts; the batches in flight are booked, then it is raised."""
@@ -73,7 +75,7 @@ def _run_concurrently(ctx: RunContext, box: Box, group: list[Batch], changes: pd
                     return
                 batch = queue.popleft()
             try:
-                touched[batch.no] = _run_batch(ctx, box, batch, changes, total, pass_name)
+                touched[batch.no] = _run_batch(ctx, box, batch, plan, total, pass_name)
             except BaseException as exc:        # re-raised below, on the mailbox's thread
                 with lock:
                     errors[batch.no] = exc
@@ -89,7 +91,7 @@ def _run_concurrently(ctx: RunContext, box: Box, group: list[Batch], changes: pd
     return [cid for b in group for cid in touched.get(b.no, [])]
 
 
-def _run_batch(ctx: RunContext, box: Box, batch: Batch, changes: pd.DataFrame, total: int,
+def _run_batch(ctx: RunContext, box: Box, batch: Batch, plan: Plan, total: int,
                pass_name: str) -> list[str]:
     check(ctx, box)
     r = box.result
@@ -97,11 +99,13 @@ def _run_batch(ctx: RunContext, box: Box, batch: Batch, changes: pd.DataFrame, t
     t0 = ctx.clock()
     out = Outcome()
     batch.executor.run(ctx, box, rows, out)
+    changes = plan.changes_of(batch.frame["action_id"])
     out.booked = ledger.book(out.log, changes, ctx.settings.delete_to)
     batch_entries(out, changes, operator_id=r.operator_id, kind=batch.executor.kind, batch_no=batch.no,
                   items=len(rows), seconds=ctx.clock() - t0, pass_name=pass_name)
+    statements = deferred(lambda con: commit(con, ctx.books.run_id, r.operator_id, out))
     faults.reached(faults.BEFORE_JOURNAL)
-    ctx.books.write(lambda con: commit(con, ctx.books.run_id, r.operator_id, out))
+    ctx.books.write(statements.run)
     with ctx.counters.lock:
         r.done += out.ok
         r.failed += out.failed

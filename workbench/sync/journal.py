@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from workbench.errors import WorkbenchError
 from workbench.store import sync_tables as st
 from workbench.sync import ledger
@@ -46,22 +44,22 @@ def entry(row: Any, outcome: str, code: str | None = None, detail: str | None = 
             "_action_id": row.action_id, "_row": row}
 
 
-def _summary(row: Any, changes: pd.DataFrame | None) -> str:
+def _summary(row: Any, changes: list[Any]) -> str:
     text = row.reason or ""
-    if changes is not None and len(changes):
-        fields = ", ".join(changes["field"].tolist())
+    if changes:
+        fields = ", ".join(c.field for c in changes)
         text = f"{text}; fields: {fields}" if text else f"fields: {fields}"
     return text
 
 
-def batch_entries(out: Outcome, changes: pd.DataFrame, *, operator_id: str, kind: str, batch_no: int, items: int,
-                  seconds: float, pass_name: str = "") -> None:
+def batch_entries(out: Outcome, changes: dict[int, list[Any]], *, operator_id: str, kind: str, batch_no: int,
+                  items: int, seconds: float, pass_name: str = "") -> None:
     """Finish a batch's journal: the batch number and changed fields on each entry, and the batch's own row."""
     for e in out.log:
         e.setdefault("batch_no", batch_no)
         aid = e.pop("_action_id", None)
         if aid is not None and e["outcome"] == "ok":
-            e["detail"] = _summary(e["_row"], changes[changes["action_id"] == aid])
+            e["detail"] = _summary(e["_row"], changes.get(aid, []))
         e.pop("_row", None)
     out.log.append({"operator_id": operator_id, "action": "batch", "outcome": "ok" if not out.failed
                     else "failed", "batch_no": batch_no, "items": items, "seconds": seconds,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import duckdb
 import pandas as pd
@@ -120,6 +120,15 @@ class Plan:
         c = self.changes[self.changes["operator_id"] == operator_id]
         o = self.operators[self.operators["operator_id"] == operator_id]
         return Plan(self.settings, a.reset_index(drop=True), c.reset_index(drop=True), o.reset_index(drop=True))
+
+    def changes_of(self, action_ids: Iterable[int]) -> dict[int, list[Any]]:
+        """The field changes of ``action_ids`` as row tuples, by action id, in field order: one pass over
+        ``changes`` for a whole batch (a filter per action costs ~0.3 ms of the GIL each)."""
+        mine = self.changes[self.changes["action_id"].isin(set(action_ids))]
+        out: dict[int, list[Any]] = {}
+        for c in mine.itertuples(index=False):
+            out.setdefault(int(c.action_id), []).append(c)
+        return out
 
     def guard_tripped(self, operator_id: str) -> bool:
         row = self.operators[self.operators["operator_id"] == operator_id]
@@ -332,7 +341,9 @@ WITH f AS (
          AND NOT coalesce(same, false)) AS conflict,
         match IN ('email-join', 'crm-id-join') AS team_add
     FROM g
-), d AS (
+), d AS MATERIALIZED (
+    -- MATERIALIZED: pushing the final filter down through this CASE cost DuckDB's optimizer 0.3-0.7 s
+    -- per plan whatever the size (600 pairs: the query itself runs in 2 ms)
     SELECT *,
         CASE
         -- lone items and contacts
@@ -466,9 +477,50 @@ def _changes(actions: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["action_id", "_o"]).drop(columns="_o").reset_index(drop=True)[columns]
 
 
-def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
-               operators: Sequence[str] | None = None) -> Plan:
-    """Plan over the tables visible to ``con`` (a store connection); reads only."""
+@dataclass(frozen=True)
+class PlanRows:
+    """What a plan reads from the store (``read_plan``); ``assemble`` makes the ``Plan`` from it with pandas
+    alone, so a run does that after it lets the store's gate go."""
+    settings: PlanSettings
+    actions: pd.DataFrame
+    operators: pd.DataFrame
+
+    def assemble(self) -> Plan:
+        ps, actions, ops = self.settings, self.actions, self.operators
+        parts = actions["decision"].str.split(":", n=2, expand=True).reindex(columns=[0, 1, 2])
+        actions.insert(2, "action", parts[0].astype(object))
+        actions.insert(4, "reason", parts[2].astype(object))
+        actions.insert(5, "code", parts[1].where(parts[1] != "", None).astype(object))
+        actions = actions.drop(columns=["decision"])
+        actions.insert(0, "action_id", range(1, len(actions) + 1))
+        actions["team_add"] = actions["team_add"].astype(bool)
+        actions["conflict"] = actions["conflict"].astype(bool)
+        # a contact created from Exchange gets the item's own (unknown) CRM id, else a derived stable id
+        new_crm = actions["action"] == "create-crm"
+        if new_crm.any():
+            actions.loc[new_crm, "contact_id"] = [
+                cid if isinstance(cid, str) and cid else derived_contact_id(op, item)
+                for cid, op, item in zip(actions.loc[new_crm, "ex_crm_id"], actions.loc[new_crm, "operator_id"],
+                                         actions.loc[new_crm, "item_id"])]
+        # bookkeeping on the Exchange item: our CRM id and the sync category
+        has_item = actions["item_id"].notna()
+        stamp_needed = has_item & ((actions["ex_crm_id"].fillna("") != actions["contact_id"].fillna(""))
+                                   | ~actions["has_cat"].fillna(False).astype(bool))
+        actions["stamp"] = stamp_needed & actions["action"].isin(("link", "update-crm", "create-crm",
+                                                                  "update-exchange"))
+        actions = _objects(actions.drop(columns=["has_cat"]))
+        # mass-deletion guard
+        dels = actions[(actions["match"] == "link") & actions["action"].isin(("delete-exchange", "unlink-crm"))]
+        counts = dels.groupby("operator_id").size()
+        ops = ops.copy()
+        ops["deletes"] = ops["operator_id"].map(counts).fillna(0).astype(int)
+        ops["links"] = ops["links"].astype(int)
+        ops["guard_tripped"] = (ops["links"] > 0) & (ops["deletes"] * 100 > ps.mass_delete_percent * ops["links"])
+        return Plan(ps, actions, _changes(actions), ops)
+
+
+def read_plan(con: duckdb.DuckDBPyConnection, settings: Any, operators: Sequence[str] | None = None) -> PlanRows:
+    """The plan's decision rows over the tables visible to ``con`` (a store connection); reads only."""
     ps = PlanSettings.of(settings)
     params = {"cat": ps.sync_category, "incl": ps.include_private}
     ops_filter = ""
@@ -485,36 +537,13 @@ def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
                      "c2e": ps.crm_to_exchange, "e2c": ps.exchange_to_crm}
     decide = _decide_sql()
     con.execute(decide, {k: v for k, v in decide_params.items() if f"${k}" in decide})
-    actions = con.execute(_wide_sql()).df()
-    ops = con.execute(_GUARD).df()
-    parts = actions["decision"].str.split(":", n=2, expand=True).reindex(columns=[0, 1, 2])
-    actions.insert(2, "action", parts[0].astype(object))
-    actions.insert(4, "reason", parts[2].astype(object))
-    actions.insert(5, "code", parts[1].where(parts[1] != "", None).astype(object))
-    actions = actions.drop(columns=["decision"])
-    actions.insert(0, "action_id", range(1, len(actions) + 1))
-    actions["team_add"] = actions["team_add"].astype(bool)
-    actions["conflict"] = actions["conflict"].astype(bool)
-    # a contact created from Exchange gets the item's own (unknown) CRM id, else a derived stable id
-    new_crm = actions["action"] == "create-crm"
-    if new_crm.any():
-        actions.loc[new_crm, "contact_id"] = [
-            cid if isinstance(cid, str) and cid else derived_contact_id(op, item)
-            for cid, op, item in zip(actions.loc[new_crm, "ex_crm_id"], actions.loc[new_crm, "operator_id"],
-                                     actions.loc[new_crm, "item_id"])]
-    # bookkeeping on the Exchange item: our CRM id and the sync category
-    has_item = actions["item_id"].notna()
-    stamp_needed = has_item & ((actions["ex_crm_id"].fillna("") != actions["contact_id"].fillna(""))
-                               | ~actions["has_cat"].fillna(False).astype(bool))
-    actions["stamp"] = stamp_needed & actions["action"].isin(("link", "update-crm", "create-crm", "update-exchange"))
-    actions = _objects(actions.drop(columns=["has_cat"]))
-    # mass-deletion guard
-    dels = actions[(actions["match"] == "link") & actions["action"].isin(("delete-exchange", "unlink-crm"))]
-    counts = dels.groupby("operator_id").size()
-    ops["deletes"] = ops["operator_id"].map(counts).fillna(0).astype(int)
-    ops["links"] = ops["links"].astype(int)
-    ops["guard_tripped"] = (ops["links"] > 0) & (ops["deletes"] * 100 > ps.mass_delete_percent * ops["links"])
-    return Plan(ps, actions, _changes(actions), ops)
+    return PlanRows(ps, con.execute(_wide_sql()).df(), con.execute(_GUARD).df())
+
+
+def build_plan(con: duckdb.DuckDBPyConnection, settings: Any,
+               operators: Sequence[str] | None = None) -> Plan:
+    """Plan over the tables visible to ``con`` (a store connection); reads only."""
+    return read_plan(con, settings, operators).assemble()
 
 
 def operator_mailboxes(con: duckdb.DuckDBPyConnection, operators: Sequence[str] | None = None) -> pd.DataFrame:
@@ -536,7 +565,8 @@ def plan_store(store: Any, settings: Any = None, operators: Sequence[str] | None
         from workbench.store.settings_table import load
         settings = load(store)
     with store.read() as con:
-        return build_plan(con, settings, operators)
+        rows = read_plan(con, settings, operators)
+    return rows.assemble()
 
 
 def fields_of(row: Any, side: str) -> dict[str, str | None]:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.sync.plan import Plan, build_plan
+from workbench.sync.plan import Plan, read_plan
 
 DETAIL_COLUMNS = ["operator_id", "action", "contact_id", "item_id", "reason", "code", "field", "before", "after"]
 CONFLICT_COLUMNS = ["operator_id", "contact_id", "item_id", "field", "crm_value", "exchange_value", "winner", "action"]
@@ -85,5 +85,6 @@ def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool =
         errors = {op: f"{e.code}: {e.detail}" for op, e in outcome.items() if e is not None}
         ready = [op for op, e in outcome.items() if e is None]
     with store.write() as con:
-        plan = build_plan(con, settings, ready)
+        rows = read_plan(con, settings, ready)
+    plan = rows.assemble()
     return from_plan(plan, errors)

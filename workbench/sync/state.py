@@ -16,6 +16,7 @@ from workbench.retry import CancelToken, RetryPolicy
 from workbench.store import Store
 from workbench.store import sync_tables as st
 from workbench.store.connection import lock_timeout
+from workbench.store.deferred import deferred
 from workbench.sync.results import MailboxResult, ProgressEvent
 
 #: a request's timeout when the backend does not say (exchange.client's DEFAULT_TIMEOUT)
@@ -80,7 +81,7 @@ class Books:
 
     def log(self, entries: list[dict]) -> None:
         if entries:
-            self.write(lambda con: st.journal(con, self.run_id, entries))
+            self.write(deferred(lambda con: st.journal(con, self.run_id, entries)).run)
 
 
 @dataclass
