@@ -3,8 +3,9 @@ half (``bench/_result.SLACK``: a ">= T" ratio needs >= T/2, a "<= T" ratio <= 2T
 within one run, never absolute times. The benches run one after another on one xdist worker (group
 "bench"), each in its own interpreter (a bench sets process-wide state: environment, exchangelib's adapter).
 
-KNOWN_GAPS lists ratios measured as missing today, as strict xfails naming the numbers: when the gap
-closes the xfail fails, and the entry must go.
+KNOWN_GAPS lists ratios measured as missing today, as xfails naming the numbers. They are not strict: these
+ratios move with the machine's load (a gap that closes on a quiet machine reopens beside a parallel run), so
+a closed gap shows as XPASS in the report, and its entry goes once the bench meets it in three runs of three.
 """
 from __future__ import annotations
 
@@ -63,5 +64,5 @@ def test_bench_ratios_within_half_of_their_targets(name, request):
     assert not missed, f"{name} at {result['size']}: " + "; ".join(missed)
     if gaps:
         reason = "; ".join(KNOWN_GAPS[(name, n)] for n in result["ratios"] if (name, n) in KNOWN_GAPS)
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
         assert all(ok for ok, _ in gaps), "known gaps still open: " + "; ".join(t for ok, t in gaps if not ok)
