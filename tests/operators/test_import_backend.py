@@ -35,6 +35,10 @@ def test_backend_column_sets_and_clears_overrides_with_the_other_columns(demo_st
     listed = {r["operator_id"]: r for r in json.loads(cli.out)}
     assert [listed[o]["effective_backend"] for o in ("OP-001", "OP-002", "OP-003", "OP-100")] == \
         ["graph", "ews", "ews", "graph"]
+    assert cli("operators", "list") == 0
+    at = cli.out.splitlines()[0].index("effective_backend")          # a fixed-width table
+    table = {line.split()[0]: line[at:].split()[0] for line in cli.out.splitlines()[1:] if line.startswith("OP-")}
+    assert (table["OP-100"], table["OP-001"], table["OP-003"]) == ("graph", "graph", "ews"), cli.out
 
 
 def test_review_shows_the_backend_change_and_a_file_without_the_column_keeps_overrides(demo_store, cli, tmp_path):
