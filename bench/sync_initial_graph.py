@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _result import Target, exit_code, report  # noqa: E402
 from graph_sandbox import client  # noqa: E402
 from sync_initial import CONCURRENCY, _contacts_by_mailbox, build  # noqa: E402
+from workbench.graph.transport import IMMUTABLE_IDS  # noqa: E402
 
 FEWER_REQUESTS = Target("fewer_requests_than_post_loop", 10.0, what="per-item POST requests / run_sync requests")
 LESS_TIME = Target("less_time_than_post_loop", 2.0, what="per-item POST loop time / run_sync time")
@@ -56,11 +57,11 @@ def _bodies(store, prefix: str) -> list[tuple[str, list[dict]]]:
 
 
 def post_loop(sb, groups) -> None:
-    """The baseline: one POST per contact, mailbox after mailbox."""
+    """The baseline: one POST per contact, mailbox after mailbox (immutable ids asked for, as the workbench does)."""
     with client(sb) as c:
         for mailbox, bodies in groups:
             for body in bodies:
-                answer = c.post(f"users/{mailbox}/contacts", json=body)
+                answer = c.post(f"users/{mailbox}/contacts", json=body, headers={"Prefer": IMMUTABLE_IDS})
                 assert answer.status_code == 201, answer.text[:300]
 
 
@@ -70,7 +71,8 @@ def batch_limit(sb, groups) -> None:
     with client(sb) as c:                # httpx's default pool (100 connections) is no bound here
         def send(mailbox: str, chunk: list[dict]) -> None:
             parts = [{"id": str(i), "method": "POST", "url": f"/users/{mailbox}/contacts",
-                      "headers": {"Content-Type": "application/json"}, "body": body} for i, body in enumerate(chunk)]
+                      "headers": {"Content-Type": "application/json", "Prefer": IMMUTABLE_IDS}, "body": body}
+                     for i, body in enumerate(chunk)]
             statuses = [p["status"] for p in c.post("$batch", json={"requests": parts}).json()["responses"]]
             assert statuses == [201] * len(parts), statuses
 

@@ -57,9 +57,10 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
     return result
 
 
+def linked_operators(con) -> set[str]:
+    """The operators that have links (so may not change backend without ``operators move``)."""
+    return {r[0] for r in con.execute("SELECT DISTINCT operator_id FROM links").fetchall()}
+
+
 def linked_among(con, ids: list[str]) -> list[str]:
-    """The operators among ``ids`` that have links (so may not change backend without ``operators move``)."""
-    if not ids:
-        return []
-    return [r[0] for r in con.execute(f"SELECT DISTINCT operator_id FROM links WHERE operator_id IN "
-                                      f"({', '.join('?' for _ in ids)}) ORDER BY 1", ids).fetchall()]
+    return sorted(set(ids) & linked_operators(con))

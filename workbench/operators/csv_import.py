@@ -36,7 +36,7 @@ import pandas as pd
 
 from workbench.csvio import CellError, read_csv, unneutralise, write_csv
 from workbench.errors import WorkbenchError
-from workbench.operators.backend_choice import DEFAULT, linked_among
+from workbench.operators.backend_choice import DEFAULT, linked_operators
 from workbench.settings import BACKENDS, EMAIL_RE
 from workbench.store import Store, now
 from workbench.store.settings_table import org_backend_in
@@ -151,7 +151,7 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
         existing = con.execute("SELECT o.operator_id, o.name, o.email, o.contact_sync, b.backend FROM operators o "
                                "LEFT JOIN operator_backends b USING (operator_id)").fetchall()
         if rows.backends is not None:
-            rows.backend_rules(org_backend_in(con), set(linked_among(con, [r[0] for r in existing])))
+            rows.backend_rules(org_backend_in(con), linked_operators(con))
         adds, updates = rows.diff(existing)
         by_id = {r[0]: r for r in existing}
         review.failed = len(rows.bad)
