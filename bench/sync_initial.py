@@ -7,7 +7,8 @@ re-run. Store time = the time this process held the store (``workbench.store.con
 planning, snapshot, bookkeeping, journal, each connection's open and close); the sync_tables write
 functions' share is printed beside it.
 
-Usage: python bench/sync_initial.py [--small | --quick] [--mailboxes N --contacts M] [--no-loop]
+Usage: python bench/sync_initial.py [--small | --quick] [--mailboxes N --contacts M] [--no-loop] [--backend graph]
+(``--backend graph``: the same over the Graph sandbox, ``bench/sync_initial_graph.py``)
 """
 from __future__ import annotations
 
@@ -139,7 +140,15 @@ def timed(store, sb, fn) -> tuple[float, int, float, float, object]:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument("--backend", choices=("ews", "graph"), default="ews")
+    chosen, rest = backend.parse_known_args(argv)
+    if chosen.backend == "graph":
+        from sync_initial_graph import main as graph_main
+        return graph_main(rest)
     parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("ews", "graph"), default="ews",
+                        help="graph: the same over the Graph sandbox (bench/sync_initial_graph.py)")
     parser.add_argument("--small", action="store_true", help="5 mailboxes x 100 contacts")
     parser.add_argument("--quick", action="store_true", help="4 mailboxes x 150 contacts, batch 100 (tests/bench)")
     parser.add_argument("--mailboxes", type=int, default=20)

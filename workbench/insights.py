@@ -9,6 +9,7 @@ checks ``sys.modules``.
     store = insights.open_store()                # WORKBENCH_STORE, refuses a missing file
     insights.operator_audit(store)               # who is enabled, verified, failing and why
     insights.email_mismatches(store)             # operator e-mail differs from the mailbox's address
+    insights.backend_counts(store)               # operators per backend (ews / graph), enabled, pinned
     insights.cohort_csv(store, "enable.csv", enabled=False, verification="verified")
     insights.enable_cohort(store, "enable.csv", dry_run=True, enabled=False, verification="verified")
     insights.runs_over_time(store, every="1 hour")
@@ -36,13 +37,13 @@ from workbench.readmodels.journal import (TRANSIENT_CODES, batch_throughput, fai
                                           mailbox_health, retries_and_throttling, retries_by_code, run_journal,
                                           runs, runs_over_time, throughput_by_run)
 from workbench.readmodels.journal import RUN_JOURNAL_COLUMNS as JOURNAL_COLUMNS
-from workbench.readmodels.operators import (VERIFICATION_STATES, audit_counts, cohort, email_mismatches,
-                                            failing_operators, operator_audit)
+from workbench.readmodels.operators import (VERIFICATION_STATES, audit_counts, backend_counts, cohort,
+                                            email_mismatches, failing_operators, operator_audit)
 from workbench.paths import from_notebook
 from workbench.store import Store
 
 __all__ = [
-    "open_store", "operator_audit", "audit_counts", "failing_operators", "email_mismatches", "cohort",
+    "open_store", "operator_audit", "audit_counts", "backend_counts", "failing_operators", "email_mismatches", "cohort",
     "cohort_csv", "enable_cohort", "runs", "runs_over_time", "failures_by_code", "failures_by_operator", "failure_matrix",
     "retries_and_throttling", "retries_by_code", "batch_throughput", "throughput_by_run", "mailbox_health",
     "failure_emails", "health_summary", "run_journal", "journal_counts", "what_if", "compare_previews",

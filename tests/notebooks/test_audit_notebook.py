@@ -32,6 +32,9 @@ def test_audit_finds_the_seeded_problem_operators_and_dry_runs_a_bulk_enable(exc
     audit = insights.operator_audit(store).set_index("operator_id")
     assert audit.loc["OP-006", "verification"] == "verified"
     assert (audit["checks"] >= 1).all()
+    # the demo organisation is all EWS: the notebook's per-backend count is the read model's
+    assert got["backends"] == insights.backend_counts(store).set_index("backend").to_dict("index")
+    assert got["backends"]["ews"]["operators"] == len(audit) and got["backends"]["graph"]["operators"] == 0
     text = all_output_text(nb)
     for secret in (exchange_env.password, exchange_env.keystore_password):
         assert secret not in text

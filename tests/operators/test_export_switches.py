@@ -73,5 +73,5 @@ def test_list_filters_and_json(demo_store, cli):
     ids = {d["operator_id"] for d in json.loads(cli.out)}
     assert "OP-004" not in ids and "OP-005" in ids and len(ids) == 23
     assert cli("operators", "list") == 0
-    assert cli.out.splitlines()[0].split() == ["operator_id", "name", "email", "contact_sync", "verify_status",
-                                               "verified_at"]
+    assert cli.out.splitlines()[0].split() == ["operator_id", "name", "email", "contact_sync", "effective_backend",
+                                               "verify_status", "verified_at"]

@@ -131,7 +131,7 @@ async def test_verify_all_operators(exchange_env):
         await settle(pilot)
         enabled = db.scalar("SELECT count(*) FROM operators WHERE contact_sync")
         assert db.scalar("SELECT count(DISTINCT operator_id) FROM operator_checks") == enabled
-        statuses = [str(app.screen.query_one("#ops-table").table.get_row_at(i)[4])
+        statuses = [str(app.screen.query_one("#ops-table").table.get_row_at(i)[5])
                     for i in range(app.screen.query_one("#ops-table").table.row_count)]
         assert any(s == "ok" for s in statuses)
 

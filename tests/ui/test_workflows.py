@@ -62,7 +62,7 @@ async def test_operator_filter_and_sort(make_app):
         await pilot.press("s", "s", "s")          # id -> sync -> email -> status
         await settle(pilot)
         assert app.screen.filter.sort == "status"
-        shown = [r[4] for r in _rows(paged)]
+        shown = [r[5] for r in _rows(paged)]
         assert shown == sorted(shown) and shown[0].startswith("impersonation-denied")   # sorted as shown
 
 

@@ -443,3 +443,18 @@ def test_a_chart_of_zero_counts_has_whole_ticks_from_zero():
     insights.integer_ticks(ax)
     assert ax.get_ylim() == (0, 1)
     assert all(float(t).is_integer() and t >= 0 for t in ax.get_yticks())
+
+
+def test_audit_and_backend_counts_show_the_effective_backend(store):
+    from workbench.operators.backend_choice import set_backend
+    from workbench.store.settings_table import update
+    assert insights.backend_counts(store).values.tolist() == [["ews", 7, 5, 0], ["graph", 0, 0, 0]]
+    update(store, {"backend": "graph"}, source="test")
+    set_backend(store, ["OP-1", "OP-5"], "ews", source="test")
+    set_backend(store, ["OP-2"], "graph", source="test")
+    audit = insights.operator_audit(store).set_index("operator_id")
+    assert audit["backend"].to_dict() == {"OP-1": "ews", "OP-2": "graph", "OP-3": "graph", "OP-4": "graph",
+                                          "OP-5": "ews", "OP-6": "graph", "OP-7": "graph"}
+    counts = insights.backend_counts(store)
+    assert counts.columns.tolist() == ["backend", "operators", "enabled", "pinned"]
+    assert counts.values.tolist() == [["ews", 2, 1, 2], ["graph", 5, 4, 1]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "verify_status", "verified_at"]
+LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "effective_backend", "verify_status", "verified_at"]
 SHOW_ERRORS = 50
 _DELIMS = {",": "comma", ";": "semicolon", "\t": "tab"}
 

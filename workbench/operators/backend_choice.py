@@ -12,6 +12,7 @@ from typing import Iterable
 from workbench.errors import WorkbenchError
 from workbench.settings import BACKENDS
 from workbench.store import Store, now
+from workbench.store.settings_table import org_backend_in
 
 DEFAULT = "default"
 
@@ -34,8 +35,7 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
     result = BackendChoice(backend)
     with store.write() as con:
         ph = ", ".join("?" for _ in wanted)
-        org = con.execute("SELECT value FROM settings WHERE key = 'backend'").fetchone()
-        org_backend = org[0] if org else "ews"
+        org_backend = org_backend_in(con)
         current = dict(con.execute(f"SELECT o.operator_id, b.backend FROM operators o LEFT JOIN operator_backends b "
                                    f"USING (operator_id) WHERE o.operator_id IN ({ph})", wanted).fetchall())
         missing = [i for i in wanted if i not in current]
@@ -46,8 +46,7 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
         result.unchanged = [i for i in wanted if current[i] == value]
         moving = [i for i in result.changed if (current[i] or org_backend) != (value or org_backend)]
         if moving:
-            linked = [r[0] for r in con.execute(f"SELECT DISTINCT operator_id FROM links WHERE operator_id IN "
-                                                f"({', '.join('?' for _ in moving)}) ORDER BY 1", moving).fetchall()]
+            linked = linked_among(con, moving)
             if linked:
                 raise WorkbenchError("OPERATOR_BACKEND_LINKED", f"operator(s) {', '.join(linked)} already have "
                                      f"links, to move to {value or org_backend}; nothing was changed")
@@ -56,3 +55,12 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
             if value is not None:
                 con.execute("INSERT INTO operator_backends VALUES (?, ?, ?, ?)", [op, value, now(), source])
     return result
+
+
+def linked_operators(con) -> set[str]:
+    """The operators that have links (so may not change backend without ``operators move``)."""
+    return {r[0] for r in con.execute("SELECT DISTINCT operator_id FROM links").fetchall()}
+
+
+def linked_among(con, ids: list[str]) -> list[str]:
+    return sorted(set(ids) & linked_operators(con))

@@ -4,13 +4,15 @@
                               dry_run=False, skip_invalid=False)
 
 Rules (the Pega data import wizard's, made strict and explainable):
-- columns operator_id, name, email, contact_sync; headers trimmed and case-insensitive;
-  unknown extra columns are reported and ignored; headers must be unique;
+- columns operator_id, name, email, contact_sync and the optional backend; headers trimmed and
+  case-insensitive; unknown extra columns are reported and ignored; headers must be unique;
 - required columns: all four in ``add`` mode; the match column in ``add-or-update`` mode (a column
   left out keeps the stored value of updated operators; a new operator needs every column);
 - values are trimmed; a leading ``'`` guarding ``= + - @``, tab, CR or ``'`` (see
   ``workbench.csvio.neutralise``) is stripped; e-mail must be valid; contact_sync one of
-  true/false/yes/no/y/n/1/0 (any case);
+  true/false/yes/no/y/n/1/0 (any case); backend ews, graph (any case) or empty (the organisation's
+  ``backend`` setting), written to ``operator_backends`` in the same transaction; an operator with links
+  keeps its backend (``operators move`` translates its item ids);
 - the match key (operator_id, or e-mail case-insensitively) is unique within the file, and so is
   operator_id; with match=email an e-mail matching two stored operators is an error;
 - ``add`` refuses rows whose operator already exists; ``add-or-update`` adds new keys, updates known
@@ -34,10 +36,14 @@ import pandas as pd
 
 from workbench.csvio import CellError, read_csv, unneutralise, write_csv
 from workbench.errors import WorkbenchError
-from workbench.settings import EMAIL_RE
+from workbench.operators.backend_choice import DEFAULT, linked_operators
+from workbench.settings import BACKENDS, EMAIL_RE
 from workbench.store import Store, now
+from workbench.store.settings_table import org_backend_in
 
 COLUMNS = ("operator_id", "name", "email", "contact_sync")
+OPTIONAL_COLUMNS = ("backend",)          # absent: stored overrides stay; empty cell: the organisation's setting
+ALL_COLUMNS = COLUMNS + OPTIONAL_COLUMNS
 MODES = ("add", "add-or-update")
 MATCH_KEYS = ("operator_id", "email")
 BOOLEANS = {"true": True, "yes": True, "y": True, "1": True,
@@ -136,13 +142,16 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
     table = read_csv(path, required=required_columns(mode, match))
     review = ImportReview(str(path), mode, match, dry_run, skip_invalid, table.delimiter,
                           processed=len(table))
-    review.unknown_columns = [h or "(empty)" for h in table.header if h not in COLUMNS]
+    review.unknown_columns = [h or "(empty)" for h in table.header if h not in ALL_COLUMNS]
     rows = _Rows(table, review)
     rows.check_values()
     stamp = now()
     source = source or f"csv:{path.name}"
     with (store.read() if dry_run else store.write()) as con:
-        existing = con.execute("SELECT operator_id, name, email, contact_sync FROM operators").fetchall()
+        existing = con.execute("SELECT o.operator_id, o.name, o.email, o.contact_sync, b.backend FROM operators o "
+                               "LEFT JOIN operator_backends b USING (operator_id)").fetchall()
+        if rows.backends is not None:
+            rows.backend_rules(org_backend_in(con), linked_operators(con))
         adds, updates = rows.diff(existing)
         by_id = {r[0]: r for r in existing}
         review.failed = len(rows.bad)
@@ -160,6 +169,7 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
                         "updated_at = u.updated_at, source = u.source "
                         "FROM changed_operators u WHERE operators.operator_id = u.operator_id")
             con.unregister("changed_operators")
+        _write_backends(con, adds, updates, by_id, stamp, source)
         affected = [a[0] for a in adds if a[3]] + [u[0] for u in updates
                                                    if (u[2], u[3]) != (by_id[u[0]][2], bool(by_id[u[0]][3]))]
         if affected:
@@ -170,8 +180,18 @@ def import_operators(store: Store, path: str | Path, *, mode: str = "add-or-upda
     return review
 
 
-def _frame(rows: list[tuple[str, str, str, bool]], stamp, source: str) -> pd.DataFrame:
-    ids, names, emails, flags = zip(*rows)
+def _write_backends(con, adds: list[tuple], updates: list[tuple], by_id: dict[str, tuple], stamp,
+                    source: str) -> None:
+    """Set the ``operator_backends`` rows of the added and updated operators whose override changed."""
+    changed = [(r[0], r[4]) for r in adds if r[4]] + [(u[0], u[4]) for u in updates if u[4] != by_id[u[0]][4]]
+    if changed:
+        con.executemany("DELETE FROM operator_backends WHERE operator_id = ?", [[op] for op, _ in changed])
+        con.executemany("INSERT INTO operator_backends VALUES (?, ?, ?, ?)",
+                        [[op, kind, stamp, source] for op, kind in changed if kind])
+
+
+def _frame(rows: list[tuple[str, str, str, bool, str | None]], stamp, source: str) -> pd.DataFrame:
+    ids, names, emails, flags, _backends = zip(*rows)
     return pd.DataFrame({
         "operator_id": pd.Series(ids, dtype=object), "name": pd.Series(names, dtype=object),
         "email": pd.Series(emails, dtype=object), "contact_sync": pd.Series(flags, dtype=bool),
@@ -197,10 +217,13 @@ class _Rows:
         self.n = len(table)
         self.bad: set[int] = set()
         self.cols: dict[str, list[str] | None] = {}
-        for name in COLUMNS:
+        for name in ALL_COLUMNS:
             raw = table.column(name)
             self.cols[name] = None if raw is None else [unneutralise(v.strip()) for v in raw]
         self.flags: list[bool | None] | None = None
+        self.backends: list[str | None] | None = None      # per row: ews, graph or None (the organisation's)
+        self.org_backend = ""
+        self.linked: set[str] = set()
 
     def err(self, i: int, column: str, value: str, reason: str) -> None:
         self.bad.add(i)
@@ -244,11 +267,37 @@ class _Rows:
                         if v else "empty; must be true or false (yes/no, y/n, 1/0)")
                 flags.append(flag)
             self.flags = flags
+        self._check_backends()
         # unique keys within the file (first occurrence wins, later ones fail)
         if ids is not None:
             self._unique(ids, "operator_id", lambda v: v)
         if self.review.match == "email" and emails is not None:
             self._unique(emails, "email", str.lower)
+
+    def _check_backends(self) -> None:
+        values = self.cols["backend"]
+        if values is None:
+            return
+        self.backends = []
+        for i, v in enumerate(values):
+            kind = v.lower()
+            if kind and kind not in BACKENDS:
+                self.err(i, "backend", v, f"unknown backend: use {' or '.join(BACKENDS)}, or leave it empty for "
+                                          "the organisation's backend setting")
+            self.backends.append(kind or None)
+
+    def backend_rules(self, org_backend: str, linked: set[str]) -> None:
+        """What ``diff`` needs to refuse a backend change of an operator with links."""
+        self.org_backend, self.linked = org_backend, linked
+
+    def _backend_refused(self, i: int, target: tuple, backend: str | None) -> bool:
+        old, new = target[4] or self.org_backend, backend or self.org_backend
+        if old == new or target[0] not in self.linked:
+            return False
+        self.err(i, "backend", self.cols["backend"][i],
+                 f"operator {target[0]} has links on {old}; changing its backend needs "
+                 f"`workbench operators move {target[0]} --to {new}` (it translates the item ids)")
+        return True
 
     def _unique(self, values: list[str], column: str, key) -> None:
         first: dict[str, int] = {}
@@ -270,12 +319,10 @@ class _Rows:
             for r in existing:
                 by_email.setdefault(r[2].lower(), []).append(r[0])
         ids, names, emails = self.cols["operator_id"], self.cols["name"], self.cols["email"]
-        flags = self.flags
+        flags, backends = self.flags, self.backends
         absent = [c for c in COLUMNS if self.cols[c] is None]
         adds: list[tuple] = []
         updates: list[tuple] = []
-        changes = review.changes
-        lines = self.lines
         for i in range(self.n):
             if i in self.bad:
                 continue
@@ -303,20 +350,9 @@ class _Rows:
                         f"operator {target[0]} already exists; --mode add only adds new operators "
                         "(--mode add-or-update updates it)")
                     continue
-                new = (target[0],
-                       names[i] if names is not None else target[1],
-                       emails[i] if emails is not None else target[2],
-                       flags[i] if flags is not None else bool(target[3]))
-                old = (target[0], target[1], target[2], bool(target[3]))
-                if new == old:
-                    review.unchanged += 1
-                    changes.append((lines[i], target[0], "unchanged", ""))
-                else:
-                    review.updated += 1
-                    updates.append(new)
-                    diff = "; ".join(f"{c}: {_show(a)} -> {_show(b)}"
-                                     for c, a, b in zip(COLUMNS[1:], old[1:], new[1:]) if a != b)
-                    changes.append((lines[i], target[0], "update", diff))
+                update = self._update(i, target)
+                if update is not None:
+                    updates.append(update)
             else:
                 if absent:
                     for c in absent:
@@ -324,12 +360,36 @@ class _Rows:
                                       "new operator on this row")
                     continue
                 review.added += 1
-                adds.append((oid, names[i], emails[i], flags[i]))
-                changes.append((lines[i], oid, "add", ""))
+                adds.append((oid, names[i], emails[i], flags[i], backends[i] if backends is not None else None))
+                review.changes.append((self.lines[i], oid, "add", ""))
         return adds, updates
+
+    def _update(self, i: int, target: tuple) -> tuple | None:
+        """Row ``i`` over the stored operator ``target``: the new values if they differ (None: unchanged or
+        refused), recorded in the review."""
+        names, emails, flags, backends = self.cols["name"], self.cols["email"], self.flags, self.backends
+        new = (target[0],
+               names[i] if names is not None else target[1],
+               emails[i] if emails is not None else target[2],
+               flags[i] if flags is not None else bool(target[3]),
+               backends[i] if backends is not None else target[4])
+        old = (target[0], target[1], target[2], bool(target[3]), target[4])
+        if self._backend_refused(i, target, new[4]):
+            return None
+        if new == old:
+            self.review.unchanged += 1
+            self.review.changes.append((self.lines[i], target[0], "unchanged", ""))
+            return None
+        self.review.updated += 1
+        diff = "; ".join(f"{c}: {_show(a)} -> {_show(b)}"
+                         for c, a, b in zip(ALL_COLUMNS[1:], old[1:], new[1:]) if a != b)
+        self.review.changes.append((self.lines[i], target[0], "update", diff))
+        return new
 
 
 def _show(v: Any) -> str:
+    if v is None:
+        return DEFAULT
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)

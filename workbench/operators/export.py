@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.csvio import write_csv
-from workbench.operators.csv_import import COLUMNS
+from workbench.operators.csv_import import ALL_COLUMNS
 from workbench.store import Store
 
 
@@ -12,7 +12,9 @@ def export_operators(store: Store, path: str | Path, *, bom: bool = False) -> in
     """Write every operator (ordered by id) to ``path``; returns the number of rows.
 
     Values starting with = + - @ (or ') get a leading single quote so spreadsheets do not run them;
-    the importer strips it again. Booleans are written as true/false.
+    the importer strips it again. Booleans are written as true/false; ``backend`` is the operator's override,
+    empty for the organisation's setting (so a later change of that setting still applies to it).
     """
-    rows = store.rows("SELECT operator_id, name, email, contact_sync FROM operators ORDER BY operator_id")
-    return write_csv(path, COLUMNS, rows, bom=bom)
+    rows = store.rows("SELECT o.operator_id, o.name, o.email, o.contact_sync, coalesce(b.backend, '') FROM operators o "
+                      "LEFT JOIN operator_backends b USING (operator_id) ORDER BY o.operator_id")
+    return write_csv(path, ALL_COLUMNS, rows, bom=bom)

@@ -13,6 +13,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.readmodels.catalogue import with_catalogue
 from workbench.readmodels.paging import Column, PageSource
+from workbench.settings import BACKENDS
 from workbench.store import Store
 from workbench.store.operators_table import LATEST_CHECK, VERIFICATION_SQL, VERIFIED_STATUSES
 from workbench.store.vocabulary import Verification
@@ -24,6 +25,7 @@ OPERATOR_COLUMNS = (
     Column("name", "Name", 20),
     Column("email", "E-mail", 30),
     Column("contact_sync", "Sync", 4),
+    Column("backend", "Backend", 7),
     Column("verify_status", "Verification", 38),
     Column("verified_at", "Verified at", 19),
 )
@@ -54,7 +56,7 @@ def operators_source(f: OperatorFilter) -> PageSource:
         where.append("contact_sync")
     if f.only_failing:
         where.append(f"({VERIFICATION_SQL}) <> 'verified'")
-    select = (f"SELECT operator_id AS key, operator_id, name, email, contact_sync, "
+    select = (f"SELECT operator_id AS key, operator_id, name, email, contact_sync, effective_backend AS backend, "
               f"CASE WHEN verify_status IS NULL THEN 'unverified' "
               f"     WHEN verify_code = 'EWS_EMAIL_MISMATCH' AND mailbox_address IS NOT NULL "
               f"          THEN 'mismatch: use ' || mailbox_address "
@@ -82,7 +84,8 @@ _AUDIT_SQL = f"""
                count(*) FILTER (WHERE status NOT IN {VERIFIED_STATUSES}) AS failed_checks
         FROM operator_checks GROUP BY operator_id
     )
-    SELECT o.operator_id, o.name, o.email, o.contact_sync, {VERIFICATION_SQL} AS verification,
+    SELECT o.operator_id, o.name, o.email, o.contact_sync, o.effective_backend AS backend,
+           {VERIFICATION_SQL} AS verification,
            o.verify_status, o.verify_code, o.verify_detail, o.mailbox_address, o.verified_at,
            coalesce(o.mailbox_address IS NOT NULL AND lower(trim(o.mailbox_address)) <> lower(trim(o.email)),
                     false) OR coalesce(o.verify_code = 'EWS_EMAIL_MISMATCH', false) AS email_differs,
@@ -103,6 +106,7 @@ def operator_audit(store: Store) -> pd.DataFrame:
     ``ok``, or ``sync-off`` = fine but the operator's contact sync was off at the time), 'failing'
     for any other status, 'unverified' when never checked.
 
+    ``backend`` is the backend serving the mailbox (the operator's override, else the organisation's);
     ``title``/``remedy`` come from the failure catalogue for the latest check's code;
     ``email_differs`` is true when Exchange reported another primary address.
     """
@@ -122,6 +126,16 @@ def audit_counts(store: Store) -> dict[str, int]:
         counts[f"enabled_{state}"] = int(((df["verification"] == state) & enabled).sum())
     counts["email_differs"] = int(df["email_differs"].sum())
     return counts
+
+
+def backend_counts(store: Store) -> pd.DataFrame:
+    """Operators per backend (every backend, zero included): total, enabled, and how many are pinned by an
+    override rather than following the organisation's ``backend`` setting."""
+    df = store.df(f"SELECT effective_backend AS backend, contact_sync, backend IS NOT NULL AS pinned "
+                  f"FROM ({LATEST_CHECK}) o")
+    rows = [(kind, int((df["backend"] == kind).sum()), int(((df["backend"] == kind) & df["contact_sync"]).sum()),
+             int(((df["backend"] == kind) & df["pinned"]).sum())) for kind in BACKENDS]
+    return pd.DataFrame(rows, columns=["backend", "operators", "enabled", "pinned"])
 
 
 def failing_operators(store: Store, *, enabled_only: bool = False) -> pd.DataFrame:

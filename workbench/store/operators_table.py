@@ -8,6 +8,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 
 from workbench.store import Store
+from workbench.store.settings_table import effective_backend_sql
 
 # A verified mailbox answered as it should: ``ok``, or ``sync-off`` (the mailbox is fine, only the
 # operator's contact_sync flag was off when it was checked).
@@ -17,8 +18,10 @@ VERIFIED_SQL = f"verify_status IN {VERIFIED_STATUSES}"
 VERIFICATION_SQL = (f"CASE WHEN verify_status IS NULL THEN 'unverified' WHEN {VERIFIED_SQL} THEN 'verified' "
                     "ELSE 'failing' END")
 
-LATEST_CHECK = """
+#: ``backend`` is the operator's override (NULL: none), ``effective_backend`` the one serving its mailbox
+LATEST_CHECK = f"""
     SELECT o.operator_id, o.name, o.email, o.contact_sync, o.updated_at, o.source, b.backend,
+           {effective_backend_sql()} AS effective_backend,
            c.status AS verify_status, c.code AS verify_code, c.mailbox_address, c.checked_at AS verified_at,
            c.detail AS verify_detail,
            (c.checked_at IS NOT NULL AND c.checked_at < o.updated_at) AS verify_stale

@@ -32,6 +32,19 @@ def operator_backends_in(con: Any) -> tuple[tuple[str, str], ...]:
                                                "ORDER BY operator_id").fetchall())
 
 
+def org_backend_in(con: Any) -> str:
+    """The organisation's ``backend`` setting (its default when never set), inside a caller's transaction."""
+    row = con.execute("SELECT value FROM settings WHERE key = 'backend'").fetchone()
+    return row[0] if row else SETTINGS["backend"].default
+
+
+def effective_backend_sql(override: str = "b.backend") -> str:
+    """SQL for the backend serving an operator's mailbox: its ``operator_backends`` row (``override``), else the
+    organisation's setting; ``ExchangeSettings.backend_for`` and ``org_backend_in`` in SQL."""
+    default = SETTINGS["backend"].default
+    return f"coalesce({override}, (SELECT value FROM settings WHERE key = 'backend'), '{default}')"
+
+
 def operator_backends(store: Store) -> tuple[tuple[str, str], ...]:
     """``operator_backends_in`` in a read of its own."""
     with store.read() as con:
