@@ -57,7 +57,7 @@ class _Query:
         return [p for p in (self.term, "#" + self.digits if len(self.digits) >= cs.MIN_PHONE_DIGITS else "") if p]
 
     def params(self) -> list[Any]:
-        return [self.raw, self.term, self.digits, *(v for p in self.ranges() for v in (p, p + cs.TOP)),
+        return [self.raw, self.term, self.digits, *(v for p in self.ranges() for v in (p, p + cs.TOP) * 2),
                 self.raw, self.raw]
 
 
@@ -65,8 +65,7 @@ def _candidates_sql(query: _Query) -> str:
     """The matching contact ids with their rank (0 the exact CRM id, 1 an Exchange item id, 2 the rest): one
     range of ``contact_search`` per prefix (the words; the digits of a phone-shaped text), the links and the
     snapshot's item ids."""
-    ranges = "".join("SELECT contact_id, surname, given_name, 2 AS r FROM contact_search "
-                     "WHERE term >= ? AND term < ? UNION ALL " for _ in query.ranges())
+    ranges = "".join(f"SELECT *, 2 AS r FROM ({cs.range_sql()}) UNION ALL " for _ in query.ranges())
     return f"""
     q AS (SELECT ?::VARCHAR AS raw, ?::VARCHAR AS term, ?::VARCHAR AS digits),
     found AS (
@@ -87,17 +86,14 @@ def _has(key: str) -> str:
     return f"contains(' ' || {cs.phrase(key)}, ' ' || q.term)"
 
 
-def _page_sql(size: int) -> str:
-    """The contacts of a page of ``size`` (contact_id, rank, n) with the keys each matched; the team read by
-    one indexed lookup per contact (a join would scan contact_team)."""
+def _page_sql() -> str:
+    """The contacts of ``page`` (contact_id, rank, n) with their team and the keys each matched, worked out for
+    the page only (a join with the page prunes contacts and contact_team to the row groups holding its ids)."""
     phones = " OR ".join(f"contains({cs.digits('c.' + p)}, q.digits)" for p in cs.PHONES)
     name = " OR ".join(_has(k) for k in cs.KEYS[1:3])
-    page = ", ".join(["(?, ?, ?)"] * size)
-    team = " UNION ALL ".join(["SELECT contact_id, operator_id FROM contact_team WHERE contact_id = ?"] * size)
     return f"""
-    WITH q AS (SELECT ?::VARCHAR AS raw, ?::VARCHAR AS term, ?::VARCHAR AS digits),
-    page(contact_id, rank, n) AS (VALUES {page}),
-    tm AS (SELECT contact_id, string_agg(operator_id, ';' ORDER BY operator_id) AS team FROM ({team}) GROUP BY ALL)
+    tm AS (SELECT contact_id, string_agg(operator_id, ';' ORDER BY operator_id) AS team FROM contact_team
+           WHERE contact_id IN (SELECT contact_id FROM page) GROUP BY ALL)
     SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
            c.deleted_at IS NOT NULL AS deleted,
            tm.team,
@@ -119,14 +115,10 @@ def find_contacts(store: Store, text: str, *, limit: int = 50, offset: int = 0) 
     search_text(text)
     with store.read() as con:
         query = _Query.of(con, text)
-        page = con.execute(f"WITH {_candidates_sql(query).strip()} SELECT contact_id, rank FROM candidates "
-                           "ORDER BY rank, surname, given_name, contact_id LIMIT ? OFFSET ?",
-                           [*query.params(), int(limit), int(offset)]).fetchall()
-        if not page:
-            return pd.DataFrame(columns=FIND_COLUMNS)
-        rows = [v for n, (cid, rank) in enumerate(page) for v in (cid, rank, n)]
-        params = [query.raw, query.term, query.digits, *rows, *(cid for cid, _ in page)]
-        return con.execute(_page_sql(len(page)), params).df()[FIND_COLUMNS]
+        sql = (f"WITH {_candidates_sql(query).strip()}, page AS (SELECT contact_id, rank, row_number() OVER "
+               f"(ORDER BY rank, surname, given_name, contact_id) AS n FROM candidates ORDER BY n LIMIT ? OFFSET ?), "
+               f"{_page_sql()}")
+        return con.execute(sql, [*query.params(), int(limit), int(offset)]).df()[FIND_COLUMNS]
 
 
 def count_contacts(store: Store, text: str) -> int:

@@ -1,19 +1,20 @@
 """The search terms of every CRM contact, sorted, so `contacts find` reads one range of rows instead of
-scanning (bench/contact_search.py: ~50 ms over 1,000,000 contacts where a plain ILIKE scan takes ~300 ms).
+scanning every contact (bench/contact_search.py).
 
-A key (the CRM id, "given surname", "surname given", e-mail, company) is folded (``FOLD``: case and accents
-dropped) and split into words (``phrase``: ASCII spaces and punctuation separate them); each word starts a term that runs to
-the key's end, the words joined by one space: company "Müller & Söhne 7" gives "muller sohne 7",
-"sohne 7" and "7". A query folded and joined the same way finds the contacts that have a term starting
-with it (one range ``term >= q AND term < q || U+10FFFF``): its words in that order, at word starts, the
-last one a prefix. A phone gives ``#`` + each suffix of its digits of at least ``MIN_PHONE_DIGITS``, so
-a phone-shaped query (``PHONE_TEXT``) matches on its digits anywhere in a phone. Rows carry the result's sort keys (surname, given name), so a search never
-joins the contacts table but for a page.
+A key (the CRM id, "given surname", "surname given", e-mail, company) is folded (``fold``: case and accents
+dropped) and split into words (``phrase``: ASCII spaces and punctuation separate them); each word starts a
+term that runs to the key's end, the words joined by one space: company "Müller & Söhne 7" gives
+"muller sohne 7", "sohne 7" and "7". A query folded and joined the same way finds the contacts having a term
+that starts with it (one range ``term >= q AND term < q || TOP``): its words in that order, at word starts,
+the last one a prefix. A phone gives ``#`` + each suffix of its digits of at least ``MIN_PHONE_DIGITS``, so a
+phone-shaped query (``PHONE_TEXT``) matches on its digits anywhere in a phone. Rows carry the result's sort
+keys (surname, given name), so a search never joins the contacts table but for a page.
 
 Every writer of contact fields refreshes the rows it wrote in its own transaction (``refresh``): the CSV
-import and the sync's CRM upserts; migration 8 builds it for an existing store. The table is written
-sorted by term, so DuckDB's per-row-group min/max skip all but the range; rows a refresh appends sit
-unsorted at the end and are read by every search.
+import and the sync's CRM upserts; migration 8 builds it for an existing store. contact_search is written
+sorted by term, so DuckDB's per-row-group min/max skip all but the range; a refresh of some contacts writes
+their terms to the small contact_search_recent (read whole by every search) and marks their old rows stale;
+``refresh(con)`` of all contacts sorts everything into contact_search again.
 """
 from __future__ import annotations
 
@@ -55,22 +56,38 @@ KEYS = ("c.contact_id", "concat_ws(' ', c.given_name, c.surname)", "concat_ws(' 
         "c.email", "c.company")
 FOLD_SQL = fold("concat_ws(chr(31), " + ", ".join(KEYS) + ")")
 
-CREATE_SQL = """
-    CREATE TABLE contact_search (
+_COLUMNS = """(
         term VARCHAR NOT NULL,            -- folded words from a word start to the key's end; '#' + phone digits
         contact_id VARCHAR NOT NULL,
         surname VARCHAR,                  -- the sort keys of a result, as the contact has them
         given_name VARCHAR
-    );
+    )"""
+#: contact_search: every contact's terms as of the last full build, sorted; contact_search_recent: the terms of
+#: the contacts refreshed since (small, unsorted); contact_search_stale: the contacts whose rows in
+#: contact_search are outdated (a DELETE there would touch every row group: ~1 s for 100 contacts at 200,000)
+TABLES = ("contact_search", "contact_search_recent", "contact_search_stale")
+CREATE_SQL = f"""
+    CREATE TABLE contact_search {_COLUMNS};
+    CREATE TABLE contact_search_recent {_COLUMNS};
+    CREATE TABLE contact_search_stale (contact_id VARCHAR PRIMARY KEY);
 """
+
+
+def range_sql() -> str:
+    """SQL: the (contact_id, surname, given_name) of the contacts with a term in [?, ?) (two parameters,
+    given twice: one range read in each table)."""
+    return ("SELECT contact_id, surname, given_name FROM contact_search WHERE term >= ? AND term < ? "
+            "AND contact_id NOT IN (SELECT contact_id FROM contact_search_stale) UNION ALL "
+            "SELECT contact_id, surname, given_name FROM contact_search_recent WHERE term >= ? AND term < ?")
 
 
 def _terms_sql(where: str) -> str:
     keys = ", ".join(f"string_split({phrase(k)}, ' ')" for k in KEYS)
     phones = ", ".join(digits(f"c.{p}") for p in PHONES)
     return f"""
-    WITH k AS (SELECT c.contact_id, c.surname, c.given_name, unnest([{keys}]) AS w FROM contacts c {where}),
-         p AS (SELECT c.contact_id, c.surname, c.given_name, unnest([{phones}]) AS d FROM contacts c {where})
+    WITH c AS MATERIALIZED (SELECT * FROM contacts c {where}),
+         k AS (SELECT c.contact_id, c.surname, c.given_name, unnest([{keys}]) AS w FROM c),
+         p AS (SELECT c.contact_id, c.surname, c.given_name, unnest([{phones}]) AS d FROM c)
     SELECT term, contact_id, surname, given_name FROM (
         SELECT unnest(list_transform(range(1, length(w) + 1), lambda i: array_to_string(w[i:], ' '))) AS term,
                contact_id, surname, given_name FROM k
@@ -81,13 +98,21 @@ def _terms_sql(where: str) -> str:
 
 
 def build_sql() -> str:
-    """SQL that (re)creates the table with the terms of every contact (migration 8)."""
-    return f"DROP TABLE IF EXISTS contact_search; {CREATE_SQL} INSERT INTO contact_search {_terms_sql('')};"
+    """SQL that (re)creates the tables with the terms of every contact, sorted (migration 8)."""
+    drop = "".join(f"DROP TABLE IF EXISTS {t}; " for t in TABLES)
+    return f"{drop}{CREATE_SQL} INSERT INTO contact_search {_terms_sql('')};"
 
 
 def refresh(con: Any, ids: str | None = None, params: Any = ()) -> None:
-    """Re-index the contacts selected by ``ids`` (a SELECT of contact ids, with its ``params``; all contacts
-    when None), in the caller's transaction."""
-    where = f"WHERE c.contact_id IN ({ids})" if ids else ""
-    con.execute(f"DELETE FROM contact_search {'WHERE contact_id IN (' + ids + ')' if ids else ''}", list(params))
-    con.execute(f"INSERT INTO contact_search {_terms_sql(where)}", list(params) * 2)
+    """Re-index the contacts selected by ``ids`` (a SELECT of contact ids, with its ``params``), in the caller's
+    transaction: their rows go to contact_search_recent, their old ones are marked stale. None: every contact,
+    rebuilt and sorted (the recent and stale rows folded in)."""
+    if ids is None:
+        for table in TABLES:
+            con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO contact_search {_terms_sql('')}")
+        return
+    params = list(params)
+    con.execute(f"INSERT OR IGNORE INTO contact_search_stale SELECT DISTINCT * FROM ({ids})", params)
+    con.execute(f"DELETE FROM contact_search_recent WHERE contact_id IN ({ids})", params)
+    con.execute(f"INSERT INTO contact_search_recent {_terms_sql(f'WHERE c.contact_id IN ({ids})')}", params)

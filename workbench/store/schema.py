@@ -278,9 +278,8 @@ MIGRATIONS: list[str] = [
         source VARCHAR NOT NULL
     );
     """,
-    # 8: contact_search as sorted search terms (contacts find reads one range; issue 17); a contact's team
-    #    looked up by its id through an index (the page of a search)
-    contact_search.build_sql() + "CREATE INDEX contact_team_contact ON contact_team (contact_id);",
+    # 8: contact_search as sorted search terms (contacts find reads one range; issue 17)
+    contact_search.build_sql(),
 ]
 
 
