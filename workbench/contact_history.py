@@ -88,7 +88,7 @@ def _has(key: str) -> str:
 
 def _page_sql() -> str:
     """The contacts of ``page`` (contact_id, rank, n) with their team and the keys each matched, worked out for
-    the page only (a join with the page prunes contacts and contact_team to the row groups holding its ids)."""
+    the page only (DuckDB pushes the page's ids into the scans of contacts and contact_team as a filter)."""
     phones = " OR ".join(f"contains({cs.digits('c.' + p)}, q.digits)" for p in cs.PHONES)
     name = " OR ".join(_has(k) for k in cs.KEYS[1:3])
     return f"""
