@@ -2,12 +2,14 @@
 the notebooks through ``workbench.insights``).
 
 ``find_contacts`` matches the text against name, e-mail, company, phones, CRM id and Exchange item id,
-ignoring case and accents (DuckDB ``strip_accents(lower(...))``); a phone matches on its digits. Candidates
-come from the folded text in ``contact_search`` (``workbench.store.contact_search``), the keys that matched
-are then worked out for those few rows only.
+ignoring case, accents and punctuation: its words at word starts, in order, the last one a prefix; a phone
+matches on its digits anywhere. Candidates come from one range of the sorted terms in ``contact_search``
+(``workbench.store.contact_search``, the rule and its one definition), the keys that matched are then
+worked out for the page's rows only.
 ``contact_history`` gathers the CRM row, its team, per linked mailbox the last Exchange snapshot beside the
 CRM's values field by field, the journal across runs and the agent with the values each write carried
-(``contact_changes``), the delete ledger, and what the next sync would do (planned from the stored snapshot).
+(``contact_changes``), the delete ledger, and what the next sync would do (planned from the stored snapshot,
+for the contact's operators only).
 """
 from __future__ import annotations
 
@@ -19,19 +21,15 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.fields import CONTACT_FIELDS, normalise
 from workbench.store import Store
+from workbench.store import contact_search as cs
 
 MAX_QUERY_CHARS = 200
-MIN_PHONE_DIGITS = 4
 FIND_COLUMNS = ["contact_id", "given_name", "surname", "email", "company", "business_phone", "mobile_phone",
                 "deleted", "team", "matched"]
 #: which side a journal action wrote to
 SIDES = {"create-exchange": "CRM → Exchange", "update-exchange": "CRM → Exchange", "delete-exchange": "CRM → Exchange",
          "create-crm": "Exchange → CRM", "update-crm": "Exchange → CRM", "unlink-crm": "Exchange → CRM",
          "link": "both (linked)", "restore": "undo → Exchange and CRM"}
-
-_FOLD = "strip_accents(lower(coalesce({}, '')))"
-_DIGITS = "regexp_replace(coalesce({}, ''), '[^0-9]', '', 'g')"
-
 
 def search_text(text: str) -> str:
     """``text`` trimmed, or CONTACT_QUERY_INVALID (empty, blanks only, too long)."""
@@ -42,25 +40,39 @@ def search_text(text: str) -> str:
     return q
 
 
-_Q = "q AS (SELECT ?::VARCHAR AS raw, strip_accents(lower(?::VARCHAR)) AS folded, ?::VARCHAR AS digits)"
+@dataclass(frozen=True)
+class _Query:
+    raw: str
+    term: str       # the folded words joined by one space ('' when the text has no letter or digit)
+    digits: str     # the digits of a phone-shaped text, else ''
+
+    @classmethod
+    def of(cls, con: Any, text: str) -> "_Query":
+        q = search_text(text)
+        term, digits = con.execute(f"SELECT {cs.phrase('$q')}, {cs.query_digits('$q')}", {"q": q}).fetchone()
+        return cls(q, term, digits)
+
+    def ranges(self) -> list[str]:
+        """The term prefixes to look up: the words, the phone digits (when there are enough)."""
+        return [p for p in (self.term, "#" + self.digits if len(self.digits) >= cs.MIN_PHONE_DIGITS else "") if p]
+
+    def params(self) -> list[Any]:
+        return [self.raw, self.term, self.digits, *(v for p in self.ranges() for v in (p, p + cs.TOP) * 2),
+                self.raw, self.raw]
 
 
-def _params(q: str) -> list[Any]:
-    return [q, q, "".join(ch for ch in q if ch.isdigit())]
-
-
-def _candidates_sql() -> str:
-    """The matching contact ids with their rank (0 the exact CRM id, 1 an Exchange item id, 2 the rest), from
-    the folded ``contact_search`` text (one column scanned), the links and the snapshot's item ids."""
+def _candidates_sql(query: _Query) -> str:
+    """The matching contact ids with their rank (0 the exact CRM id, 1 an Exchange item id, 2 the rest): one
+    range of ``contact_search`` per prefix (the words; the digits of a phone-shaped text), the links and the
+    snapshot's item ids."""
+    ranges = "".join(f"SELECT *, 2 AS r FROM ({cs.range_sql()}) UNION ALL " for _ in query.ranges())
     return f"""
-    {_Q},
+    q AS (SELECT ?::VARCHAR AS raw, ?::VARCHAR AS term, ?::VARCHAR AS digits),
     found AS (
-        SELECT s.contact_id, s.surname, s.given_name, 2 AS r FROM contact_search s, q
-        WHERE contains(s.hay, q.folded) OR (length(q.digits) >= {MIN_PHONE_DIGITS} AND contains(s.digits, q.digits))
-        UNION ALL
-        SELECT s.contact_id, s.surname, s.given_name, 1 FROM contact_search s
-        WHERE s.contact_id IN (SELECT l.contact_id FROM links l, q WHERE l.item_id = q.raw
-                               UNION SELECT e.crm_id FROM exchange_contacts e, q WHERE e.item_id = q.raw)
+        {ranges}
+        SELECT c.contact_id, c.surname, c.given_name, 1 FROM contacts c
+        WHERE c.contact_id IN (SELECT l.contact_id FROM links l WHERE l.item_id = ?
+                               UNION SELECT e.crm_id FROM exchange_contacts e WHERE e.item_id = ?)
     ),
     candidates AS (
         SELECT f.contact_id, f.surname, f.given_name,
@@ -69,26 +81,30 @@ def _candidates_sql() -> str:
     )"""
 
 
-def _matched_sql() -> str:
-    """The keys each contact of ``page`` matched, worked out for that page only."""
-    name = _FOLD.format("concat_ws(' ', c.given_name, c.surname)")
-    rev = _FOLD.format("concat_ws(' ', c.surname, c.given_name)")
-    phones = " OR ".join(f"contains({_DIGITS.format('c.' + p)}, q.digits)"
-                         for p in ("business_phone", "mobile_phone", "home_phone"))
+def _has(key: str) -> str:
+    """SQL: the folded words of ``key`` hold the query's at a word start (the rule of ``contact_search``)."""
+    return f"contains(' ' || {cs.phrase(key)}, ' ' || q.term)"
+
+
+def _page_sql() -> str:
+    """The contacts of ``page`` (contact_id, rank, n) with their team and the keys each matched, worked out for
+    the page only (DuckDB pushes the page's ids into the scans of contacts and contact_team as a filter)."""
+    phones = " OR ".join(f"contains({cs.digits('c.' + p)}, q.digits)" for p in cs.PHONES)
+    name = " OR ".join(_has(k) for k in cs.KEYS[1:3])
     return f"""
+    tm AS (SELECT contact_id, string_agg(operator_id, ';' ORDER BY operator_id) AS team FROM contact_team
+           WHERE contact_id IN (SELECT contact_id FROM page) GROUP BY ALL)
     SELECT c.contact_id, c.given_name, c.surname, c.email, c.company, c.business_phone, c.mobile_phone,
            c.deleted_at IS NOT NULL AS deleted,
            tm.team,
            concat_ws(', ',
-            CASE WHEN contains(lower(c.contact_id), lower(q.raw)) THEN 'crm id' END,
+            CASE WHEN q.term <> '' AND {_has('c.contact_id')} THEN 'crm id' END,
             CASE WHEN p.rank = 1 THEN 'exchange item id' END,
-            CASE WHEN contains({name}, q.folded) OR contains({rev}, q.folded) THEN 'name' END,
-            CASE WHEN contains({_FOLD.format('c.email')}, q.folded) THEN 'e-mail' END,
-            CASE WHEN contains({_FOLD.format('c.company')}, q.folded) THEN 'company' END,
-            CASE WHEN length(q.digits) >= {MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END) AS matched
-    FROM page p JOIN contacts c USING (contact_id)
-    LEFT JOIN (SELECT contact_id, string_agg(operator_id, ';' ORDER BY operator_id) AS team FROM contact_team
-               WHERE contact_id IN (SELECT contact_id FROM page) GROUP BY contact_id) tm USING (contact_id), q
+            CASE WHEN q.term <> '' AND ({name}) THEN 'name' END,
+            CASE WHEN q.term <> '' AND {_has('c.email')} THEN 'e-mail' END,
+            CASE WHEN q.term <> '' AND {_has('c.company')} THEN 'company' END,
+            CASE WHEN length(q.digits) >= {cs.MIN_PHONE_DIGITS} AND ({phones}) THEN 'phone' END) AS matched
+    FROM page p JOIN contacts c USING (contact_id) LEFT JOIN tm USING (contact_id), q
     ORDER BY p.n
     """
 
@@ -96,18 +112,22 @@ def _matched_sql() -> str:
 def find_contacts(store: Store, text: str, *, limit: int = 50, offset: int = 0) -> pd.DataFrame:
     """CRM contacts matching ``text`` (FIND_COLUMNS; ``matched`` lists the keys that matched): exact CRM id
     first, then Exchange item ids, then by surname, given name and id; one page of ``limit`` from ``offset``."""
-    q = search_text(text)
-    sql = (f"WITH {_candidates_sql().strip()}, page AS (SELECT contact_id, rank, row_number() OVER "
-           f"(ORDER BY rank, surname, given_name, contact_id) AS n FROM candidates "
-           f"ORDER BY n LIMIT ? OFFSET ?) {_matched_sql()}")
+    search_text(text)
     with store.read() as con:
-        return con.execute(sql, [*_params(q), int(limit), int(offset)]).df()[FIND_COLUMNS]
+        query = _Query.of(con, text)
+        sql = (f"WITH {_candidates_sql(query).strip()}, page AS (SELECT contact_id, rank, row_number() OVER "
+               f"(ORDER BY rank, surname, given_name, contact_id) AS n FROM candidates ORDER BY n LIMIT ? OFFSET ?), "
+               f"{_page_sql()}")
+        return con.execute(sql, [*query.params(), int(limit), int(offset)]).df()[FIND_COLUMNS]
 
 
 def count_contacts(store: Store, text: str) -> int:
     """How many contacts match ``text`` (the pager's total)."""
-    q = search_text(text)
-    return int(store.scalar(f"WITH {_candidates_sql().strip()} SELECT count(*) FROM candidates", _params(q)))
+    search_text(text)
+    with store.read() as con:
+        query = _Query.of(con, text)
+        sql = f"WITH {_candidates_sql(query).strip()} SELECT count(*) FROM candidates"
+        return int(con.execute(sql, query.params()).fetchone()[0])
 
 
 @dataclass
@@ -169,6 +189,11 @@ _JOURNAL_SQL = """
 """
 
 
+#: the operators whose next sync can act on a contact: its team, and the mailboxes linking it or carrying its id
+_OPERATORS_SQL = ("SELECT operator_id FROM contact_team WHERE contact_id = ? UNION SELECT operator_id FROM links "
+                  "WHERE contact_id = ? UNION SELECT operator_id FROM exchange_contacts WHERE crm_id = ? ORDER BY 1")
+
+
 def contact_history(store: Store, contact_id: str) -> ContactHistory:
     """The story of one CRM contact (CONTACT_NOT_FOUND when the id is unknown)."""
     from workbench.sync.plan import plan_store
@@ -184,7 +209,7 @@ def contact_history(store: Store, contact_id: str) -> ContactHistory:
     deletes = _clean(store.df("SELECT ledger_id, run_id, deleted_at, operator_id, item_id, action, reason, went_to, "
                               "restored_at, restore_run_id, restored_how, restored_item_id FROM delete_ledger "
                               "WHERE contact_id = ? ORDER BY ledger_id", [contact_id]))
-    plan = plan_store(store)
+    plan = plan_store(store, operators=[r[0] for r in store.rows(_OPERATORS_SQL, [contact_id] * 3)])
     mine = plan.actions[plan.actions["contact_id"] == contact_id]
     next_actions = _clean(mine[["operator_id", "action", "match", "reason", "code"]].reset_index(drop=True))
     return ContactHistory(contact_id, crm, team, _mailboxes(store, contact_id, crm), journal, deletes, next_actions)

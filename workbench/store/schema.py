@@ -226,9 +226,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
     ALTER TABLE sync_runs ADD COLUMN proc_start VARCHAR;
     """,
-    # 6: what each run changed per contact, with values (contact history), the delete ledger (sync undo), and
-    #    the folded search text of every contact (contacts find)
-    contact_search.CREATE_SQL + contact_search.refresh_sql() + """
+    # 6: what each run changed per contact, with values (contact history) and the delete ledger (sync undo);
+    #    it also built the first contact_search (folded text per contact), which migration 8 replaces
+    """
     CREATE TABLE contact_changes (
         run_id BIGINT,
         logged_at TIMESTAMP NOT NULL,
@@ -278,6 +278,8 @@ MIGRATIONS: list[str] = [
         source VARCHAR NOT NULL
     );
     """,
+    # 8: contact_search as sorted search terms (contacts find reads one range; issue 17)
+    contact_search.build_sql(),
 ]
 
 
