@@ -302,13 +302,21 @@ class SyncMachine(RuleBasedStateMachine):
         self.restored = set()
 
     def _not_converged(self, plan: Any) -> str:
-        """What the next run would still do, with the journal of the last runs about those contacts."""
+        """What the next run would still do, with the story of those contacts."""
         writes = plan.writes[["operator_id", "action", "contact_id", "item_id", "reason"]]
-        log = self.store.df("SELECT run_id, operator_id, action, outcome, code, contact_id, item_id, detail "
-                            "FROM sync_log WHERE run_id >= (SELECT max(run_id) - 1 FROM sync_runs) AND contact_id IN "
-                            f"(SELECT unnest(?::VARCHAR[])) ORDER BY log_id", [list(writes["contact_id"].dropna())])
         return (f"not converged: a run without faults still plans\n{writes.to_string()}\n"
-                f"journal of the last two runs:\n{log.to_string()}")
+                + self._story(list(writes["contact_id"].dropna())))
+
+    def _story(self, ids: list[str]) -> str:
+        """What the store and the fake know about these CRM ids: the journal, links, teams and items."""
+        log = self.store.df("SELECT run_id, operator_id, action, outcome, code, contact_id, item_id, detail "
+                            "FROM sync_log WHERE contact_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY log_id", [ids])
+        links = self.store.df("SELECT * FROM links WHERE contact_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        team = self.store.df("SELECT * FROM contact_team WHERE contact_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        items = [(op, i, it["folder"]) for op in OPS for i, it in self.be.mailbox(ADDRESS[op]).items.items()
+                 if it.get("crm_id") in ids]
+        return (f"journal:\n{log.to_string()}\nlinks:\n{links.to_string()}\nteam:\n{team.to_string()}\n"
+                f"items with that CRM id: {items}\nrestored: {sorted(set(ids) & self.restored)}")
 
     def _flush(self) -> None:
         if self.pending_settings:
@@ -404,7 +412,8 @@ class SyncMachine(RuleBasedStateMachine):
         for op in OPS:
             items = self._items(op, synced=False)
             ids = Counter(r["crm_id"] for r in items if r["crm_id"])
-            assert not [k for k, v in ids.items() if v > 1], f"{op}: a CRM id twice in the mailbox: {ids}"
+            twice = [k for k, v in ids.items() if v > 1]
+            assert not twice, f"{op}: a CRM id twice in the mailbox: {twice}\n" + self._story(twice)
             by_crm = {r["crm_id"]: r for r in items if r["crm_id"]}
             mine = {c: i for o, c, i in links if o == op}
             here = {r["item_id"] for r in items}
