@@ -108,7 +108,7 @@ WRITER = textwrap.dedent("""
     import sys
     from workbench.store import Store, now
     store, tag = Store(sys.argv[1]), sys.argv[2]
-    for i in range(500):
+    for i in range(150):
         with store.write() as con:
             con.execute("INSERT INTO operators VALUES (?, ?, ?, false, ?, 'test')",
                         [f"{tag}-{i}", f"Op {i}", f"{tag}{i}@example.com", now()])
@@ -122,7 +122,7 @@ READER = textwrap.dedent("""
         n = store.scalar("SELECT count(*) FROM operators")
         assert n >= last, (n, last)          # committed writes never disappear
         last = n
-        if n == 1000:
+        if n == 300:
             break
     print(last)
 """)
@@ -141,5 +141,5 @@ def test_two_writers_and_a_reader_share_one_store_without_errors_or_lost_writes(
         assert err == ""
     assert reader.returncode == 0
     store = Store(path)
-    assert store.scalar("SELECT count(*) FROM operators") == 1000
-    assert store.scalar("SELECT count(DISTINCT operator_id) FROM operators WHERE operator_id LIKE 'a-%'") == 500
+    assert store.scalar("SELECT count(*) FROM operators") == 300
+    assert store.scalar("SELECT count(DISTINCT operator_id) FROM operators WHERE operator_id LIKE 'a-%'") == 150

@@ -64,7 +64,7 @@ def test_a_batch_costs_the_same_statements_for_one_row_and_for_five_hundred(tmp_
     one = batch_statements(Store(tmp_path / "a.duckdb"), 1)
     many = batch_statements(Store(tmp_path / "b.duckdb"), 500)
     assert one == many
-    assert many <= 12
+    assert many <= 13      # the snapshot rows are a DELETE of their keys + a plain INSERT (INSERT OR REPLACE cost 4-5x)
 
 
 def test_links_last_row_per_contact_wins_and_an_item_moves_to_its_new_contact(store):
