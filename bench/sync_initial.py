@@ -78,9 +78,10 @@ def per_item_loop(store, sb, mailboxes: int, prefix: str) -> None:
     """The baseline: one save() (one CreateItem) per contact, mailbox after mailbox."""
     from workbench.exchange import mailbox_ops as ops
     from workbench.exchange.client import connect
+    from workbench.store.settings_table import load
     from workbench.exchange.mapping import new_contact
     from workbench.fields import CONTACT_FIELDS
-    with connect(store) as conn:
+    with connect(load(store)) as conn:
         for mailbox, group in _contacts_by_mailbox(store, prefix):
             acc = ops.open_mailbox(conn, mailbox)
             for row in group.to_dict("records"):
@@ -92,10 +93,11 @@ def bulk_create_limit(store, prefix: str, batch_size: int) -> float:
     """The limit: per mailbox open it and ``bulk_create`` its contacts (CRM id + category), CONCURRENCY at once."""
     from workbench.exchange import mailbox_ops as ops
     from workbench.exchange.client import connect
+    from workbench.store.settings_table import load
     from workbench.exchange.mapping import new_contact
     from workbench.fields import CONTACT_FIELDS
     groups = [(m, g.to_dict("records")) for m, g in _contacts_by_mailbox(store, prefix)]
-    with connect(store) as conn:
+    with connect(load(store)) as conn:
         def one(mailbox: str, rows: list[dict]) -> None:
             acc = ops.open_mailbox(conn, mailbox)
             items = [new_contact(acc, {f: (None if r[f] != r[f] else r[f]) for f in CONTACT_FIELDS},
