@@ -20,14 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
+from workbench import settings
 from workbench.errors import WorkbenchError
 
 #: ``item_problem`` values a backend puts on per-item errors
 CONFLICT = "conflict"     # the item changed since the change key we sent (never written over)
 GONE = "gone"             # no such item (deleted, or moved: a move gives the item a new id)
 
-#: where a delete puts the item (the ``delete_to`` setting)
-DELETE_TARGETS = ("deleted-items", "recoverable-items", "hard")
+#: where a delete puts the item: the ``delete_to`` setting's choices
+DELETE_TARGETS = settings.DELETE_TARGETS
 
 
 def item_problem(err: WorkbenchError) -> str | None:
@@ -67,14 +68,12 @@ class BackendInfo:
 
 @dataclass(frozen=True)
 class Probe:
-    """What ``probe(address)`` found: status is one of PROBE_STATUSES, code a catalogue code (None when ok)."""
+    """What ``probe(address)`` found. status: ok, mailbox-not-found, email-mismatch, impersonation-denied or
+    unreachable; code: a catalogue code (None when ok)."""
     status: str
     code: str | None
     primary_address: str | None
     detail: str
-
-
-PROBE_STATUSES = ("ok", "mailbox-not-found", "email-mismatch", "impersonation-denied", "unreachable")
 
 
 @dataclass
