@@ -100,8 +100,8 @@ def test_threads_of_one_process_share_the_store(tmp_path):
         return len(store.df("SELECT * FROM operators"))
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(work, range(200)))
-    assert store.scalar("SELECT count(*) FROM operators") == 200
+        list(pool.map(work, range(80)))
+    assert store.scalar("SELECT count(*) FROM operators") == 80
 
 
 WRITER = textwrap.dedent("""
