@@ -253,6 +253,11 @@ def run_check(store: Store, *, operator_id: str | None = None, password: str | N
     finally:
         if state.get("conn") is not None:
             state["conn"].close()
+    return finish_report(store, report, save=save, source=source)
+
+
+def finish_report(store: Store, report: CheckReport, *, save: bool, source: str) -> CheckReport:
+    """Stamp the end of a check (EWS or Graph) and store it when asked."""
     report.finished_at = now()
     if save:
         save_report(store, report, source=source)

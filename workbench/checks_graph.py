@@ -20,7 +20,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from workbench.check_steps import Step, StepFailed, StepResult, run_steps
-from workbench.checks import CheckReport, pick_operator, save_report
+from workbench.checks import CheckReport, finish_report, pick_operator
 from workbench.store import Store, now
 
 REQUIRED_ROLE, MAIL_ROLE = "Contacts.ReadWrite", "Mail.Send"
@@ -109,7 +109,4 @@ def run_graph_check(store: Store, stored: dict[str, str], *, operator_id: str | 
     finally:
         if state.get("backend") is not None:
             state["backend"].close()
-    report.finished_at = now()
-    if save:
-        save_report(store, report, source=source)
-    return report
+    return finish_report(store, report, save=save, source=source)

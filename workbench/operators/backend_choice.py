@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from workbench.errors import WorkbenchError
+from workbench.operators.ids import require_known, wanted_ids
 from workbench.settings import BACKENDS
 from workbench.store import Store, now
 from workbench.store.settings_table import org_backend_in
@@ -28,9 +29,7 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
     """Set the operators' backend, all or nothing (unknown id: OPERATOR_NOT_FOUND; linked: OPERATOR_BACKEND_LINKED)."""
     if backend not in (*BACKENDS, DEFAULT):
         raise WorkbenchError("USAGE", f"--to={backend!r}: must be one of {', '.join((*BACKENDS, DEFAULT))}")
-    wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    if not wanted:
-        raise WorkbenchError("USAGE", "give at least one operator id")
+    wanted = wanted_ids(ids)
     value = None if backend == DEFAULT else backend
     result = BackendChoice(backend)
     with store.write() as con:
@@ -38,10 +37,7 @@ def set_backend(store: Store, ids: Iterable[str], backend: str, *, source: str =
         org_backend = org_backend_in(con)
         current = dict(con.execute(f"SELECT o.operator_id, b.backend FROM operators o LEFT JOIN operator_backends b "
                                    f"USING (operator_id) WHERE o.operator_id IN ({ph})", wanted).fetchall())
-        missing = [i for i in wanted if i not in current]
-        if missing:
-            raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}; nothing was "
-                                 "changed")
+        require_known(wanted, current)
         result.changed = [i for i in wanted if current[i] != value]
         result.unchanged = [i for i in wanted if current[i] == value]
         moving = [i for i in result.changed if (current[i] or org_backend) != (value or org_backend)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from workbench.errors import WorkbenchError
+from workbench.operators.ids import require_known, wanted_ids
 from workbench.store import Store, now
 
 
@@ -21,18 +21,13 @@ class SwitchResult:
 
 def set_contact_sync(store: Store, ids: Iterable[str], enabled: bool, *, source: str = "cli") -> SwitchResult:
     """Set contact_sync for every id, all or nothing: an unknown id writes nothing (OPERATOR_NOT_FOUND)."""
-    wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    if not wanted:
-        raise WorkbenchError("USAGE", "give at least one operator id")
+    wanted = wanted_ids(ids)
     result = SwitchResult(enabled)
     with store.write() as con:
         placeholders = ", ".join("?" for _ in wanted)
         current = dict(con.execute(f"SELECT operator_id, contact_sync FROM operators "
                                    f"WHERE operator_id IN ({placeholders})", wanted).fetchall())
-        missing = [i for i in wanted if i not in current]
-        if missing:
-            raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}; "
-                                 "nothing was changed")
+        require_known(wanted, current)
         result.changed = [i for i in wanted if bool(current[i]) != enabled]
         result.unchanged = [i for i in wanted if bool(current[i]) == enabled]
         if result.changed:
