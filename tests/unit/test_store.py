@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import duckdb
 import pytest
@@ -143,3 +145,38 @@ def test_two_writers_and_a_reader_share_one_store_without_errors_or_lost_writes(
     store = Store(path)
     assert store.scalar("SELECT count(*) FROM operators") == 300
     assert store.scalar("SELECT count(DISTINCT operator_id) FROM operators WHERE operator_id LIKE 'a-%'") == 150
+
+
+
+QUEUED = textwrap.dedent("""
+    import fcntl, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)          # as a process queued for <store>.lock holds <store>.queue
+    print("queued", flush=True)
+    sys.stdin.readline()
+""")
+
+
+def test_taking_the_store_lets_a_process_queued_for_it_go_first(tmp_path, monkeypatch):
+    """The kernel wakes a queued process when the lock is let go but does not hand it over: a process
+    running operation after operation would win most races for it. So the lock is taken only once nobody
+    else is queued for it (here a process holds <store>.queue as a queued one does, then leaves)."""
+    from workbench.store import file_locks
+    path = tmp_path / "shared.duckdb"
+    monkeypatch.setattr(file_locks, "COURTESY_SECONDS", 60.0)
+    queued = subprocess.Popen([sys.executable, "-c", QUEUED, str(file_locks.beside(path, ".queue"))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert queued.stdout.readline().strip() == "queued"
+    taken = threading.Event()
+
+    def take() -> None:
+        fd = file_locks.take(file_locks.beside(path, ".lock"), path, time.monotonic() + 60,
+                             announce=file_locks.beside(path, ".queue"), courteous=True)
+        taken.set()
+        file_locks.release(fd)
+    taker = threading.Thread(target=take)
+    taker.start()
+    assert not taken.wait(0.5), "the lock was taken while another process was queued for it"
+    queued.communicate("go\n", timeout=30)
+    taker.join(30)
+    assert taken.is_set()

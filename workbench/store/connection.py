@@ -8,7 +8,8 @@ read-write one is refused, while threads opening and closing connections at once
 race). So every operation holds a gate for the whole life of its connection:
 
 - across processes, an exclusive ``flock`` on ``<store>.lock`` (the holder's PID is
-  written into it, for the STORE_BUSY message), and on ``<store>.open`` while the file is open;
+  written into it, for the STORE_BUSY message; a process queued for it goes first, see
+  ``file_locks``), and on ``<store>.open`` while the file is open;
 - within a process, one store operation at a time (re-entrant for nested use).
 
 An operation opens the file and closes it, unless a ``session`` (a sync run) keeps it open
@@ -83,7 +84,9 @@ class _Gate:
             if f.depth:
                 f.nest()
             else:
-                f.begin(file_locks.take(file_locks.beside(path, ".lock"), path, deadline), deadline, keep=keep)
+                f.begin(file_locks.take(file_locks.beside(path, ".lock"), path, deadline,
+                                        announce=file_locks.beside(path, ".queue"), courteous=True),
+                        deadline, keep=keep)
             since, switch = time.perf_counter(), sys.getswitchinterval()
             sys.setswitchinterval(min(switch, HOLDER_SWITCH_SECONDS))
             try:

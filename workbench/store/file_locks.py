@@ -1,8 +1,15 @@
 """The ``flock`` files beside a store: taking one with a bounded wait, and seeing whether another holds one.
 
 ``<store>.lock`` is held for one store operation, ``<store>.open`` while a process has the DuckDB file
-open, ``<store>.want`` (shared) while a process waits for ``<store>.open`` (see ``connection`` and
-``kept_open``). The holder's name and PID are written into the first two, for STORE_BUSY messages.
+open, ``<store>.want`` (shared) while a process waits for ``<store>.open`` and ``<store>.queue`` (shared)
+while it waits for ``<store>.lock`` (see ``connection`` and ``kept_open``). The holder's name and PID are
+written into the first two, for STORE_BUSY messages.
+
+Taking ``<store>.lock`` is courteous: while another process is queued for it, a process lets it go first
+(at most ``COURTESY_SECONDS``). The kernel wakes a queued waiter when the lock is let go but does not hand
+it over, so a process running operation after operation (a preview loop) would otherwise win nearly every
+race for the lock it has just let go, and the waiter (the agent booking a pushed contact) waits behind many
+of its operations instead of one.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
+COURTESY_SECONDS = 0.05
 
 def beside(path: Path, suffix: str) -> Path:
     """``<store><suffix>``: the store's lock files (``.lock``, ``.open``)."""
@@ -28,9 +36,13 @@ def _open(lock_path: Path) -> int:
         raise WorkbenchError("STORE_UNREADABLE", f"{lock_path}: {exc.strerror}") from None
 
 
-def take(lock_path: Path, store: Path, deadline: float, *, announce: Path | None = None) -> int:
+def take(lock_path: Path, store: Path, deadline: float, *, announce: Path | None = None,
+         courteous: bool = False) -> int:
     """An exclusive flock on ``lock_path`` (created 0600), waiting until ``deadline``; returns its fd.
-    ``announce``: a file held shared while waiting, so that the holder can see someone waits."""
+    ``announce``: a file held shared while waiting, so that the holder can see someone waits;
+    ``courteous``: first let a process waiting on ``announce`` go (see the module's docstring)."""
+    if courteous and announce is not None:
+        _let_queued_go_first(announce, deadline)
     fd = _open(lock_path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,6 +61,20 @@ def take(lock_path: Path, store: Path, deadline: float, *, announce: Path | None
     except OSError:
         pass
     return fd
+
+
+def _let_queued_go_first(bell: Path, deadline: float) -> None:
+    """Wait while another process holds ``bell`` (it waits for the lock), at most ``COURTESY_SECONDS``."""
+    try:
+        fd = os.open(bell, os.O_RDWR)
+    except OSError:         # nobody ever waited (or it cannot be read: then take() reports the lock file)
+        return
+    try:
+        end = min(deadline, time.monotonic() + COURTESY_SECONDS)
+        while held_elsewhere(fd) and time.monotonic() < end:
+            time.sleep(0.001)
+    finally:
+        os.close(fd)
 
 
 def release(fd: int) -> None:

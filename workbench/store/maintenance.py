@@ -85,7 +85,7 @@ def _file_step(path: Path) -> Step:
     if head[8:12] != DUCKDB_MAGIC:
         return Step("file", "failed", f"{human_size(size)}, no DuckDB header: not a DuckDB database file",
                     "STORE_CORRUPT")
-    loose = [p for p in (path, *(beside(path, suffix) for suffix in (".wal", ".lock", ".open", ".want")))
+    loose = [p for p in (path, *(beside(path, suffix) for suffix in (".wal", ".lock", ".open", ".want", ".queue")))
              if p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077]
     if loose:
         modes = ", ".join(f"{p.name} {stat.S_IMODE(p.stat().st_mode):04o}" for p in loose)

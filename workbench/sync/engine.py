@@ -204,17 +204,18 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     writes, each snapshotted and planned again, only what is still as previewed (``revalidate.py``); no
     propagation unless ``propagate=True``; ``result.plan`` is the previewed plan.
     """
-    settings = _settings(store, dry_run)
-    previewed_all, previewed, operators = _narrow(store, plan, operators)
+    t_start = time.monotonic()
+    with store.write():         # the run's start holds the store once: another process waits one turn, not four
+        settings = _settings(store, dry_run)
+        previewed_all, previewed, operators = _narrow(store, plan, operators)
+        with lifecycle.applying(None if dry_run else previewed_all, store, operators) as started:
+            with store.write() as con:
+                targets = operator_mailboxes(con, operators)
+            run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, planned=0,
+                                  operators=len(operators if previewed is not None else targets))
+            started(run_id)
     propagate = previewed is None if propagate is None else propagate
     cancel = cancel or CancelToken()
-    t_start = time.monotonic()
-    with lifecycle.applying(None if dry_run else previewed_all, store, operators) as started:
-        with store.write() as con:
-            targets = operator_mailboxes(con, operators)
-        run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, planned=0,
-                              operators=len(operators if previewed is not None else targets))
-        started(run_id)
     boxes = {op: Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
     gone = _switched_off(Books(store, run_id), previewed, operators, boxes) if previewed is not None else []
     own_backend = backend is None
