@@ -63,7 +63,7 @@ def test_a_phone_shaped_text_matches_its_digits_anywhere(imported, capsys):
     assert find(capsys, "ana7") == [("CRM-3", "e-mail")]                # not phone-shaped: a word
 
 
-def test_the_terms_follow_a_reimport(imported, capsys):
+def test_the_terms_follow_a_reimport_and_store_reindex_sorts_them_in(imported, capsys, monkeypatch):
     write_csv(imported / "c2.csv", [{**ROWS[0], "surname": "Schäfer", "company": "Globex"}])
     assert main(["contacts", "import", str(imported / "c2.csv")]) == 0
     assert find(capsys, "muller") == []
@@ -71,8 +71,17 @@ def test_the_terms_follow_a_reimport(imported, capsys):
     assert find(capsys, "4602037") == [("CRM-1", "phone")]
     store = Store()
     assert ("CRM-1",) in store.rows("SELECT contact_id FROM contact_search_stale")
-    with store.write() as con:
-        contact_search.refresh(con)                 # all contacts: rebuilt sorted, the recent rows folded in
+    recent = store.scalar("SELECT count(*) FROM contact_search_recent")
+    stale = store.scalar("SELECT count(*) FROM contact_search_stale")          # every contact imported so far
+    monkeypatch.setattr(contact_search, "REINDEX_AT", recent - 1)
+    capsys.readouterr()
+    assert main(["store", "check"]) == 0
+    assert f"! search index: {recent} terms of {stale} contacts refreshed since the last build (every search reads them): " \
+           "workbench store reindex" in capsys.readouterr().out
+    assert main(["store", "reindex"]) == 0          # all contacts: rebuilt sorted, the recent rows folded in
+    assert f"({recent} recent terms and {stale} stale contacts folded in)" in capsys.readouterr().out
+    assert main(["store", "check"]) == 0
+    assert "✓ search index: 0 terms of 0 contacts refreshed since the last build" in capsys.readouterr().out
     assert store.scalar("SELECT count(*) FROM contact_search_recent") == 0
     assert store.scalar("SELECT count(*) FROM contact_search_stale") == 0
     assert find(capsys, "muller") == []

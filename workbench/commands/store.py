@@ -1,4 +1,5 @@
-"""`workbench store check|backup|restore`: the store file's integrity, a consistent copy, putting one back."""
+"""`workbench store check|backup|restore|reindex`: the store file's integrity, a consistent copy, putting one back,
+the contact search terms sorted again."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore = s.add_parser("restore", help="check a backup, keep the current store aside, put the backup in place")
     restore.add_argument("file", metavar="FILE", help="a file written by `workbench store backup`")
     restore.set_defaults(handler=restore_cmd)
+    reindex = s.add_parser("reindex", help="sort every contact's search terms again (folds in the recent ones)")
+    reindex.set_defaults(handler=reindex_cmd)
 
 
 def _print_steps(report) -> None:
@@ -65,4 +68,16 @@ def restore_cmd(args) -> int:
           f"({result.report.tables} tables, {result.report.rows} rows)")
     if result.kept is not None:
         print(f"  the previous store is kept as {result.kept} (never deleted by the workbench)")
+    return 0
+
+
+def reindex_cmd(args) -> int:
+    import time
+
+    from workbench.store import Store, contact_search
+    store, start = Store(), time.monotonic()
+    with store.write() as con:
+        terms, recent, stale = contact_search.reindex(con)
+    print(f"search index of {store.path} rebuilt in {time.monotonic() - start:.1f} s: {terms} terms sorted "
+          f"({recent} recent terms and {stale} stale contacts folded in)")
     return 0

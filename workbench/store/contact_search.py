@@ -14,13 +14,16 @@ Every writer of contact fields refreshes the rows it wrote in its own transactio
 import and the sync's CRM upserts; migration 8 builds it for an existing store. contact_search is written
 sorted by term, so DuckDB's per-row-group min/max skip all but the range; a refresh of some contacts writes
 their terms to the small contact_search_recent (read whole by every search) and marks their old rows stale;
-``refresh(con)`` of all contacts sorts everything into contact_search again.
+``refresh(con)`` of all contacts sorts everything into contact_search again (``workbench store reindex``;
+``store check`` warns once the recent rows pass ``REINDEX_AT``).
 """
 from __future__ import annotations
 
 from typing import Any
 
 MIN_PHONE_DIGITS = 4
+#: contact_search_recent rows from which ``store check`` suggests a reindex (every search reads them all)
+REINDEX_AT = 50_000
 PHONES = ("business_phone", "mobile_phone", "home_phone")
 #: the last code point: ``term < prefix || TOP`` closes the range of terms starting with ``prefix``
 TOP = chr(0x10FFFF)
@@ -116,3 +119,18 @@ def refresh(con: Any, ids: str | None = None, params: Any = ()) -> None:
     con.execute(f"INSERT OR IGNORE INTO contact_search_stale SELECT DISTINCT * FROM ({ids})", params)
     con.execute(f"DELETE FROM contact_search_recent WHERE contact_id IN ({ids})", params)
     con.execute(f"INSERT INTO contact_search_recent {_terms_sql(f'WHERE c.contact_id IN ({ids})')}", params)
+
+
+def backlog(con: Any) -> tuple[int, int]:
+    """(terms in contact_search_recent, contacts marked stale): what the next full build folds in."""
+    recent = con.execute("SELECT count(*) FROM contact_search_recent").fetchone()[0]
+    stale = con.execute("SELECT count(*) FROM contact_search_stale").fetchone()[0]
+    return int(recent), int(stale)
+
+
+def reindex(con: Any) -> tuple[int, int, int]:
+    """``refresh`` of every contact, in the caller's transaction: (terms now sorted, recent terms and stale
+    contacts folded in)."""
+    recent, stale = backlog(con)
+    refresh(con)
+    return int(con.execute("SELECT count(*) FROM contact_search").fetchone()[0]), recent, stale

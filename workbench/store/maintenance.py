@@ -29,6 +29,7 @@ import duckdb
 
 from workbench.errors import WorkbenchError
 from workbench.files import copy_private, human_size
+from workbench.store import contact_search
 from workbench.store.connection import exclusive, open_connection
 from workbench.store.file_locks import beside
 from workbench.store.faults import store_fault
@@ -120,6 +121,14 @@ def _read_tables(con: duckdb.DuckDBPyConnection, report: CheckReport) -> Step:
     return Step("tables", "ok", f"{report.tables} tables, {report.rows} rows read")
 
 
+def _search_step(con: duckdb.DuckDBPyConnection) -> Step:
+    recent, stale = contact_search.backlog(con)
+    detail = f"{recent} terms of {stale} contacts refreshed since the last build"
+    if recent > contact_search.REINDEX_AT:
+        return Step("search index", "warning", f"{detail} (every search reads them): workbench store reindex")
+    return Step("search index", "ok", detail)
+
+
 def _checkpoint_copy(path: Path) -> Step:
     with tempfile.TemporaryDirectory(prefix="workbench-check-") as tmp:
         copy = Path(tmp) / path.name
@@ -158,6 +167,7 @@ def _inspect(path: Path, report: CheckReport, *, checkpoint_copy: bool) -> None:
         report.steps.append(_schema_step(con))
         if report.ok:
             report.steps.append(_read_tables(con, report))
+            report.steps.append(_search_step(con))
     except duckdb.Error as exc:
         report.steps.append(_failed("read", exc, path))
     finally:
