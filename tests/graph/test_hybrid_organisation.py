@@ -23,6 +23,12 @@ def test_one_run_syncs_ews_and_graph_operators(hybrid_env) -> None:
     rc, out, err = sync_run("--operator", ews_op, "--operator", graph_op)
     assert rc == 0, (err, out)
     assert {m["operator_id"]: m["status"] for m in out["mailboxes"]} == {ews_op: "ok", graph_op: "ok"}
+    assert {m["operator_id"]: m["backend"] for m in out["mailboxes"]} == {ews_op: "ews", graph_op: "graph"}
+    from workbench.readmodels.journal import runs
+    assert runs(env.store).set_index("run_id").loc[out["run_id"], "backends"] == "ews+graph"   # the notebooks' runs
+    table = cli("sync", "run", "--operator", graph_op)       # the table a person reads: the backend per mailbox
+    assert table.returncode == 0 and "backend" in table.stdout.splitlines()[0], table.stdout
+    assert f"{graph_op}    {graph_mail}" in table.stdout and " graph " in table.stdout.splitlines()[1]
     agree(env, ews_op, ews_mail)
     agree(env, graph_op, graph_mail)
     ews_boxes = {(r.mailbox or "").lower() for r in env.sandbox.requests if r.mailbox}

@@ -73,9 +73,9 @@ def journal_store(path: Path) -> Store:
                 (3, FROZEN - timedelta(minutes=20), "slot", False, "partial", len(good), 14, 11, 3)]
         for run_id, started, trigger, dry, status, nops, planned, done, failed in runs:
             con.execute("INSERT INTO sync_runs (run_id, started_at, finished_at, trigger, dry_run, status, operators, "
-                        "planned, done, failed, requests, retries) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "planned, done, failed, requests, retries, backends) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         [run_id, started, started + timedelta(seconds=42), trigger, dry, status, nops, planned,
-                         done, failed, 12, 1])
+                         done, failed, 12, 1, "ews+graph" if run_id == 3 else "ews"])
         log_id = 0
         for run_id, started, *_rest in runs:
             planned = _rest[4]

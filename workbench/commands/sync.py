@@ -81,10 +81,12 @@ def run_cmd(args) -> int:
     bar = None
     progress_cb = None
     if not args.json and not args.no_progress:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]:.1f} items/s"), TextColumn("batch {task.fields[batch]}"),
-                       TimeElapsedColumn(), transient=False, console=None)
+                       TimeElapsedColumn(), transient=False,
+                       console=Console(stderr=True))      # stdout is the result, for a pipe or a file
         task = bar.add_task("sync", total=None, rate=0.0, batch="-")
 
         def progress_cb(ev) -> None:
@@ -129,15 +131,15 @@ def run_cmd(args) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        rows = [(m.operator_id, m.mailbox, m.status, m.planned, m.done, m.failed, m.left, m.skipped, m.code or "",
-                 "yes" if m.notified else "") for m in result.mailboxes]
-        print_table(rows, ["operator", "mailbox", "status", "planned", "done", "failed", "left", "skipped", "code",
-                           "e-mailed"])
+        rows = [(m.operator_id, m.mailbox, m.backend, m.status, m.planned, m.done, m.failed, m.left, m.skipped,
+                 m.code or "", "yes" if m.notified else "") for m in result.mailboxes]
+        print_table(rows, ["operator", "mailbox", "backend", "status", "planned", "done", "failed", "left", "skipped",
+                           "code", "e-mailed"])
         extra = "".join(f", {n} {what}" for n, what in ((result.stale, "changed since the plan"),
                                                          (result.cancelled, "cancelled")) if n)
         print(f"\nrun {result.run_id}: {result.status}{' (dry run)' if result.dry_run else ''}; "
               f"{result.planned} planned: {result.done} done, {result.failed} failed{extra}; {result.retries} retries, "
-              f"{result.requests} EWS requests, {result.seconds:.1f}s")
+              f"{result.requests} requests, {result.seconds:.1f}s")
         for m in result.mailboxes:
             if m.code and m.status != "dry-run":
                 note(f"{m.operator_id}: {m.code}: {m.detail}")

@@ -98,6 +98,7 @@ RUN_COLUMNS = (
     Column("planned", "Planned", 7),
     Column("done", "Done", 6),
     Column("failed", "Failed", 6),
+    Column("backends", "Backend", 9),
 )
 _RUN_FIELDS = ", ".join(c.key for c in RUN_COLUMNS)
 
@@ -162,12 +163,12 @@ def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12
 # --- runs (notebooks) -------------------------------------------------------------------
 
 def runs(store: Store, *, include_dry_runs: bool = True) -> pd.DataFrame:
-    """One row per sync run with its duration in seconds and failure-email count."""
+    """One row per sync run with its duration in seconds, the backends it used and its failure-email count."""
     where = "" if include_dry_runs else "WHERE NOT r.dry_run"
     return store.df(f"""
         SELECT r.run_id, r.started_at, r.finished_at,
                epoch(r.finished_at - r.started_at) AS seconds,
-               r.trigger, r.dry_run, r.status, r.operators, r.planned, r.done, r.failed,
+               r.trigger, r.dry_run, r.status, r.backends, r.operators, r.planned, r.done, r.failed,
                r.requests, r.retries,
                (SELECT count(*) FROM notifications n WHERE n.run_id = r.run_id) AS failure_emails
         FROM sync_runs r {where}

@@ -280,6 +280,8 @@ MIGRATIONS: list[str] = [
     """,
     # 8: contact_search as sorted search terms (contacts find reads one range; issue 17)
     contact_search.build_sql(),
+    # 9: the backends a run reached its mailboxes through ("ews", "graph", "ews+graph"; NULL: before 9; issue 14)
+    "ALTER TABLE sync_runs ADD COLUMN backends VARCHAR;",
 ]
 
 

@@ -194,15 +194,19 @@ def remove_team(con, pairs: Sequence[tuple[str, str]]) -> None:
 
 
 # --- runs, journal, mailbox state, notifications ----------------------------------
-def start_run(store: Store, *, trigger: str, dry_run: bool, operators: int, planned: int) -> int:
-    """A new ``running`` run owned by this process; first marks the runs of dead processes ``died``."""
+def start_run(store: Store, *, trigger: str, dry_run: bool, operators: int, planned: int,
+              backends: Iterable[str] = ()) -> int:
+    """A new ``running`` run owned by this process; first marks the runs of dead processes ``died``.
+    ``backends``: the kinds serving the run's mailboxes (stored sorted, joined by "+")."""
     from workbench.store.run_owner import Owner, reap_dead_runs
     me = Owner.current()
+    kinds = "+".join(sorted(set(backends))) or None
     with store.write() as con:
         reap_dead_runs(con)
         row = con.execute("INSERT INTO sync_runs (started_at, trigger, dry_run, status, operators, planned, host, pid, "
-                          "proc_start) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING run_id",
-                          [now(), trigger, dry_run, operators, planned, me.host, me.pid, me.proc_start]).fetchone()
+                          "proc_start, backends) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) RETURNING run_id",
+                          [now(), trigger, dry_run, operators, planned, me.host, me.pid, me.proc_start,
+                           kinds]).fetchone()
     return int(row[0])
 
 

@@ -212,11 +212,13 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
             with store.write() as con:
                 targets = operator_mailboxes(con, operators)
             run_id = st.start_run(store, trigger=trigger, dry_run=dry_run, planned=0,
-                                  operators=len(operators if previewed is not None else targets))
+                                  operators=len(operators if previewed is not None else targets),
+                                  backends=[settings.backend_for(mb) for mb in targets["mailbox"]])
             started(run_id)
     propagate = previewed is None if propagate is None else propagate
     cancel = cancel or CancelToken()
-    boxes = {op: Box(MailboxResult(op, mb), deadline=0.0) for op, mb in zip(targets["operator_id"], targets["mailbox"])}
+    boxes = {op: Box(MailboxResult(op, mb, backend=settings.backend_for(mb)), deadline=0.0)
+             for op, mb in zip(targets["operator_id"], targets["mailbox"])}
     gone = _switched_off(Books(store, run_id), previewed, operators, boxes) if previewed is not None else []
     own_backend = backend is None
     if own_backend and (snapshot or not dry_run):

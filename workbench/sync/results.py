@@ -32,6 +32,7 @@ class MailboxResult:
     stale: int = 0                 # planned writes not done: a side changed since the plan (PLAN_STALE)
     cancelled: int = 0             # planned writes a person's cancel stopped (workbench.sync.status)
     notified: bool = False
+    backend: str = ""              # ews | graph: what served the mailbox in this run
 
     @property
     def left(self) -> int:

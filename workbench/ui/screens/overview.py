@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from workbench.readmodels.journal import RUN_COLUMNS
 from workbench.readmodels.overview import Overview, overview
 from workbench.ui.data import cell, fmt_ago
 from workbench.ui.screens.base import WorkbenchScreen
@@ -39,7 +40,7 @@ class OverviewScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         runs = self.query_one("#ov-runs", DataTable)
-        runs.add_columns("Run", "Started", "Trigger", "Dry", "Status", "Ops", "Planned", "Done", "Failed")
+        runs.add_columns(*(c.label for c in RUN_COLUMNS))
         for box, title in (("#ov-integration", "Contact sync"), ("#ov-operators", "Operators"),
                            ("#ov-agent", "Agent & subscriptions")):
             self.query_one(box).border_title = title
@@ -130,7 +131,7 @@ class OverviewScreen(WorkbenchScreen):
             values[4] = Text(status, style=style)
             runs.add_row(*values, key=str(row[0]))
         if not d.runs:
-            runs.add_row("", "no sync run yet", "", "", "", "", "", "", "")
+            runs.add_row("", "no sync run yet", *[""] * (len(RUN_COLUMNS) - 2))
 
         att = Text()
         for item in d.attention:
