@@ -306,6 +306,12 @@ def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = 
         return _show(Store(kept.store), tui, as_json, out, note, served_here=sb is not None)
 
 
+def _agent_hint(directory: Path) -> str:
+    """How to run the agent on the demo (its https listener with the sandbox's loopback certificate)."""
+    return (f"demo: the agent (EWS and Graph push), while its Exchange runs: workbench --store {directory / STORE_FILE} "
+            f"agent --tls-cert {directory / LISTENER_CERT} --tls-key {directory / LISTENER_KEY}")
+
+
 def _show(store: Store, tui: bool, as_json: bool, out: Callable[[str], None], note: Callable[[str], None], *,
           served_here: bool, move: str | None = None) -> int:
     """The dashboard on the demo store, or the pipeline (``move``: see ``pipeline``) and its summary. Exit code."""
@@ -315,6 +321,7 @@ def _show(store: Store, tui: bool, as_json: bool, out: Callable[[str], None], no
         run_dashboard(store, banner=f"demo · sandbox Exchange {where}")
         note(f"demo: the world stays in {store.path.parent}; `make demo` reopens it, `workbench demo --serve "
              f"--dir {store.path.parent}` brings its Exchange back for notebooks and the CLI")
+        note(_agent_hint(store.path.parent))
         return 0
     summary = pipeline(store, say=lambda m: note(f"demo: {m}"), move=move)
     if as_json:
@@ -324,5 +331,6 @@ def _show(store: Store, tui: bool, as_json: bool, out: Callable[[str], None], no
         for line in summary.lines():
             out(line)
         out(f"store:   {store.path}")
+        note(_agent_hint(store.path.parent))
     moved_ok = not move or summary.move_run_status in ("ok", "partial")
     return 0 if summary.run_id is not None and summary.run_status in ("ok", "partial") and moved_ok else 1
