@@ -1,8 +1,10 @@
 """Moving an operator between backends from the Operators screen (issue 14), against the sandbox serving EWS and
-Graph: `m` runs the dry run and shows it, `t` tries the other backend, `y` moves; the store holds the override and
-the translated ids, the Backend column changes, and the next sync creates nothing twice in the Graph mailbox."""
+Graph: `m` runs the dry run (the Graph client secret asked in the password modal) and shows it, `t` tries the other
+backend, `y` moves; the store holds the override and the translated ids, the Backend column changes, and the next
+sync creates nothing twice in the Graph mailbox."""
 from __future__ import annotations
 
+from test_sync_workflows import _until
 from ui_fixtures import aio, settle
 
 from tests.graph.conftest import healthy_operators, hybrid_env, referee  # noqa: F401  (fixtures)
@@ -31,8 +33,9 @@ def _review_text(app) -> str:
 
 
 @aio
-async def test_move_from_the_dashboard_dry_run_first(hybrid_env) -> None:  # noqa: F811
+async def test_move_from_the_dashboard_dry_run_first(hybrid_env, monkeypatch) -> None:  # noqa: F811
     from workbench.ui.app import WorkbenchApp
+    from workbench.ui.widgets.password import PasswordScreen
     env = hybrid_env
     op, email = healthy_operators(env)[0]
     rc, out, err = sync_run("--operator", op)
@@ -40,6 +43,8 @@ async def test_move_from_the_dashboard_dry_run_first(hybrid_env) -> None:  # noq
     links_before = env.store.df("SELECT contact_id, item_id FROM links WHERE operator_id = ? ORDER BY 1", [op])
     stored = env.store.scalar("SELECT count(*) FROM (SELECT item_id FROM links WHERE operator_id = ? UNION "
                               "SELECT item_id FROM exchange_contacts WHERE operator_id = ?)", [op, op])
+    secret = env.graph["client_secret"]
+    monkeypatch.delenv("WORKBENCH_GRAPH_CLIENT_SECRET")      # the dashboard asks for it (translateExchangeIds)
     app = WorkbenchApp(env.store)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("3")
@@ -48,6 +53,9 @@ async def test_move_from_the_dashboard_dry_run_first(hybrid_env) -> None:  # noq
         assert _cell(paged, op, "Backend") == "ews"
         _select(paged, op)
         await pilot.press("m")
+        await _until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        app.screen.query_one("#password").value = secret
+        await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, MoveReviewScreen) and app.screen.target == "graph"
         assert f"would move ews -> graph; {stored} item ids translated, 0 no longer" in _review_text(app)
@@ -72,6 +80,7 @@ async def test_move_from_the_dashboard_dry_run_first(hybrid_env) -> None:  # noq
         paged = app.screen.query_one("#ops-table", PagedTable)
         assert _cell(paged, op, "Backend") == "graph"
 
+    monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", secret)    # for the `sync run` subprocess below
     links_after = env.store.df("SELECT contact_id, item_id FROM links WHERE operator_id = ? ORDER BY 1", [op])
     assert list(links_after["contact_id"]) == list(links_before["contact_id"])
     assert not set(links_after["item_id"]) & set(links_before["item_id"]), "every id translated"
