@@ -53,7 +53,7 @@ async def test_move_from_the_dashboard_dry_run_first(hybrid_env, monkeypatch) ->
         assert _cell(paged, op, "Backend") == "ews"
         _select(paged, op)
         await pilot.press("m")
-        await _until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        await _until(pilot, lambda: isinstance(app.screen, PasswordScreen) and app.screen.query("#password"))
         app.screen.query_one("#password").value = secret
         await pilot.press("enter")
         await settle(pilot)
