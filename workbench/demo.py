@@ -308,8 +308,9 @@ def run_demo(directory: str | Path, *, tui: bool | None = None, as_json: bool = 
 
 def _agent_hint(directory: Path) -> str:
     """How to run the agent on the demo (its https listener with the sandbox's loopback certificate)."""
-    return (f"demo: the agent (EWS and Graph push), while its Exchange runs: workbench --store {directory / STORE_FILE} "
-            f"agent --tls-cert {directory / LISTENER_CERT} --tls-key {directory / LISTENER_KEY}")
+    return (f"demo: the agent (EWS and Graph push), while its Exchange runs: workbench --store "
+            f"{directory / STORE_FILE} agent --tls-cert {directory / LISTENER_CERT} "
+            f"--tls-key {directory / LISTENER_KEY}")
 
 
 def _show(store: Store, tui: bool, as_json: bool, out: Callable[[str], None], note: Callable[[str], None], *,

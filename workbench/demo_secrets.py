@@ -1,12 +1,13 @@
 """The demo's throwaway passwords, kept in a demo-only file so a kernel or a dashboard needs no variable.
 
 ``workbench demo`` writes ``<demo dir>/demo-secrets.json`` (mode 0600): the demo keystore's password, the
-sandbox service account's password and the sandbox Graph app's client secret, marked as the demo's and bound to the demo's store, keystore
-and account. ``lookup`` hands a password out only when all of it holds for the store this process works
-on (``WORKBENCH_STORE``): the file sits beside that store, carries the mark, names that very store and
-the keystore or account asked for, belongs to this user and is readable by nobody else. A file that
-breaks one of these is refused (DEMO_SECRETS_REFUSED); a store without such a file is not a demo store
-and keeps the usual sources (environment, keyring, prompt). No other store ever reads a password file.
+sandbox service account's password and the sandbox Graph app's client secret, marked as the demo's and bound
+to the demo's store, keystore, account and app. ``lookup`` hands a secret out only when all of it holds for
+the store this process works on (``WORKBENCH_STORE``): the file sits beside that store, carries the mark, names
+that very store and the keystore, account or app asked for, belongs to this user and is readable by nobody
+else. A file that breaks one of these is refused (DEMO_SECRETS_REFUSED); a store without such a file is not a
+demo store and keeps the usual sources (environment, keyring, prompt). No other store ever reads a password
+file.
 """
 from __future__ import annotations
 

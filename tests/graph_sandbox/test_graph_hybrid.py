@@ -38,8 +38,8 @@ def test_sensitivity_is_one_property_for_ews_and_graph(graph: httpx.Client, ews_
     """PR_SENSITIVITY (what the Graph backend reads as ``private``) is EWS's Sensitivity, both ways."""
     base = "users/alice.jones@example.com/contacts"
     expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY}')"}
-    made_in_ews = Contact(account=ews_alice, folder=ews_alice.contacts, given_name="Pri", surname="Vate", display_name="Pri Vate",
-                          sensitivity="Private")
+    made_in_ews = Contact(account=ews_alice, folder=ews_alice.contacts, given_name="Pri", surname="Vate",
+                          display_name="Pri Vate", sensitivity="Private")
     made_in_ews.save()
     graph_id = made_in_ews.id.replace("/", "-").replace("+", "_")
     got = graph.get(f"{base}/{graph_id}", params=expand).json()
