@@ -94,9 +94,20 @@ def _version_verdict(v: Any, today: dt.date) -> tuple[str, str] | str:
     return detail
 
 
-def pick_operator(store: Store, operator_id: str | None) -> tuple[str, str] | None:
-    """(operator_id, email) to test impersonation with: the given one, else an enabled operator
-    (preferring one whose latest verification was ok)."""
+def checklist_backend(store: Store, stored: dict[str, str], operator_id: str | None) -> str:
+    """The checklist to run: the backend serving ``operator_id``'s mailbox (a hybrid organisation), else the
+    organisation's ``backend``."""
+    from workbench.settings import SETTINGS
+    from workbench.store.operators_table import LATEST_CHECK
+    org = stored.get("backend", SETTINGS["backend"].default)
+    rows = store.rows(f"SELECT effective_backend FROM ({LATEST_CHECK}) o WHERE operator_id = ?",
+                      [operator_id]) if operator_id else []
+    return rows[0][0] if rows else org
+
+
+def pick_operator(store: Store, operator_id: str | None, backend: str | None = None) -> tuple[str, str] | None:
+    """(operator_id, email) to test impersonation with: the given one, else an enabled operator served by
+    ``backend`` (any when None), preferring one whose latest verification was ok."""
     if operator_id:
         row = store.rows("SELECT operator_id, email FROM operators WHERE operator_id = ?", [operator_id])
         if not row:
@@ -105,8 +116,8 @@ def pick_operator(store: Store, operator_id: str | None) -> tuple[str, str] | No
     from workbench.store.operators_table import LATEST_CHECK, VERIFIED_SQL
     rows = store.rows(f"""
         SELECT operator_id, email FROM ({LATEST_CHECK}) o
-        WHERE contact_sync
-        ORDER BY ({VERIFIED_SQL}) DESC NULLS LAST, operator_id LIMIT 1""")
+        WHERE contact_sync AND effective_backend = coalesce(?, effective_backend)
+        ORDER BY ({VERIFIED_SQL}) DESC NULLS LAST, operator_id LIMIT 1""", [backend])
     return rows[0] if rows else None
 
 
@@ -186,7 +197,7 @@ def _version(state: dict[str, Any]) -> tuple[str, str] | str:
 
 
 def _impersonation(state: dict[str, Any]) -> tuple[str, str] | str:
-    chosen = state["target"] or pick_operator(state["store"], None)
+    chosen = state["target"] or pick_operator(state["store"], None, "ews")
     if chosen is None:
         return "warning", "no operator with contact sync on: impersonation not tested"
     op_id, email = chosen
@@ -240,7 +251,7 @@ def run_check(store: Store, *, operator_id: str | None = None, password: str | N
     from workbench.exchange.errors_map import to_workbench_error
     from workbench.store.settings_table import stored_values
     stored = stored_values(store)
-    if stored.get("backend") == "graph":      # Exchange Online: its own table of steps
+    if checklist_backend(store, stored, operator_id) == "graph":      # Exchange Online: its own table of steps
         from workbench.checks_graph import run_graph_check
         return run_graph_check(store, stored, operator_id=operator_id, source=source, save=save, timeout=timeout,
                                progress=progress)

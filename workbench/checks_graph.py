@@ -100,7 +100,7 @@ def run_graph_check(store: Store, stored: dict[str, str], *, operator_id: str | 
                     timeout: float, progress: Callable[[StepResult], None] | None) -> CheckReport:
     report = CheckReport(started_at=now(), exchange_url=stored.get("graph_endpoint", ""))
     state: dict[str, Any] = {"store": store, "stored": stored, "timeout": timeout,
-                             "target": pick_operator(store, operator_id)}
+                             "target": pick_operator(store, operator_id, "graph")}
     report.operator_id = state["target"][0] if state["target"] else None
     from workbench.graph.errors_map import from_exception
     try:

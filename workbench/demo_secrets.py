@@ -1,12 +1,13 @@
 """The demo's throwaway passwords, kept in a demo-only file so a kernel or a dashboard needs no variable.
 
-``workbench demo`` writes ``<demo dir>/demo-secrets.json`` (mode 0600): the demo keystore's password and
-the sandbox service account's password, marked as the demo's and bound to the demo's store, keystore
-and account. ``lookup`` hands a password out only when all of it holds for the store this process works
-on (``WORKBENCH_STORE``): the file sits beside that store, carries the mark, names that very store and
-the keystore or account asked for, belongs to this user and is readable by nobody else. A file that
-breaks one of these is refused (DEMO_SECRETS_REFUSED); a store without such a file is not a demo store
-and keeps the usual sources (environment, keyring, prompt). No other store ever reads a password file.
+``workbench demo`` writes ``<demo dir>/demo-secrets.json`` (mode 0600): the demo keystore's password, the
+sandbox service account's password and the sandbox Graph app's client secret, marked as the demo's and bound
+to the demo's store, keystore, account and app. ``lookup`` hands a secret out only when all of it holds for
+the store this process works on (``WORKBENCH_STORE``): the file sits beside that store, carries the mark, names
+that very store and the keystore, account or app asked for, belongs to this user and is readable by nobody
+else. A file that breaks one of these is refused (DEMO_SECRETS_REFUSED); a store without such a file is not a
+demo store and keeps the usual sources (environment, keyring, prompt). No other store ever reads a password
+file.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class DemoSecrets:
     keystore_password: str
     ews_password: str
     mark: str = MARK
+    graph_client_id: str = ""        # the sandbox Graph app (empty: a demo made before it ran Graph)
+    graph_client_secret: str = ""
 
 
 def write(directory: Path, secrets: DemoSecrets) -> Path:
@@ -71,10 +74,11 @@ def for_store(store: Path) -> DemoSecrets | None:
 
 
 def lookup(store: Path, kind: str, subject: str) -> str | None:
-    """The demo password of ``kind`` ("keystore" path or "ews" account ``subject``) for ``store``, or None.
+    """The demo password of ``kind`` ("keystore" path, "ews" account or "graph" client id ``subject``) for
+    ``store``, or None.
 
     None when ``store`` is not a demo store, or the setting asked about is no longer the demo's own
-    (keystore_path or impersonation_account changed): the demo's password is never offered elsewhere.
+    (keystore_path, impersonation_account or graph_client_id changed): the demo's password is never offered elsewhere.
     """
     found = for_store(store)
     if found is None:
@@ -83,4 +87,6 @@ def lookup(store: Path, kind: str, subject: str) -> str | None:
         return found.keystore_password
     if kind == "ews" and subject.lower() == found.account.lower():
         return found.ews_password
+    if kind == "graph" and found.graph_client_secret and subject.lower() == found.graph_client_id.lower():
+        return found.graph_client_secret
     return None

@@ -34,6 +34,8 @@ def serve(directory: Path, *, out=print) -> int:
             demo_world.mark_serving(directory, world)
             try:
                 out(f"demo Exchange  {world.url()}  ({world.version}) for the store {kept.store}", flush=True)
+                if world.graph_url():
+                    out(f"demo Graph     {world.graph_url()}  (the same mailboxes)", flush=True)
                 out("Ctrl-C (or SIGTERM) stops it.", flush=True)
                 stop.wait()
             finally:

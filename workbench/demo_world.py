@@ -1,6 +1,7 @@
 """What a demo directory keeps so the same demo organisation can be brought back.
 
-``<dir>/demo.json`` (no secrets): the port and version of the demo Exchange and its service account.
+``<dir>/demo.json`` (no secrets): the port and version of the demo Exchange, its service account and the port
+of its Microsoft Graph (the demo is a hybrid organisation: EWS and Graph over the same mailboxes).
 Beside it: the store, the keystore, the sandbox's own state directory (mailboxes, its certificate
 authority, sandbox.json) and the demo-only secrets file (``workbench.demo_secrets``). While
 ``workbench demo --serve`` runs, ``<dir>/serve.json`` names its process and URL, so another demo
@@ -23,6 +24,7 @@ STORE_FILE = "workbench.duckdb"
 KEYSTORE_FILE = "exchange.jks"
 SANDBOX_DIR = "sandbox"
 KEPT = (STORE_FILE, KEYSTORE_FILE, demo_secrets.FILE_NAME, f"{SANDBOX_DIR}/state.json", f"{SANDBOX_DIR}/sandbox-ca.pem")
+GRAPH_KEPT = (f"{SANDBOX_DIR}/graph.json",)     # the Graph app (tenant, client id and secret), ids, subscriptions
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,13 @@ class World:
     ews_port: int
     version: str
     account: str
+    graph_port: int = 0          # 0: a world made before the demo ran Graph (EWS only)
 
     def url(self) -> str:
         return f"https://127.0.0.1:{self.ews_port}/EWS/Exchange.asmx"
+
+    def graph_url(self) -> str | None:
+        return f"https://127.0.0.1:{self.graph_port}/v1.0" if self.graph_port else None
 
 
 def save(directory: Path, world: World) -> None:
@@ -49,7 +55,7 @@ def load(directory: Path) -> World | None:
         world = World(**json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, TypeError) as exc:
         raise WorkbenchError("DEMO_INCOMPLETE", f"{path}: unreadable ({type(exc).__name__})") from None
-    missing = [name for name in KEPT if not (directory / name).is_file()]
+    missing = [name for name in (*KEPT, *(GRAPH_KEPT if world.graph_port else ())) if not (directory / name).is_file()]
     if missing:
         raise WorkbenchError("DEMO_INCOMPLETE", f"{directory}: missing {', '.join(missing)}")
     return world

@@ -31,6 +31,33 @@ def test_graph_writes_ews_reads_and_ews_changes_show_in_delta(graph: httpx.Clien
     assert entry["jobTitle"] == "Set through EWS" and entry["changeKey"] != made["changeKey"]
 
 
+SENSITIVITY = "Integer 0x0036"
+
+
+def test_sensitivity_is_one_property_for_ews_and_graph(graph: httpx.Client, ews_alice: Account) -> None:
+    """PR_SENSITIVITY (what the Graph backend reads as ``private``) is EWS's Sensitivity, both ways."""
+    base = "users/alice.jones@example.com/contacts"
+    expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY}')"}
+    made_in_ews = Contact(account=ews_alice, folder=ews_alice.contacts, given_name="Pri", surname="Vate",
+                          display_name="Pri Vate", sensitivity="Private")
+    made_in_ews.save()
+    graph_id = made_in_ews.id.replace("/", "-").replace("+", "_")
+    got = graph.get(f"{base}/{graph_id}", params=expand).json()
+    assert got["singleValueExtendedProperties"] == [{"id": SENSITIVITY, "value": "2"}]
+
+    made = graph.post(base, json={"givenName": "Also", "surname": "Private", "singleValueExtendedProperties": [
+        {"id": SENSITIVITY, "value": "2"}]}).json()
+    [contact] = ews_alice.fetch(ids=[(made["id"].replace("-", "/").replace("_", "+"), None)])
+    assert contact.sensitivity == "Private"
+    assert graph.patch(f"{base}/{made['id']}", json={"singleValueExtendedProperties": [
+        {"id": SENSITIVITY, "value": "0"}]}).status_code == 200
+    [contact] = ews_alice.fetch(ids=[(contact.id, None)])
+    assert contact.sensitivity == "Normal"
+    bad = graph.patch(f"{base}/{made['id']}", json={"singleValueExtendedProperties": [
+        {"id": SENSITIVITY, "value": "7"}]})
+    assert bad.status_code == 400 and "PR_SENSITIVITY" in bad.json()["error"]["message"]
+
+
 def _crm_value(account: Account, ews_id: str) -> str | None:
     registered = any(f.name == "graph_crm_id" for f in Contact.FIELDS)
     if not registered:

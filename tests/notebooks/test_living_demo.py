@@ -63,6 +63,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "notebooks").mkdir()
     first = demo_json(root)
     assert first["run_id"] == 1 and first["done"] > 0
+    # a hybrid organisation: some operators on Graph from the start, one moved there after the first sync
+    assert first["backends"] == {"ews": 17, "graph": 3} and first["move_run_status"] == "ok", first
     return root
 
 
@@ -87,7 +89,8 @@ def test_make_demo_twice_reopens_the_same_world(root):
     assert runs_after[:len(runs_before)] == runs_before and len(runs_after) == len(runs_before) + 1
     assert store.scalar("SELECT value FROM settings WHERE key = 'exchange_url'") == url
     # ... holding the same mailbox contents: the first sync's items, same ids and change keys, nothing to do
-    assert second["preview_writes"] == 0 and second["done"] == 0
+    assert second["preview_writes"] == 0 and second["done"] == 0 and second["move"] == ""
+    assert second["backends"] == {"ews": 17, "graph": 3}
     assert snapshot(store) == seen_before
     assert second["verified"] == {"ok": 17, "email-mismatch": 1, "mailbox-not-found": 1, "impersonation-denied": 1}
 
@@ -104,6 +107,8 @@ def test_a_user_serves_the_demo_then_runs_every_notebook_and_check_with_only_the
         audit = result(execute("01-operator-audit.ipynb", Path(STORE), kernel_dir))
         assert audit["failing"] == SEEDED_PROBLEMS
         assert audit["counts"]["enabled_verified"] == audit["counts"]["enabled"] - 3
+        assert {k: (v["operators"], v["pinned"]) for k, v in audit["backends"].items()} == {
+            "ews": (21, 0), "graph": (3, 3)}
         preview_nb = execute("02-sync-preview.ipynb", Path(STORE), kernel_dir)
         preview = result(preview_nb)
         assert preview["errors"].keys() == {"OP-002", "OP-003"}
@@ -114,9 +119,13 @@ def test_a_user_serves_the_demo_then_runs_every_notebook_and_check_with_only_the
         check = workbench(root, "--store", STORE, "check", "--json")
         assert check.returncode == 0, check.stderr
         assert json.loads(check.stdout)["ok"] is True
+        graph_check = workbench(root, "--store", STORE, "check", "--operator", "OP-004", "--json")
+        assert graph_check.returncode == 0, graph_check.stdout + graph_check.stderr
+        assert {s["step"] for s in json.loads(graph_check.stdout)["steps"]} >= {"token", "roles", "mailbox"}
         kept = secrets_of(root)
-        for secret in (kept["keystore_password"], kept["ews_password"]):
+        for secret in (kept["keystore_password"], kept["ews_password"], kept["graph_client_secret"]):
             assert secret not in all_output_text(preview_nb) and secret not in check.stdout + check.stderr
+            assert secret not in graph_check.stdout + graph_check.stderr
     finally:
         serve.send_signal(signal.SIGTERM)
         out, err = serve.communicate(timeout=60)

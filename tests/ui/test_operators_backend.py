@@ -33,3 +33,13 @@ async def test_backend_column_is_the_override_else_the_organisation_setting(make
         shown = _backends(paged)
         assert (shown["OP-002"], shown["OP-003"]) == ("graph", "ews")
         assert {v for k, v in shown.items() if k not in ("OP-002", "OP-003")} == {"graph"}
+
+
+@aio
+async def test_overview_counts_the_operators_per_backend(make_app, store):
+    set_backend(store, ["OP-002", "OP-005"], "graph", source="test")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        shown = str(app.screen.query_one("#ov-operators").render())
+        assert shown.splitlines()[-1].strip() == "22 ews · 2 graph"

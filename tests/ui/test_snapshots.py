@@ -61,6 +61,21 @@ def test_operators_import_review(snap_compare, make_app, tmp_path):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
+def test_operators_move_review(snap_compare, make_app):
+    """The move's dry-run review (the sandbox run is tests/ui/test_operators_move.py): fixed counts, two ids gone."""
+    from workbench.operators.move import MoveResult
+    dry = MoveResult("OP-004", "mei.demir4@example.com", "ews", "graph", translated=21,
+                     missing=["AAMkAGI2TG93AAA=", "AAMkAGI2TG94AAA="])
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        pilot.app.screen.post_message(pilot.app.screen.MovePlanned(["OP-004"], "graph", [dry]))
+        await settle(pilot)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
 def test_log_failed_only(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("6", "f"))
 

@@ -11,15 +11,19 @@ from workbench import demo_secrets, secrets
 from workbench.errors import WorkbenchError
 
 
+DEMO_APP = "74d62b1c-2c5c-486e-acd6-186203d306ce"
+
+
 @pytest.fixture
 def demo(tmp_path, monkeypatch):
-    for var in (secrets.KEYSTORE_PASSWORD_ENV, secrets.EWS_PASSWORD_ENV):
+    for var in (secrets.KEYSTORE_PASSWORD_ENV, secrets.EWS_PASSWORD_ENV, "WORKBENCH_GRAPH_CLIENT_SECRET"):
         monkeypatch.delenv(var, raising=False)
     directory = tmp_path / "demo"
     directory.mkdir()
     kept = demo_secrets.DemoSecrets(store=str(directory / "workbench.duckdb"), keystore=str(directory / "exchange.jks"),
                                     account="svc-sync@example.com", keystore_password="demo-ks-pw",
-                                    ews_password="demo-ews-pw")
+                                    ews_password="demo-ews-pw", graph_client_id=DEMO_APP,
+                                    graph_client_secret="demo-graph-secret")
     demo_secrets.write(directory, kept)
     return directory
 
@@ -32,6 +36,15 @@ def test_the_demo_store_finds_its_passwords_without_a_variable(demo, monkeypatch
     # a setting that is no longer the demo's own gets nothing from the file (then: nobody can ask here)
     with pytest.raises(WorkbenchError) as err:
         secrets.keystore_password(str(demo / "real.jks"))
+    assert err.value.code == "SECRET_MISSING"
+
+
+def test_the_demo_store_finds_its_graph_client_secret_for_its_app_only(demo, monkeypatch):
+    from workbench.graph.auth import graph_secret
+    monkeypatch.setenv("WORKBENCH_STORE", str(demo / "workbench.duckdb"))
+    assert graph_secret(DEMO_APP.upper()) == "demo-graph-secret"
+    with pytest.raises(WorkbenchError) as err:
+        graph_secret("00000000-0000-0000-0000-000000000001")
     assert err.value.code == "SECRET_MISSING"
 
 

@@ -43,7 +43,11 @@ from workbench.store.settings_table import load as load_settings
 
 __all__ = ["Agent", "AgentOptions", "EventLog", "FULL", "INCREMENTAL"]
 
-_BACKEND_SETTINGS = ("exchange_url", "impersonation_account", "keystore_path", "exchange_version")
+#: the settings the mailbox backend is opened with; a change opens it again (``operator_backends``: a hybrid's
+#: routing, so a moved operator's mailbox goes to its new backend)
+_BACKEND_SETTINGS = ("exchange_url", "impersonation_account", "keystore_path", "exchange_version", "backend",
+                     "operator_backends", "graph_tenant_id", "graph_client_id", "graph_certificate_path",
+                     "graph_authority_host", "graph_endpoint", "graph_ca_bundle", "graph_service_mailbox")
 
 
 @dataclass

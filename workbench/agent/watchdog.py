@@ -2,7 +2,10 @@
 ``plan_subscriptions`` decides, every ``watchdog_seconds`` on the agent's clock.
 
 A re-created subscription is followed by an incremental job (what the silence hid). A Subscribe that
-fails is tried again after ``subscribe_retry_seconds``. The store is never held across a Subscribe call.
+fails is tried again after ``subscribe_retry_seconds``. An ended subscription is cleared from the store, then
+ended at the server through the backend serving the operator's mailbox (Graph: DELETE; EWS: nothing to send,
+its next notification is answered Unsubscribe); a failed DELETE is logged, the subscription then lapses at
+its expiry. The store is never held across a call to the server.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from workbench.agent.jobs import INCREMENTAL
 from workbench.agent.registry import SubscriptionRegistry
 from workbench.agent.subscriptions import SubscriptionAction, SubscriptionRecord, plan_subscriptions
 from workbench.errors import WorkbenchError
-from workbench.mailbox import MailboxBackend
+from workbench.mailbox import MailboxBackend, Subscription
 from workbench.store import Store
 
 
@@ -47,31 +50,38 @@ class SubscriptionWatchdog:
             return
         self._last = now
         settings = self.host.settings
-        actions = plan_subscriptions(self.host.push_targets(), self._records(), now,
+        rows = state.mailbox_rows(self.host.store)
+        actions = plan_subscriptions(self.host.push_targets(), self._records(rows), now,
                                      url=settings.notification_url,
                                      frequency_minutes=settings.notification_frequency_minutes)
         for action in actions:
             if self.host.stop_event.is_set() and not force:
                 return
             if action.action == "drop":
-                self._drop(action)
+                self._drop(action, rows[action.operator_id].mailbox_address)
                 continue
             after = self._subscribe_after.get(action.operator_id)
             if after is not None and now < after and not force:
                 continue
             self._subscribe(action.operator_id, action.reason, action.old_subscription_id, now)
 
-    def _records(self) -> dict[str, SubscriptionRecord]:
+    def _records(self, rows: Mapping[str, state.MailboxRow]) -> dict[str, SubscriptionRecord]:
         """The stored rows, with what the listener heard since the last flush."""
         heard = self.registry.heard()
-        return {op: row.record().heard_at(heard.get(op, (None, None))[0])
-                for op, row in state.mailbox_rows(self.host.store).items()}
+        return {op: row.record().heard_at(heard.get(op, (None, None))[0]) for op, row in rows.items()}
 
-    def _drop(self, action: SubscriptionAction) -> None:
-        self.registry.retire(action.old_subscription_id)
-        state.clear_subscription(self.host.store, action.operator_id)
-        self.host.log("unsubscribed", operator=action.operator_id, why=action.reason,
-                      subscription=short(action.old_subscription_id))
+    def _drop(self, action: SubscriptionAction, mailbox: str | None) -> None:
+        op, sid = action.operator_id, action.old_subscription_id
+        self.registry.retire(sid)
+        state.clear_subscription(self.host.store, op)
+        self.host.log("unsubscribed", operator=op, why=action.reason, subscription=short(sid))
+        if not (mailbox and sid):
+            return
+        try:
+            self.host.backend().unsubscribe(mailbox, Subscription(sid))
+        except WorkbenchError as exc:
+            self.host.log("unsubscribe-failed", operator=op, mailbox=mailbox, subscription=short(sid),
+                          code=exc.code, detail=exc.detail[:200])
 
     def _subscribe(self, op: str, reason: str, old: str | None, now: datetime) -> None:
         host, settings = self.host, self.host.settings

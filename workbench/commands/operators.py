@@ -164,12 +164,7 @@ def move(args) -> int:
         print_json([asdict(r) for r in results])
         return 0
     for r in results:
-        if r.source == r.target:
-            print(f"{r.operator_id}: already on {r.target}")
-            continue
-        verb = "would move" if args.dry_run else "moved"
-        print(f"{r.operator_id} ({r.email}): {verb} {r.source} -> {r.target}; {r.translated} item ids translated, "
-              f"{len(r.missing)} no longer in the mailbox")
+        print(r.describe(dry_run=args.dry_run))
     return 0
 
 

@@ -22,8 +22,10 @@ GRAPH_SECRET_ENV = "WORKBENCH_GRAPH_CLIENT_SECRET"
 
 
 def graph_secret(client_id: str, **kw: Any) -> str:
-    """The app's client secret (env, keyring ``graph:<client id>``, prompt)."""
-    return get_secret(GRAPH_SECRET_ENV, f"graph:{client_id}", f"Client secret of app {client_id}: ", **kw)
+    """The app's client secret (env, the demo's secrets file for the demo store, keyring ``graph:<client id>``,
+    prompt)."""
+    return get_secret(GRAPH_SECRET_ENV, f"graph:{client_id}", f"Client secret of app {client_id}: ",
+                      demo=("graph", client_id), **kw)
 
 
 def resource_scope(graph_endpoint: str) -> str:

@@ -28,6 +28,14 @@ class MoveResult:
     missing: list[str] = field(default_factory=list)      # stored ids the mailbox no longer holds
     moved: bool = False
 
+    def describe(self, *, dry_run: bool) -> str:
+        """One line for the CLI and the dashboard."""
+        if self.source == self.target:
+            return f"{self.operator_id}: already on {self.target}"
+        verb = "would move" if dry_run else "moved"
+        return (f"{self.operator_id} ({self.email}): {verb} {self.source} -> {self.target}; {self.translated} item "
+                f"ids translated, {len(self.missing)} no longer in the mailbox")
+
 
 def _stored_ids(store: Store, op: str) -> list[str]:
     return [r[0] for r in store.rows("SELECT item_id FROM links WHERE operator_id = ? UNION "
@@ -53,6 +61,16 @@ def _apply(con, r: MoveResult, mapping: dict[str, str | None], org_backend: str,
                 [now(), r.operator_id, "move-backend", "ok",
                  f"moved from {r.source} to {r.target}: {r.translated} item ids translated, {len(r.missing)} no "
                  "longer in the mailbox"])
+
+
+def other_backend(store: Store, operator_id: str) -> str:
+    """Where an operator moves by default: the backend not serving its mailbox now."""
+    from workbench.store.settings_table import load
+    email = store.scalar("SELECT email FROM operators WHERE operator_id = ?", [operator_id])
+    if email is None:
+        raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {operator_id}; nothing was moved")
+    current = load(store).backend_for(email)
+    return next(kind for kind in BACKENDS if kind != current)
 
 
 def move_operators(store: Store, ids: Iterable[str], target: str, *, dry_run: bool = False,

@@ -43,6 +43,7 @@ class Overview:
     journal_rows: int
     last_check: dict[str, Any] | None = None
     cancelled: int = 0                    # mailboxes a person cancelled in the latest real run (not failures)
+    backends: dict[str, int] = field(default_factory=dict)   # operators per backend serving them (none: left out)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,4 +106,9 @@ def overview(store: Store, clock_now: datetime) -> Overview:
         operators_failing=ops[3], operators_unverified=ops[4], runs=runs, attention=attention,
         mailboxes=mb[0], subscribed=mb[1], lapsed=mb[2], streaking=mb[3],
         last_notification_at=mb[4], last_success_at=mb[5], journal_rows=int(journal_rows),
-        last_check=_last_check(store), cancelled=int(cancelled))
+        last_check=_last_check(store), cancelled=int(cancelled), backends=_backends(store))
+
+
+def _backends(store: Store) -> dict[str, int]:
+    from workbench.readmodels.operators import backend_counts
+    return {row.backend: int(row.operators) for row in backend_counts(store).itertuples() if row.operators}

@@ -88,10 +88,18 @@ def ext_attrs(graph_id: str) -> dict[str, str]:
                      "'{type} {guid} Name {name}', '{type} {guid} Id {id}' or '{type} {tag}'.")
 
 
+#: PR_SENSITIVITY is the MAPI property behind EWS's Sensitivity: one value, seen by both APIs
+SENSITIVITY_ID = "Integer 0x0036"
+SENSITIVITY_VALUES = {"Normal": "0", "Personal": "1", "Private": "2", "Confidential": "3"}
+
+
 def single_values(item: Item) -> list[dict[str, str]]:
-    """The item's single-valued extended properties as Graph lists them."""
-    return [{"id": ext_graph_id(attrs), "value": value} for attrs, value in item.ext.values()
-            if not isinstance(value, list)]
+    """The item's single-valued extended properties as Graph lists them (PR_SENSITIVITY from Sensitivity)."""
+    values = [{"id": ext_graph_id(attrs), "value": value} for attrs, value in item.ext.values()
+              if not isinstance(value, list)]
+    if item.text.get("Sensitivity") in SENSITIVITY_VALUES:
+        values.append({"id": SENSITIVITY_ID, "value": SENSITIVITY_VALUES[item.text["Sensitivity"]]})
+    return values
 
 
 def set_extended(item: Item, entries: Any) -> None:
@@ -104,10 +112,21 @@ def set_extended(item: Item, entries: Any) -> None:
             raise GraphError(400, "RequestBodyRead", "Each singleValueExtendedProperties entry is an object with "
                                                      "string 'id' and 'value'.")
         attrs = ext_attrs(entry["id"])
+        if ext_graph_id(attrs).lower() == SENSITIVITY_ID.lower():
+            _set_sensitivity(item, entry["value"])
+            continue
         old = current.get(ext_graph_id(attrs).lower())
         if old is not None:
             item.ext.pop(old, None)
         item.ext[ext_key(attrs)] = (attrs, entry["value"])
+
+
+def _set_sensitivity(item: Item, value: str) -> None:
+    names = {v: k for k, v in SENSITIVITY_VALUES.items()}
+    if value not in names:
+        raise GraphError(400, "ErrorInvalidProperty", f"PR_SENSITIVITY ({SENSITIVITY_ID}) must be one of "
+                                                      f"{', '.join(sorted(names))}, not {value!r}.")
+    item.text["Sensitivity"] = names[value]
 
 
 # ---------------------------------------------------------------- item -> JSON

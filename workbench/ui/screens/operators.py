@@ -1,4 +1,5 @@
-"""Operators: a paged table with filter and sort, toggle contact sync, import with review, verify."""
+"""Operators: a paged table with filter and sort, toggle contact sync, import with review, verify, move between
+backends (dry run first)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, ProgressBar, Static
 
 from workbench.readmodels.operators import OPERATOR_SORTS, OperatorFilter, operators_source
+from workbench.settings import BACKENDS
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.import_review import ImportDialog, ImportRequest, ImportReviewScreen
+from workbench.ui.widgets.move_review import MoveReviewScreen
 from workbench.ui.widgets.paged_table import PagedTable
 
 SORT_ORDER = tuple(OPERATOR_SORTS)
@@ -27,6 +30,7 @@ class OperatorsScreen(WorkbenchScreen):
         Binding("v", "verify_selected", "Verify"),
         Binding("V", "verify_all", "Verify all"),
         Binding("i", "import_csv", "Import CSV"),
+        Binding("m", "move_backend", "Move backend"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -54,6 +58,16 @@ class OperatorsScreen(WorkbenchScreen):
     @dataclass
     class Verified(Message):
         summary: str
+
+    @dataclass
+    class MovePlanned(Message):
+        ids: list[str]
+        target: str
+        results: list
+
+    @dataclass
+    class Moved(Message):
+        results: list
 
     def __init__(self) -> None:
         super().__init__()
@@ -211,4 +225,39 @@ class OperatorsScreen(WorkbenchScreen):
     def verified(self, event: Verified) -> None:
         self.query_one("#ops-progress-row").display = False
         self.notify(event.summary, title="Verification", timeout=8)
+        self.table.reload()
+
+    # --- move between backends -------------------------------------------------------
+    def action_move_backend(self) -> None:
+        key = self.table.selected_key
+        if key is not None:
+            self.plan_move([key], None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="move")
+    def plan_move(self, ids: list[str], target: str | None) -> None:
+        """The dry run (``target`` None: the backend the first operator is not on)."""
+        from workbench.operators.move import move_operators, other_backend
+        target = target or other_backend(self.store, ids[0])
+        self.post_message(self.MovePlanned(ids, target, move_operators(self.store, ids, target, dry_run=True)))
+
+    @on(MovePlanned)
+    def move_planned(self, event: MovePlanned) -> None:
+        def decided(choice: str | None) -> None:
+            if choice == "move":
+                self.move(event.ids, event.target)
+            elif choice == "retarget":
+                self.plan_move(event.ids, next(k for k in BACKENDS if k != event.target))
+            else:
+                self.notify("Move cancelled: nothing written.")
+        self.app.push_screen(MoveReviewScreen(event.target, event.results), decided)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="move")
+    def move(self, ids: list[str], target: str) -> None:
+        from workbench.operators.move import move_operators
+        self.post_message(self.Moved(move_operators(self.store, ids, target, source="dashboard")))
+
+    @on(Moved)
+    def moved(self, event: Moved) -> None:
+        self.notify("\n".join(r.describe(dry_run=False) for r in event.results), title="Move", timeout=8,
+                    markup=False)
         self.table.reload()

@@ -110,6 +110,9 @@ class OverviewScreen(WorkbenchScreen):
         ops.append(f"{d.operators_failing:>6,} ✗ verify failing\n",
                    style="bold red" if d.operators_failing else "")
         ops.append(f"{d.operators_unverified:>6,} ? never verified", style="yellow" if d.operators_unverified else "")
+        if d.backends:                       # which backend serves them: "21 ews · 3 graph" (hybrid)
+            first, *rest = d.backends.items()
+            ops.append(f"\n{first[1]:>6,} {first[0]}" + "".join(f" · {n:,} {kind}" for kind, n in rest))
         self.query_one("#ov-operators", Static).update(ops)
 
         agent = Text()
