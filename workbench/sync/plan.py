@@ -239,9 +239,12 @@ _MATCHING = [
     """CREATE OR REPLACE TEMP TABLE _amb_c AS
     SELECT c.operator_id, c.contact_id FROM _cc c JOIN _ecn n USING (operator_id, email_key)
     JOIN _cem g USING (email_key) WHERE n.n > 1 OR g.n > 1""",
-    # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team
+    # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team, unless
+    #    another item here carries that contact's CRM id (``held``: e.g. one the user de-categorised, still the
+    #    contact's item and adopted again when the contact is back on the team): that is never guessed
     """CREATE OR REPLACE TEMP TABLE _ej AS
-    SELECT e.operator_id, g.contact_id, e.item_id
+    SELECT e.operator_id, g.contact_id, e.item_id,
+           EXISTS (SELECT 1 FROM _ex x WHERE x.operator_id = e.operator_id AND x.crm_id = g.contact_id) AS held
     FROM _ec e JOIN _ecn n USING (operator_id, email_key) JOIN _cem g USING (email_key)
     WHERE n.n = 1 AND g.n = 1
       AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = g.contact_id)
@@ -261,7 +264,8 @@ _PAIRS = """CREATE OR REPLACE TEMP TABLE _pairs AS
     SELECT operator_id, contact_id, item_id, 'link' AS match, NULL AS why FROM _lk
     UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id', NULL FROM _idm WHERE rn = 1
     UNION ALL SELECT operator_id, contact_id, item_id, 'email', NULL FROM _em
-    UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej
+    UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej WHERE NOT held
+    UNION ALL SELECT operator_id, contact_id, item_id, 'none', 'held' FROM _ej WHERE held
     UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id-join', NULL FROM _ij WHERE rn = 1
     UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate-identical' FROM _dup WHERE identical
     UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate' FROM _dup WHERE NOT coalesce(identical, false)
@@ -363,6 +367,8 @@ WITH f AS (
                  ELSE 'skip:AMBIGUOUS_MATCH:another item carries the same CRM id' END
         WHEN match = 'none' AND why = 'duplicate' THEN 'skip:AMBIGUOUS_MATCH:another item carries the same CRM id'
         WHEN match = 'none' AND why = 'ambiguous' THEN 'skip:AMBIGUOUS_MATCH:e-mail shared by several contacts'
+        WHEN match = 'none' AND why = 'held' THEN
+            'skip:AMBIGUOUS_MATCH:its e-mail is a contact''s whose CRM id another item here carries'
         WHEN match = 'none' AND why = 'no-category' THEN 'skip:SKIPPED_NO_CATEGORY:no sync category'
         WHEN match = 'none' AND why = 'private' THEN 'skip:SKIPPED_PRIVATE:private Exchange contact'
         -- linked pairs whose one side left the scope
