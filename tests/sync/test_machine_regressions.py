@@ -84,3 +84,78 @@ def test_an_email_match_never_gives_a_second_item_the_crm_id_a_decategorised_ite
     assert _crm_ids(box) == {"C-1": 1}
     assert w.store.rows("SELECT item_id FROM links WHERE contact_id = 'C-1'") == [(item_id_of(box, "C-1"),)]
     assert preview(w.store, backend=be).plan.writes.empty
+
+
+def _moved_back(box) -> str:
+    """The user deletes the only item in Outlook and moves it back from Deleted Items (a new item id)."""
+    [item] = box.contacts()
+    return box.user_restore(box.user_delete(item["item_id"]))
+
+
+def test_a_restore_racing_a_team_removal_settles_in_one_run(tmp_path):
+    # the link kept pointing at the old id: run 1 forgot it and skipped the restored item as a duplicate, run 2
+    # matched that item by CRM id and put the operator back on the team the CRM had just taken it off
+    w, be = _world(tmp_path, "OP-1")
+    box = be.mailbox("op-1@example.com")
+    w.contact("C-1")
+    _sync(w, be)
+    _moved_back(box)
+    w.contact("C-1", team=())                                   # the CRM takes the operator off the team
+    result = _sync(w, be)
+    assert result.plan.counts() == {"delete-exchange": 1}
+    assert box.contacts() == [] and [box.items[i]["crm_id"] for i in box.in_folder("deleted-items")] == ["C-1"]
+    assert _team(w, "C-1") == set() and w.store.scalar("SELECT count(*) FROM links") == 0
+    assert preview(w.store, backend=be).plan.writes.empty
+
+
+def test_a_restore_racing_a_crm_delete_settles_in_one_run(tmp_path):
+    w, be = _world(tmp_path, "OP-1", "OP-2")
+    w.contact("C-1", team=("OP-1", "OP-2"))
+    _sync(w, be)
+    for op in ("OP-1", "OP-2"):
+        _moved_back(be.mailbox(f"{op.lower()}@example.com"))
+    w.store.rows("UPDATE contacts SET deleted_at = now() WHERE contact_id = 'C-1' RETURNING contact_id")
+    _sync(w, be)
+    assert all(box.contacts() == [] for box in be.mailboxes.values())
+    assert w.store.scalar("SELECT count(*) FROM links") == 0
+    assert preview(w.store, backend=be).plan.writes.empty
+
+
+def test_a_restore_racing_a_crm_edit_pushes_the_edit_whatever_the_conflict_policy(tmp_path):
+    # matched again by CRM id without its link, the pair looked changed on both sides: exchange-wins then wrote
+    # the item's old values over the CRM edit
+    w, be = _world(tmp_path, "OP-1")
+    w.settings(conflict_policy="exchange-wins")
+    box = be.mailbox("op-1@example.com")
+    w.contact("C-1", job_title="Buyer")
+    _sync(w, be)
+    _moved_back(box)
+    w.edit_contact("C-1", job_title="Head buyer")
+    result = _sync(w, be)
+    assert result.plan.counts() == {"update-exchange": 1}
+    assert box.contacts()[0]["job_title"] == "Head buyer"
+    assert w.store.scalar("SELECT job_title FROM contacts WHERE contact_id = 'C-1'") == "Head buyer"
+    assert preview(w.store, backend=be).plan.writes.empty
+
+
+def test_a_team_removal_is_not_undone_by_the_users_own_item_with_that_e_mail(tmp_path):
+    # found by the machine (a team removal, restores and faults): the run after the removal matched the user's
+    # item by e-mail, put the operator back on the team and planned an update, so one clean run did not settle
+    w, be = _world(tmp_path, "OP-1")
+    box = be.mailbox("op-1@example.com")
+    w.contact("C-1")
+    _sync(w, be)
+    mine = box.user_create(categories=[CAT], given_name="Ann", surname="Outlook", email="c-1@crm.test")
+    _sync(w, be)
+    w.contact("C-1", team=())                                    # the CRM takes the operator off the team
+    result = _sync(w, be)
+    assert result.plan.counts() == {"delete-exchange": 1, "skip": 1}
+    assert [r["item_id"] for r in box.contacts()] == [mine] and _team(w, "C-1") == set()
+    again = preview(w.store, backend=be).plan
+    assert again.writes.empty, again.writes[["action", "contact_id", "item_id", "reason"]]
+    skip = again.actions.iloc[0]
+    assert (skip["action"], skip["code"], skip["item_id"]) == ("skip", "AMBIGUOUS_MATCH", mine)
+    w.contact("C-1")                                             # back on the team: the user's item is its item
+    _sync(w, be)
+    assert _crm_ids(box) == {"C-1": 1} and item_id_of(box, "C-1") == mine
+    assert preview(w.store, backend=be).plan.writes.empty
