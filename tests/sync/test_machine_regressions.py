@@ -159,3 +159,22 @@ def test_a_team_removal_is_not_undone_by_the_users_own_item_with_that_e_mail(tmp
     _sync(w, be)
     assert _crm_ids(box) == {"C-1": 1} and item_id_of(box, "C-1") == mine
     assert preview(w.store, backend=be).plan.writes.empty
+
+
+def test_an_update_crm_found_stale_before_its_stamp_writes_nothing_to_exchange(tmp_path):
+    # found by the machine once restores were free: OP-1's update-crm changed the contact first, so OP-2's (an
+    # e-mail join) was skipped PLAN_STALE, yet its item had been stamped with the CRM id: a write not journaled
+    w, be = _world(tmp_path, "OP-1", "OP-2")
+    w.settings(conflict_policy="exchange-wins", max_concurrent_mailboxes=1)
+    w.contact("C-1")
+    _sync(w, be)
+    one, two = be.mailbox("op-1@example.com"), be.mailbox("op-2@example.com")
+    one.user_edit(one.contacts()[0]["item_id"], job_title="edited for OP-1")
+    theirs = two.user_create(categories=[CAT], given_name="Ann", surname="Outlook", email="c-1@crm.test")
+    mark = len(be.writes)
+    result = run_sync(w.store, backend=be, clock=be.clock)
+    assert result.mailbox("OP-2").code == "PLAN_STALE" and result.mailbox("OP-2").stale == 1
+    assert be.writes[mark:] == [] and two.items[theirs]["crm_id"] is None
+    _sync(w, be)                                                 # the next run decides with the CRM as it is now
+    assert _crm_ids(two) == {"C-1": 1} and _team(w, "C-1") == {"OP-1", "OP-2"}
+    assert preview(w.store, backend=be).plan.writes.empty
