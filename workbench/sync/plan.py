@@ -17,7 +17,9 @@ Rules (DESIGN.md "Sync semantics"):
   matching even without the category.
 * Matching order: the ``links`` row; else the CRM-id extended property; else
   the e-mail address, case-insensitive. An e-mail shared by several contacts
-  on either side is never guessed: those items are skipped (AMBIGUOUS_MATCH).
+  on either side is never guessed: those items are skipped (AMBIGUOUS_MATCH), and so is an e-mail match that
+  would put the operator on the team of a contact with an item of its own in the mailbox.
+* A link whose item is gone follows the unlinked item carrying its CRM id (a move gives an item a new id).
 * A change is a content-hash change (Exchange: change key AND hash changed;
   tag churn alone is not a change), judged against the hashes in ``links``.
 * Both changed: ``conflict_policy`` decides (``manual`` leaves a conflict
