@@ -10,7 +10,8 @@ contact in the mailbox with the same content, every synced item linked to a live
 journal accounts for every write the fake applied (a crashed run may lose at most its in-flight batch).
 
 Steps are cheap in memory; a sync costs a few store transactions, so the machine syncs every
-``SYNC_EVERY``-ish steps. ``WORKBENCH_MACHINE_EXAMPLES`` raises the number of examples for a longer hunt.
+``SYNC_EVERY``-ish steps. ``WORKBENCH_MACHINE_EXAMPLES`` raises the number of examples for a longer hunt;
+``--hypothesis-seed=N`` hunts with other examples (derandomized otherwise).
 """
 from __future__ import annotations
 
@@ -399,6 +400,8 @@ class SyncMachine(RuleBasedStateMachine):
         unsettled = set(open_["contact_id"].dropna()) | set(open_["item_id"].dropna())
         links = self.store.rows("SELECT operator_id, contact_id, item_id FROM links")
         for op in OPS:
+            # every item in Contacts counts, categorised or not: one the user de-categorised keeps the CRM id and
+            # is still that contact's item (docs/sync.md, Deletes), so no other item may carry the id
             items = self._items(op, synced=False)
             ids = Counter(r["crm_id"] for r in items if r["crm_id"])
             twice = [k for k, v in ids.items() if v > 1]
