@@ -26,8 +26,8 @@ SPEEDUP = Target("pandas_over_planner", 1.5, what="pandas merge incl. loading / 
 
 
 def build(con, n: int, operators: int) -> None:
-    from workbench.store.schema import MIGRATIONS
-    con.execute(MIGRATIONS[0])
+    from workbench.store.schema import migrate
+    migrate(con)          # the whole schema: the planner reads delete_ledger (migration 6) too
     f = ", ".join(CONTACT_FIELDS)
     con.execute(f"""
         INSERT INTO operators SELECT 'OP-' || lpad(i::VARCHAR, 4, '0'), 'Op ' || i, 'op' || i || '@example.com',

@@ -168,7 +168,9 @@ class CrmSide(Executor):
     joins_team = False
 
     def run(self, ctx: RunContext, box: Box, rows: list[Any], out: Outcome) -> None:
-        stamped = self.send(ctx, box, rows)
+        # a row changed in the CRM already is not stamped either (nothing written that the journal skips)
+        early = self.changed_since_plan(ctx, [r for r in rows if bool(r.stamp)])
+        stamped = self.send(ctx, box, [r for r in rows if r.action_id not in early])
         stale = self.changed_since_plan(ctx, rows)
         op = box.result.operator_id
         for r in rows:

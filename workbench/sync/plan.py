@@ -17,7 +17,9 @@ Rules (DESIGN.md "Sync semantics"):
   matching even without the category.
 * Matching order: the ``links`` row; else the CRM-id extended property; else
   the e-mail address, case-insensitive. An e-mail shared by several contacts
-  on either side is never guessed: those items are skipped (AMBIGUOUS_MATCH).
+  on either side is never guessed: those items are skipped (AMBIGUOUS_MATCH), and so is an e-mail match that
+  would put the operator on the team of a contact with an item of its own in the mailbox.
+* A link whose item is gone follows the unlinked item carrying its CRM id (a move gives an item a new id).
 * A change is a content-hash change (Exchange: change key AND hash changed;
   tag churn alone is not a change), judged against the hashes in ``links``.
 * Both changed: ``conflict_policy`` decides (``manual`` leaves a conflict
@@ -175,17 +177,20 @@ def _scope(ops_filter: str) -> list[str]:
                list_contains(e.categories, $cat) AS has_cat,
                list_contains(e.categories, $cat) AND (NOT e.private OR $incl) AS in_scope
         FROM exchange_contacts e JOIN _ops USING (operator_id)""",
-        # a link whose item is gone while another item carries its CRM id is not a delete: the item was moved
-        # back (a move gives it a new id; restored from Deleted Items): it is matched again by CRM id (a team
-        # contact) or deleted as the item of a deleted contact; a live contact off the team keeps its link
-        """CREATE OR REPLACE TEMP TABLE _lk AS
-        SELECT l.operator_id, l.contact_id, l.item_id, l.change_key, l.crm_hash, l.exchange_hash
+        # a link whose item is gone while an unlinked item carries its CRM id follows that item: the item was
+        # moved (deleted and restored from Deleted Items: a move gives it a new id), which is no change of
+        # either side, so the pair is judged against the link as if it had not moved
+        """CREATE OR REPLACE TEMP TABLE _mv AS
+        SELECT l.operator_id, l.contact_id, min(e.item_id) AS item_id
         FROM links l JOIN _ops USING (operator_id)
-        WHERE EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.item_id = l.item_id)
-           OR NOT EXISTS (SELECT 1 FROM _ex e WHERE e.operator_id = l.operator_id AND e.crm_id = l.contact_id)
-           OR (EXISTS (SELECT 1 FROM contacts k WHERE k.contact_id = l.contact_id AND k.deleted_at IS NULL)
-               AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = l.operator_id
-                                                      AND c.contact_id = l.contact_id))""",
+        JOIN _ex e ON e.operator_id = l.operator_id AND e.crm_id = l.contact_id
+        WHERE NOT EXISTS (SELECT 1 FROM _ex x WHERE x.operator_id = l.operator_id AND x.item_id = l.item_id)
+          AND NOT EXISTS (SELECT 1 FROM links o WHERE o.operator_id = e.operator_id AND o.item_id = e.item_id)
+        GROUP BY ALL""",
+        """CREATE OR REPLACE TEMP TABLE _lk AS
+        SELECT l.operator_id, l.contact_id, coalesce(m.item_id, l.item_id) AS item_id, l.change_key, l.crm_hash,
+               l.exchange_hash, m.item_id IS NOT NULL AS moved
+        FROM links l JOIN _ops USING (operator_id) LEFT JOIN _mv m USING (operator_id, contact_id)""",
         # unlinked CRM contacts and unlinked items: the only candidates for matching
         """CREATE OR REPLACE TEMP TABLE _uc AS
         SELECT c.operator_id, c.contact_id, lower(trim(k.email)) AS email_key
@@ -239,13 +244,20 @@ _MATCHING = [
     """CREATE OR REPLACE TEMP TABLE _amb_c AS
     SELECT c.operator_id, c.contact_id FROM _cc c JOIN _ecn n USING (operator_id, email_key)
     JOIN _cem g USING (email_key) WHERE n.n > 1 OR g.n > 1""",
-    # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team
+    # 3. Exchange items matching (by e-mail) a live contact not on the operator's team: join the team, unless the
+    #    contact has an item of its own here (``held``, never guessed): an item carrying its CRM id (e.g. one the
+    #    user de-categorised, adopted again when the contact is back on the team), its link (the CRM took the
+    #    operator off the team: this plan deletes that item), or a delete of its item from this mailbox in the
+    #    delete ledger not undone since (else the run after that delete would put the operator back on the team)
     """CREATE OR REPLACE TEMP TABLE _ej AS
-    SELECT e.operator_id, g.contact_id, e.item_id
+    SELECT e.operator_id, g.contact_id, e.item_id,
+           EXISTS (SELECT 1 FROM _ex x WHERE x.operator_id = e.operator_id AND x.crm_id = g.contact_id)
+           OR EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = g.contact_id)
+           OR EXISTS (SELECT 1 FROM delete_ledger d WHERE d.operator_id = e.operator_id AND d.contact_id = g.contact_id
+                      AND d.action = 'delete-exchange' AND d.restored_at IS NULL) AS held
     FROM _ec e JOIN _ecn n USING (operator_id, email_key) JOIN _cem g USING (email_key)
     WHERE n.n = 1 AND g.n = 1
-      AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = g.contact_id)
-      AND NOT EXISTS (SELECT 1 FROM _lk l WHERE l.operator_id = e.operator_id AND l.contact_id = g.contact_id)""",
+      AND NOT EXISTS (SELECT 1 FROM _crm c WHERE c.operator_id = e.operator_id AND c.contact_id = g.contact_id)""",
     # ... or carrying the CRM id of a live contact not on the team (e.g. restored from Deleted Items)
     """CREATE OR REPLACE TEMP TABLE _ij AS
     SELECT e.operator_id, e.crm_id AS contact_id, e.item_id,
@@ -261,7 +273,8 @@ _PAIRS = """CREATE OR REPLACE TEMP TABLE _pairs AS
     SELECT operator_id, contact_id, item_id, 'link' AS match, NULL AS why FROM _lk
     UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id', NULL FROM _idm WHERE rn = 1
     UNION ALL SELECT operator_id, contact_id, item_id, 'email', NULL FROM _em
-    UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej
+    UNION ALL SELECT operator_id, contact_id, item_id, 'email-join', NULL FROM _ej WHERE NOT held
+    UNION ALL SELECT operator_id, contact_id, item_id, 'none', 'held' FROM _ej WHERE held
     UNION ALL SELECT operator_id, contact_id, item_id, 'crm-id-join', NULL FROM _ij WHERE rn = 1
     UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate-identical' FROM _dup WHERE identical
     UNION ALL SELECT operator_id, NULL, item_id, 'none', 'duplicate' FROM _dup WHERE NOT coalesce(identical, false)
@@ -300,7 +313,8 @@ WITH f AS (
            coalesce(x.has_cat, false) AS has_cat,
            coalesce(x.private, false) AS ex_private,
            x.crm_id AS ex_crm_id, x.change_key, x.hash AS exchange_hash, t.crm_hash AS team_hash,
-           l.crm_hash AS l_crm_hash, l.exchange_hash AS l_ex_hash, l.change_key AS l_change_key
+           l.crm_hash AS l_crm_hash, l.exchange_hash AS l_ex_hash, l.change_key AS l_change_key,
+           coalesce(l.moved, false) AS moved
     FROM _pairs p
     LEFT JOIN _crm t ON t.operator_id = p.operator_id AND t.contact_id = p.contact_id
     LEFT JOIN _ex x ON x.operator_id = p.operator_id AND x.item_id = p.item_id
@@ -363,6 +377,8 @@ WITH f AS (
                  ELSE 'skip:AMBIGUOUS_MATCH:another item carries the same CRM id' END
         WHEN match = 'none' AND why = 'duplicate' THEN 'skip:AMBIGUOUS_MATCH:another item carries the same CRM id'
         WHEN match = 'none' AND why = 'ambiguous' THEN 'skip:AMBIGUOUS_MATCH:e-mail shared by several contacts'
+        WHEN match = 'none' AND why = 'held' THEN
+            'skip:AMBIGUOUS_MATCH:its e-mail is a contact''s that has (or had) its own item here'
         WHEN match = 'none' AND why = 'no-category' THEN 'skip:SKIPPED_NO_CATEGORY:no sync category'
         WHEN match = 'none' AND why = 'private' THEN 'skip:SKIPPED_PRIVATE:private Exchange contact'
         -- linked pairs whose one side left the scope
@@ -385,6 +401,7 @@ WITH f AS (
             CASE WHEN match <> 'link' THEN 'link::matched by ' || match
                  WHEN crm_hash IS DISTINCT FROM l_crm_hash OR exchange_hash IS DISTINCT FROM l_ex_hash
                      THEN 'link::both sides already equal'
+                 WHEN moved THEN 'link::moved in Exchange (a new item id)'
                  ELSE 'noop::' END
         WHEN winner IS NULL THEN 'noop::'
         WHEN winner = 'manual' THEN 'conflict:CONFLICT_MANUAL:both sides changed; conflict_policy is manual'
