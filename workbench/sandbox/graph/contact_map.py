@@ -55,6 +55,9 @@ def etag(item: Item) -> str:
 
 # ---------------------------------------------------------------- extended properties
 
+SENSITIVITY_TAG = 0x0036                 # PR_SENSITIVITY: EWS's Sensitivity element, by its MAPI number
+SENSITIVITY = ("Normal", "Personal", "Private", "Confidential")
+
 def ext_graph_id(attrs: dict[str, str]) -> str:
     """The Graph id of an EWS extended property: 'String {guid} Name X', 'Integer {guid} Id 0x8005', 'String 0x3001'."""
     kind = attrs.get("PropertyType", "String")
@@ -88,10 +91,27 @@ def ext_attrs(graph_id: str) -> dict[str, str]:
                      "'{type} {guid} Name {name}', '{type} {guid} Id {id}' or '{type} {tag}'.")
 
 
+def _is_sensitivity(attrs: dict[str, str]) -> bool:
+    tag = attrs.get("PropertyTag") or ""
+    return bool(tag) and int(tag, 16 if tag.lower().startswith("0x") else 10) == SENSITIVITY_TAG
+
+
 def single_values(item: Item) -> list[dict[str, str]]:
-    """The item's single-valued extended properties as Graph lists them."""
-    return [{"id": ext_graph_id(attrs), "value": value} for attrs, value in item.ext.values()
-            if not isinstance(value, list)]
+    """The item's single-valued extended properties as Graph lists them; PR_SENSITIVITY is the item's
+    Sensitivity (one MAPI property, whichever API set it)."""
+    values = [{"id": ext_graph_id(attrs), "value": value} for attrs, value in item.ext.values()
+              if not isinstance(value, list) and not _is_sensitivity(attrs)]
+    level = item.text.get("Sensitivity")
+    if level in SENSITIVITY:
+        values.append({"id": f"Integer 0x{SENSITIVITY_TAG:04x}", "value": str(SENSITIVITY.index(level))})
+    return values
+
+
+def _set_sensitivity(item: Item, value: str) -> None:
+    if value not in [str(n) for n in range(len(SENSITIVITY))]:
+        raise GraphError(400, "ErrorInvalidProperty", f"PR_SENSITIVITY must be 0..{len(SENSITIVITY) - 1}, "
+                         f"not {value!r}.")
+    item.text["Sensitivity"] = SENSITIVITY[int(value)]
 
 
 def set_extended(item: Item, entries: Any) -> None:
@@ -104,6 +124,9 @@ def set_extended(item: Item, entries: Any) -> None:
             raise GraphError(400, "RequestBodyRead", "Each singleValueExtendedProperties entry is an object with "
                                                      "string 'id' and 'value'.")
         attrs = ext_attrs(entry["id"])
+        if _is_sensitivity(attrs):
+            _set_sensitivity(item, entry["value"])
+            continue
         old = current.get(ext_graph_id(attrs).lower())
         if old is not None:
             item.ext.pop(old, None)
