@@ -88,6 +88,16 @@ __all__ = ["CAT", "CONTACT_FIELDS", "assert_converged", "item_row", "mailbox_of"
            "writes_since"]
 
 
+@pytest.fixture(scope="module")
+def parity_sandbox(tmp_path_factory, seed_dir, ews_schema_dir):
+    from tests.sync.backends import shared_sandbox
+    sb = shared_sandbox(tmp_path_factory, seed_dir, ews_schema_dir)
+    yield sb
+    from tests.conftest import close_ews_connections
+    close_ews_connections()
+    sb.stop()
+
+
 @pytest.fixture(params=["fake", "ews", "graph"])
 def backend_env(request, tmp_path, monkeypatch, capsys):
     """The demo world served by each backend in turn (``tests/sync/backends.py``)."""

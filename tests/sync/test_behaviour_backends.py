@@ -50,27 +50,29 @@ def test_a_crm_edit_updates_the_item(backend_env):
     env.assert_converged()
 
 
-@pytest.mark.parametrize("policy", ["crm-wins", "exchange-wins", "manual"])
-def test_an_edit_on_both_sides_follows_the_conflict_policy(backend_env, policy):
+def test_an_edit_on_both_sides_follows_the_conflict_policy(backend_env):
+    """One conflict per policy, each in its own run; an edit on one side only is never a conflict."""
     env = backend_env
     env.sync()
-    env.settings(conflict_policy=policy)
-    cid, other = env.linked()[:2]
-    env.crm_set(cid, job_title="CRM title")
-    env.mailboxes.edit(env.address(), cid, job_title="Outlook title")
-    env.mailboxes.edit(env.address(), other, job_title="Outlook only")         # one side only: no conflict
-    run = env.sync()
-    got = (env.crm(cid, "job_title"), env.items()[cid]["job_title"])
+    address = env.address()
+    expected = {"crm-wins": ("CRM title", "CRM title"), "exchange-wins": ("Outlook title", "Outlook title"),
+                "manual": ("CRM title", "Outlook title")}
+    for (policy, want), cid in zip(expected.items(), env.linked()[:3]):
+        env.settings(conflict_policy=policy)
+        env.crm_set(cid, job_title="CRM title")
+        env.mailboxes.edit(address, cid, job_title="Outlook title")
+        run = env.sync()
+        assert (env.crm(cid, "job_title"), env.items()[cid]["job_title"]) == want, policy
+        seen = {"crm-wins": "%conflict, winner crm%", "exchange-wins": "%conflict, winner exchange%",
+                "manual": "%conflict_policy is manual%"}[policy]
+        assert env.store.scalar("SELECT count(*) FROM sync_log WHERE run_id = ? AND contact_id = ? AND detail LIKE ?",
+                                [run["run_id"], cid, seen]) == 1, (policy, run)
+    manual, other = cid, env.linked()[3]
+    env.mailboxes.edit(address, other, job_title="Outlook only")
+    env.settings(conflict_policy="crm-wins")           # the manual one was left to a person; crm-wins settles it
+    env.sync()
     assert (env.crm(other, "job_title"), env.items()[other]["job_title"]) == ("Outlook only", "Outlook only")
-    if policy == "crm-wins":
-        assert got == ("CRM title", "CRM title")
-    elif policy == "exchange-wins":
-        assert got == ("Outlook title", "Outlook title")
-    else:
-        assert got == ("CRM title", "Outlook title")
-        assert env.store.scalar("SELECT count(*) FROM sync_log WHERE run_id = ? AND contact_id = ? "
-                                "AND code = 'CONFLICT_MANUAL'", [run["run_id"], cid]) == 1
-        return
+    assert env.items()[manual]["job_title"] == "CRM title"
     env.assert_converged()
 
 
@@ -153,8 +155,12 @@ def test_the_mass_delete_guard_stops_tells_once_and_yields_to_allow(backend_env)
     assert f"`workbench sync run --operator {OP} --allow-mass-delete`" in mails.iloc[0]["body"]
     sent = [s for s in env.mailboxes.sent_subjects() if f"for {OP} (" in s]
     assert len(sent) == 1 and "MASS_DELETE" in sent[0]
-    assert env.sync()["mailboxes"][0]["status"] == "guarded"          # again guarded, no second e-mail
+    assert f"({100 * len(gone) / len(ids):.0f}%, more than mass_delete_percent=20%)" in mails.iloc[0]["body"]
+    second = env.sync()                                                # again guarded: no second e-mail, and why
+    assert second["mailboxes"][0]["status"] == "guarded"
     assert len([s for s in env.mailboxes.sent_subjects() if f"for {OP} (" in s]) == 1
+    assert env.store.scalar("SELECT count(*) FROM sync_log WHERE run_id = ? AND action = 'notify' "
+                            "AND outcome = 'skipped' AND code = 'MASS_DELETE'", [second["run_id"]]) == 1
     allowed = env.sync("--allow-mass-delete")
     assert allowed["mailboxes"][0]["status"] == "ok", allowed
     assert not any(env.on_team(cid) for cid in gone) and all(env.on_team(cid) for cid in ids if cid not in gone)
@@ -190,13 +196,42 @@ def test_preview_and_dry_run_show_the_plan_and_write_nothing(backend_env):
     actions = {(r["operator_id"], r["action"]): r["count"] for r in data["summary"]}
     assert actions[(OP, "create-exchange")] > 0 and actions[(OP, "create-crm")] >= 1
     assert any(d["field"] == "given_name" and d["after"] == "New" for d in data["detail"])
+    rc, out = env.cli("sync", "preview", "--operator", OP, "--format", "csv")
+    assert rc == 0 and out.startswith("operator_id,action,contact_id,item_id,reason,code,field,before,after")
     rc, out = env.cli("sync", "run", "--operator", OP, "--dry-run", "--no-progress")
     assert rc == 0 and "(dry run)" in out
     assert env.change_keys() == before and env.store.scalar("SELECT count(*) FROM links") == 0
-    assert env.sync()["status"] == "ok"
+    rc, out = env.cli("sync", "run", "--operator", OP, "--no-progress")
+    assert rc == 0 and OP in out and " ok " in out
     new = env.store.df("SELECT contact_id FROM contacts WHERE given_name = 'New' AND surname = 'Person'")
     assert len(new) == 1 and env.on_team(new.iloc[0]["contact_id"])
+    rc, out = env.cli("log", "--operator", OP, "--json")
+    assert rc == 0 and {e["outcome"] for e in json.loads(out)} >= {"planned", "ok"}
+    rc, out = env.cli("log", "--failed")
+    assert rc == 0 and "no journal entries match" in out
+    rc, out = env.cli("sync", "preview", "--operator", OP)
+    assert rc == 0 and "nothing to do" in out
     env.assert_converged()
+
+
+@pytest.mark.parametrize("direction", ["crm-to-exchange", "exchange-to-crm"])
+def test_one_way_directions_write_one_side_only(backend_env, direction):
+    env = backend_env
+    env.settings(sync_direction=direction)
+    contacts = env.store.scalar("SELECT count(*) FROM contacts")
+    items = len(env.mailboxes.rows(env.address()))
+    run = env.sync()
+    assert run["status"] == "ok", run
+    team = {r[0] for r in env.store.rows("SELECT contact_id FROM contact_team WHERE operator_id = ?", [OP])}
+    log = env.store.df("SELECT code FROM sync_log WHERE run_id = ?", [run["run_id"]])
+    assert "SKIPPED_DIRECTION" in set(log["code"].dropna())
+    if direction == "crm-to-exchange":
+        assert env.store.scalar("SELECT count(*) FROM contacts") == contacts          # nothing created in the CRM
+        assert len(env.mailboxes.rows(env.address())) > items and set(env.items()) <= team
+    else:
+        assert len(env.mailboxes.rows(env.address())) == items                       # nothing pushed to Exchange
+        assert env.store.scalar("SELECT count(*) FROM contacts") > contacts
+        assert any(cid.startswith("EXC-") for cid in team)                            # Outlook-only -> CRM
 
 
 def script(env) -> None:
