@@ -47,7 +47,8 @@ def comparable(row: dict[str, Any]) -> tuple:
     """An item as the tests compare it across backends: CRM id (those the CRM gave an Outlook-made contact are
     random, so only their kind), categories, private flag, the synced fields."""
     crm_id = row.get("crm_id")
-    return ("EXC-*" if crm_id and crm_id.startswith("EXC-") else crm_id, tuple(sorted(row.get("categories") or [])), bool(row.get("private")),
+    kind = "EXC-*" if crm_id and crm_id.startswith("EXC-") else crm_id
+    return (kind, tuple(sorted(row.get("categories") or [])), bool(row.get("private")),
             *((row.get(f) or None) for f in CONTACT_FIELDS))
 
 
@@ -102,8 +103,8 @@ class SandboxMailboxes:
 
     def rows(self, address: str, place: str = "contacts") -> list[dict[str, Any]]:
         view = self.sandbox.mailbox(address)
-        rows = [item_row(d) for d in {"contacts": view.contacts, "deleted-items": view.deleted_items,
-                                      "recoverable-items": view.recoverable_items}[place]]
+        folders = dict(zip(PLACES, (view.contacts, view.deleted_items, view.recoverable_items)))
+        rows = [item_row(d) for d in folders[place]]
         if self.kind == "graph":            # the ids a Graph client knows the items by (immutable ids)
             with self.sandbox.store.lock:
                 mb = self.sandbox.store.find_mailbox(address)

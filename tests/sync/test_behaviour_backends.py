@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.sync.backends import OP
+from tests.sync.backends import KINDS, OP, PLACES
 
 CAT = "PegaSASync"
 
@@ -110,7 +110,7 @@ def test_a_crm_delete_puts_the_item_where_delete_to_says(backend_env):
         env.crm_set(cid, deleted_at="2026-01-01 00:00:00")
         run = env.sync()
         assert run["status"] == "ok" and run["planned"] == 1, run
-        found = {p for p in ("contacts", "deleted-items", "recoverable-items") if cid in env.items(place=p)}
+        found = {p for p in PLACES if cid in env.items(place=p)}
         assert found == ({place} if place else set()), (delete_to, found)
         assert not env.store.scalar("SELECT count(*) FROM links WHERE contact_id = ? AND operator_id = ?", [cid, OP])
     env.assert_converged()
@@ -264,7 +264,7 @@ def crm_state(env) -> list[tuple]:
 
 def test_the_same_script_gives_the_same_end_state_on_every_backend(make_backend_env):
     ends = {}
-    for kind in ("fake", "ews", "graph"):
+    for kind in KINDS:
         env = make_backend_env(kind)
         script(env)
         env.assert_converged()
