@@ -5,10 +5,11 @@
 - ``make_sandbox``        factory: ``make_sandbox(seed=..., version=..., **Sandbox kwargs)`` -> running Sandbox,
                           stopped at teardown (exchangelib connections closed too).
 - ``sandbox``             a running Sandbox seeded from ``seed_dir`` (Exchange2016, HTTPS).
+- ``seeded_store_file``   (session) a store with the demo operators and contacts imported once; ``copy_store``.
 - ``exchange_env``        sandbox + a fresh store in tmp_path configured the way a user does it: keystore via
                           fetch-cert + import (Python API), settings via ``settings_table.update``, operators and
-                          contacts loaded from ``seed_dir``, and WORKBENCH_EWS_PASSWORD / WORKBENCH_KEYSTORE_PASSWORD /
-                          WORKBENCH_STORE set with monkeypatch. Yields ``ExchangeEnv``.
+                          contacts from ``seed_dir`` (a copy of ``seeded_store_file``), and WORKBENCH_EWS_PASSWORD /
+                          WORKBENCH_KEYSTORE_PASSWORD / WORKBENCH_STORE set with monkeypatch. Yields ``ExchangeEnv``.
 - ``close_ews_connections()`` drops exchangelib's cached protocols/sessions (``ews_clean`` is the fixture form).
 
 Only fixtures that more than one test area needs live here; areas add theirs in their own conftest.py.
@@ -139,9 +140,33 @@ def configure_store(store: Any, sandbox: Any, workdir: Path, keystore_password: 
     return keystore_path
 
 
-@pytest.fixture
-def exchange_env(sandbox: Any, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExchangeEnv:
+@pytest.fixture(scope="session")
+def seeded_store_file(tmp_path_factory: pytest.TempPathFactory, seed_dir: Path) -> Path:
+    """A store holding the demo operators and CRM contacts, loaded once through the import services; a test
+    copies it (``copy_store``) instead of importing them again (suite time)."""
+    from workbench.contacts_import import import_contacts
     from workbench.store import Store
+    path = tmp_path_factory.mktemp("seeded-store") / "workbench.duckdb"
+    store = Store(path)
+    load_operators(store, seed_dir / "operators.csv")
+    import_contacts(store, seed_dir / "contacts.csv")
+    return path
+
+
+def copy_store(template: Path, target: Path) -> Any:
+    """A Store at ``target`` starting as a copy of the store file ``template`` (closed between operations)."""
+    import shutil
+    from workbench.store import Store
+    for suffix in ("", ".wal"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, target.with_name(target.name + suffix))
+    return Store(target)
+
+
+@pytest.fixture
+def exchange_env(sandbox: Any, seed_dir: Path, seeded_store_file: Path, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> ExchangeEnv:
     workdir = tmp_path / "work"
     workdir.mkdir()
     store_path = workdir / "workbench.duckdb"
@@ -149,8 +174,8 @@ def exchange_env(sandbox: Any, seed_dir: Path, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("WORKBENCH_STORE", str(store_path))
     monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
     monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sandbox.info.service_account.password)
-    store = Store(store_path)
-    keystore_path = configure_store(store, sandbox, workdir, keystore_password, seed_dir=seed_dir)
+    store = copy_store(seeded_store_file, store_path)
+    keystore_path = configure_store(store, sandbox, workdir, keystore_password)
     return ExchangeEnv(store=store, sandbox=sandbox, info=sandbox.info, seed_dir=seed_dir, workdir=workdir,
                        keystore_path=keystore_path, keystore_password=keystore_password,
                        password=sandbox.info.service_account.password)

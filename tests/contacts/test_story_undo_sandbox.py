@@ -46,7 +46,7 @@ def writes_since(env, mark: int) -> list[str]:
 
 
 def test_story_edit_overwrite_team_removal_then_undo_once(env, capsys):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     cid = first_linked(env)
     address = mailbox_of(env.store, OP)
     # 1. edited in Exchange (Outlook) and in the CRM: crm-wins (the default) overwrites the Outlook edit
@@ -110,7 +110,7 @@ def purge_from_deleted_items(env, address: str, cid: str) -> None:
     ("hard", False, "recreated"),
 ])
 def test_undo_moves_back_or_recreates_with_the_same_crm_id(env, capsys, delete_to, purge, how):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     update(env.store, {"delete_to": delete_to}, source="test")
     cid = first_linked(env)
     address = mailbox_of(env.store, OP)

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.conftest import free_port, load_operators
+from tests.conftest import copy_store, free_port, load_operators
 
 REPO = Path(__file__).resolve().parents[2]
 CSDL_FILE = Path(os.environ.get("GRAPH_SCHEMA_DIR", REPO.parent / "shared" / "graph-schema")) / "v1.0-csdl.xml"
@@ -100,9 +100,8 @@ def in_scope(sb: Any, *addresses: str) -> None:
 
 
 @pytest.fixture
-def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def graph_env(make_sandbox, seeded_store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               referee: Any) -> Iterator[GraphEnv]:
-    from workbench.store import Store
     sb = make_sandbox(graph=True, capture=True)
     sb.add_mailbox("alice.jones@example.com", aliases=["a.jones@example.com"])    # the service mailbox
     sb.add_mailbox("bob.smith@example.com")
@@ -114,19 +113,19 @@ def graph_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
     for name in ("WORKBENCH_EWS_PASSWORD", "WORKBENCH_KEYSTORE_PASSWORD"):
         monkeypatch.delenv(name, raising=False)      # a Graph organisation needs neither
-    store = Store(store_path)
-    configure_graph_store(store, sb, seed_dir)
+    store = copy_store(seeded_store_file, store_path)
+    configure_graph_store(store, sb, None)
     yield GraphEnv(store, sb, sb.info.graph, workdir)
     check_bodies(sb.graph.captured, referee)
 
 
 @pytest.fixture
-def hybrid_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def hybrid_env(make_sandbox, seeded_store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                configure_exchange_store, referee: Any) -> Iterator[GraphEnv]:
     """One sandbox serving the same mailboxes over EWS and Graph; the organisation on EWS (keystore, NTLM) with the
     Graph settings filled in, so operators can be moved to Graph one by one."""
     import secrets
-    from workbench.store import Store, settings_table
+    from workbench.store import settings_table
     sb = make_sandbox(graph=True, capture=True)
     sb.add_mailbox("alice.jones@example.com")
     in_scope(sb, "alice.jones@example.com")
@@ -137,8 +136,8 @@ def hybrid_env(make_sandbox, seed_dir: Path, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
     monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
     monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
-    store = Store(workdir / "workbench.duckdb")
-    configure_exchange_store(store, sb, workdir, keystore_password, seed_dir=seed_dir)
+    store = copy_store(seeded_store_file, workdir / "workbench.duckdb")
+    configure_exchange_store(store, sb, workdir, keystore_password)
     settings_table.update(store, {k: v for k, v in graph_settings(sb).items() if k != "backend"}, source="test")
     yield GraphEnv(store, sb, sb.info.graph, workdir)
     check_bodies(sb.graph.captured, referee)

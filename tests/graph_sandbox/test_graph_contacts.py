@@ -172,3 +172,38 @@ def test_send_mail_delivers_and_saves_a_copy(graph_sb: Sandbox, graph: httpx.Cli
     assert any(m["subject"] == "Sync failed" for m in graph_sb.mailbox("bob.smith@example.com").inbox)
     r = graph.post(f"users/{mailbox}/sendMail", json={"message": {"subject": "x"}})
     assert r.status_code == 400 and r.json()["error"]["code"] == "ErrorInvalidRecipients"
+
+
+def test_sensitivity_is_pr_sensitivity_both_ways(graph_sb: Sandbox, graph: httpx.Client, mailbox: str) -> None:
+    """PR_SENSITIVITY (Integer 0x0036) and EWS's Sensitivity are one MAPI property: private on one side is private on
+    the other (the behaviour tests found EWS-private contacts synced over Graph)."""
+    tagged = "Integer 0x0036"
+    expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{tagged}')"}
+    graph_sb.add_mailbox(f"ews.{mailbox}", contacts=[{"display_name": "Secret", "private": True}])
+    graph_sb.graph.set_scope(graph_sb.graph.default_app.client_id,
+                             [*(graph_sb.graph.default_app.scope or []), f"ews.{mailbox}"])
+    [seeded] = graph.get(f"users/ews.{mailbox}/contacts", params=expand).json()["value"]
+    assert seeded["singleValueExtendedProperties"] == [{"id": tagged, "value": "2"}]
+    made = _create(graph, mailbox, displayName="Open")
+    assert graph.get(f"users/{mailbox}/contacts/{made['id']}", params=expand).json()[
+        "singleValueExtendedProperties"] == [{"id": tagged, "value": "0"}]
+    r = graph.patch(f"users/{mailbox}/contacts/{made['id']}",
+                    json={"singleValueExtendedProperties": [{"id": tagged, "value": "2"}]})
+    assert r.status_code == 200, r.text
+    assert graph_sb.mailbox(mailbox).contacts[0]["sensitivity"] == "Private"
+    r = graph.patch(f"users/{mailbox}/contacts/{made['id']}",
+                    json={"singleValueExtendedProperties": [{"id": tagged, "value": "7"}]})
+    assert r.status_code == 400 and "PR_SENSITIVITY" in r.json()["error"]["message"]
+
+
+def test_item_failures_refuse_one_contact(graph_sb: Sandbox, graph: httpx.Client, mailbox: str) -> None:
+    graph_sb.graph.faults.set(item_failures={"CRM-13": "ErrorInvalidProperty"})
+    r = graph.post(f"users/{mailbox}/contacts", json={"displayName": "Refused", "singleValueExtendedProperties": [
+        {"id": CRM, "value": "CRM-13"}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "ErrorInvalidProperty"
+    made = _create(graph, mailbox, displayName="Fine", singleValueExtendedProperties=[{"id": CRM, "value": "CRM-14"}])
+    r = graph.patch(f"users/{mailbox}/contacts/{made['id']}", json={"singleValueExtendedProperties": [
+        {"id": CRM, "value": "CRM-13"}]})
+    assert r.status_code == 400
+    assert [c["display_name"] for c in graph_sb.mailbox(mailbox).contacts] == ["Fine"]
+    assert graph_sb.mailbox(mailbox).contacts[0]["extended_properties"] == {"WorkbenchCrmContactId": "CRM-14"}

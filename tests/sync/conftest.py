@@ -86,3 +86,27 @@ def ok_operators(result: Any) -> list[str]:
 
 __all__ = ["CAT", "CONTACT_FIELDS", "assert_converged", "item_row", "mailbox_of", "mailbox_rows", "ok_operators",
            "writes_since"]
+
+
+@pytest.fixture(scope="module")
+def parity_sandbox(tmp_path_factory, seed_dir, ews_schema_dir):
+    from tests.sync.backends import shared_sandbox
+    sb = shared_sandbox(tmp_path_factory, seed_dir, ews_schema_dir)
+    yield sb
+    from tests.conftest import close_ews_connections
+    close_ews_connections()
+    sb.stop()
+
+
+@pytest.fixture(params=["fake", "ews", "graph"])
+def backend_env(request, tmp_path, monkeypatch, capsys):
+    """The demo world served by each backend in turn (``tests/sync/backends.py``)."""
+    from tests.sync.backends import make_env
+    return make_env(request.param, request, tmp_path / "work", monkeypatch, capsys)
+
+
+@pytest.fixture
+def make_backend_env(request, tmp_path, monkeypatch, capsys):
+    """``make_backend_env(kind)``: several backends' worlds in one test, each in its own folder."""
+    from tests.sync.backends import make_env
+    return lambda kind: make_env(kind, request, tmp_path / kind, monkeypatch, capsys)

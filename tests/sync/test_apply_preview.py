@@ -51,7 +51,7 @@ def items_by_operation(records) -> Counter:
 
 
 def test_applying_a_preview_executes_exactly_its_actions(env):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a, b, c = linked(env)[:3]
     address = mailbox_of(env.store, OP)
     crm_set(env, a, job_title="CRM edit")                            # -> update-exchange
@@ -91,7 +91,7 @@ def test_applying_a_preview_executes_exactly_its_actions(env):
 
 
 def test_an_exchange_edit_after_the_preview_is_not_overwritten(env):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a, b = linked(env)[:2]
     address = mailbox_of(env.store, OP)
     crm_set(env, a, job_title="CRM title a")
@@ -119,7 +119,7 @@ def test_an_exchange_edit_after_the_preview_is_not_overwritten(env):
 
 
 def test_a_crm_edit_after_the_preview_is_not_overwritten(env):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     b = linked(env)[1]
     address = mailbox_of(env.store, OP)
     edit(env, address, b, job_title="Outlook title")
@@ -138,7 +138,7 @@ def test_a_crm_edit_after_the_preview_is_not_overwritten(env):
 
 
 def test_writes_that_appear_after_the_preview_wait_for_the_next_run(env):
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a = linked(env)[0]
     crm_set(env, a, job_title="Previewed")
     pv = preview(env.store, [OP])
@@ -155,7 +155,7 @@ def test_writes_that_appear_after_the_preview_wait_for_the_next_run(env):
 
 def test_an_operator_switched_off_after_the_preview_gets_nothing(env):
     from workbench.operators.switches import set_contact_sync
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a = linked(env)[0]
     crm_set(env, a, job_title="Previewed")
     pv = preview(env.store, [OP])
@@ -171,7 +171,7 @@ def test_an_operator_switched_off_after_the_preview_gets_nothing(env):
 def test_stale_change_key_is_the_last_guard_when_planning_from_the_stored_snapshot(env):
     """snapshot=False re-plans from the stored snapshot (the agent's); an Exchange edit it has not seen yet
     is still caught per item by UpdateItem's change key: EWS_CONFLICT, nothing overwritten."""
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a = linked(env)[0]
     address = mailbox_of(env.store, OP)
     crm_set(env, a, job_title="CRM title")
@@ -186,7 +186,7 @@ def test_stale_change_key_is_the_last_guard_when_planning_from_the_stored_snapsh
 
 def test_a_crm_edit_during_a_run_is_not_overwritten_by_its_update_crm(env):
     """Also without a preview: the CRM side is re-checked right before an update-crm batch is committed."""
-    run_sync(env.store)
+    run_sync(env.store, [OP])
     a, b = linked(env)[:2]
     address = mailbox_of(env.store, OP)
     crm_set(env, a, job_title="CRM edit")                             # update-exchange: runs first

@@ -64,22 +64,6 @@ def test_transient_failures_past_the_deadline_fail_the_mailbox_and_notify(env):
     assert "SYNC_DEADLINE" in set(log["code"].dropna()) and "retried" in set(log["outcome"])
 
 
-def test_a_rejected_item_is_journaled_and_the_rest_go_on(env):
-    victim = env.store.rows("SELECT c.contact_id, c.given_name || ' ' || c.surname FROM contacts c "
-                            "JOIN contact_team t USING (contact_id) WHERE t.operator_id = ? ORDER BY 1 LIMIT 1", [OP])[0]
-    env.sandbox.faults.set(item_failures={victim[1]: "ErrorItemSave"})
-    result = run_sync(env.store, [OP])
-    box = result.mailbox(OP)
-    assert box.failed >= 1 and box.done > 0 and box.status == "partial"
-    failed = env.store.df("SELECT * FROM sync_log WHERE run_id = ? AND outcome = 'failed' AND contact_id IS NOT NULL",
-                          [result.run_id])
-    assert victim[0] in set(failed["contact_id"]) and set(failed["code"]) == {"EWS_ITEM_REJECTED"}
-    env.sandbox.faults.clear()
-    again = run_sync(env.store, [OP])
-    assert again.mailbox(OP).status == "ok"
-    assert_converged(env, [OP])
-
-
 def test_cancel_token_stops_between_batches(env):
     from workbench.store.settings_table import update
     update(env.store, {"batch_size": "3"}, source="test")

@@ -152,8 +152,8 @@ async def test_undo_confirmed_in_the_dashboard_restores_into_the_sandbox_mailbox
     from workbench.exchange.mapping import CRM_ID_PROPERTY_NAME
     from workbench.sync.engine import run_sync
     env = exchange_env
-    run_sync(env.store)
     op = "OP-004"
+    run_sync(env.store, [op])
     cid = env.store.scalar("SELECT contact_id FROM links WHERE operator_id = ? ORDER BY contact_id LIMIT 1", [op])
     with env.store.write() as con:
         con.execute("DELETE FROM contact_team WHERE contact_id = ? AND operator_id = ?", [cid, op])

@@ -123,8 +123,17 @@ class Faults(FaultSwitches[FaultConfig]):
         """Raise the configured per-item error when the item's display name or an extended property matches."""
         with self._lock:
             failures = self._config.item_failures
-            if not failures:
-                return
-        for key in (item.text.get("DisplayName"), item.text.get("Subject"), *item.ext_values()):
-            if key is not None and key in failures:
-                raise EwsError(failures[key], f"The item could not be saved (injected failure for {key!r}).")
+        found = injected_failure(item, failures)
+        if found is not None:
+            raise EwsError(found[1], f"The item could not be saved (injected failure for {found[0]!r}).")
+
+
+def injected_failure(item: Item, failures: dict[str, str]) -> tuple[str, str] | None:
+    """(key, code) of the per-item failure configured for the item's display name, subject or an extended
+    property value (both sandboxes' ``item_failures``), or None."""
+    if not failures:
+        return None
+    for key in (item.text.get("DisplayName"), item.text.get("Subject"), *item.ext_values()):
+        if key is not None and key in failures:
+            return key, failures[key]
+    return None

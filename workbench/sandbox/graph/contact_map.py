@@ -55,6 +55,9 @@ def etag(item: Item) -> str:
 
 # ---------------------------------------------------------------- extended properties
 
+SENSITIVITY_TAG = 0x0036                 # PR_SENSITIVITY: EWS's Sensitivity element, by its MAPI number
+SENSITIVITY = ("Normal", "Personal", "Private", "Confidential")
+
 def ext_graph_id(attrs: dict[str, str]) -> str:
     """The Graph id of an EWS extended property: 'String {guid} Name X', 'Integer {guid} Id 0x8005', 'String 0x3001'."""
     kind = attrs.get("PropertyType", "String")
@@ -88,18 +91,27 @@ def ext_attrs(graph_id: str) -> dict[str, str]:
                      "'{type} {guid} Name {name}', '{type} {guid} Id {id}' or '{type} {tag}'.")
 
 
-#: PR_SENSITIVITY is the MAPI property behind EWS's Sensitivity: one value, seen by both APIs
-SENSITIVITY_ID = "Integer 0x0036"
-SENSITIVITY_VALUES = {"Normal": "0", "Personal": "1", "Private": "2", "Confidential": "3"}
+def _is_sensitivity(attrs: dict[str, str]) -> bool:
+    tag = attrs.get("PropertyTag") or ""
+    return bool(tag) and int(tag, 16 if tag.lower().startswith("0x") else 10) == SENSITIVITY_TAG
 
 
 def single_values(item: Item) -> list[dict[str, str]]:
-    """The item's single-valued extended properties as Graph lists them (PR_SENSITIVITY from Sensitivity)."""
+    """The item's single-valued extended properties as Graph lists them; PR_SENSITIVITY is the item's
+    Sensitivity (one MAPI property, whichever API set it)."""
     values = [{"id": ext_graph_id(attrs), "value": value} for attrs, value in item.ext.values()
-              if not isinstance(value, list)]
-    if item.text.get("Sensitivity") in SENSITIVITY_VALUES:
-        values.append({"id": SENSITIVITY_ID, "value": SENSITIVITY_VALUES[item.text["Sensitivity"]]})
+              if not isinstance(value, list) and not _is_sensitivity(attrs)]
+    level = item.text.get("Sensitivity")
+    if level in SENSITIVITY:
+        values.append({"id": f"Integer 0x{SENSITIVITY_TAG:04x}", "value": str(SENSITIVITY.index(level))})
     return values
+
+
+def _set_sensitivity(item: Item, value: str) -> None:
+    if value not in [str(n) for n in range(len(SENSITIVITY))]:
+        raise GraphError(400, "ErrorInvalidProperty", f"PR_SENSITIVITY must be 0..{len(SENSITIVITY) - 1}, "
+                         f"not {value!r}.")
+    item.text["Sensitivity"] = SENSITIVITY[int(value)]
 
 
 def set_extended(item: Item, entries: Any) -> None:
@@ -112,21 +124,13 @@ def set_extended(item: Item, entries: Any) -> None:
             raise GraphError(400, "RequestBodyRead", "Each singleValueExtendedProperties entry is an object with "
                                                      "string 'id' and 'value'.")
         attrs = ext_attrs(entry["id"])
-        if ext_graph_id(attrs).lower() == SENSITIVITY_ID.lower():
+        if _is_sensitivity(attrs):
             _set_sensitivity(item, entry["value"])
             continue
         old = current.get(ext_graph_id(attrs).lower())
         if old is not None:
             item.ext.pop(old, None)
         item.ext[ext_key(attrs)] = (attrs, entry["value"])
-
-
-def _set_sensitivity(item: Item, value: str) -> None:
-    names = {v: k for k, v in SENSITIVITY_VALUES.items()}
-    if value not in names:
-        raise GraphError(400, "ErrorInvalidProperty", f"PR_SENSITIVITY ({SENSITIVITY_ID}) must be one of "
-                                                      f"{', '.join(sorted(names))}, not {value!r}.")
-    item.text["Sensitivity"] = names[value]
 
 
 # ---------------------------------------------------------------- item -> JSON

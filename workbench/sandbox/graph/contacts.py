@@ -89,6 +89,7 @@ def create_contact(g: GraphState, request: Request, mb: Mailbox, folder: Folder)
         name = " ".join(p for p in (item.text.get("GivenName"), item.text.get("Surname")) if p)
         if name:
             item.text["DisplayName"] = name
+    g.check_item(item)
     with g.store.lock:
         mb.create(folder, item)
         body = {"@odata.context": g.context(mb, "contacts/$entity"), **render(g, request, mb, item)}
@@ -111,6 +112,7 @@ def update_contact(g: GraphState, request: Request, mb: Mailbox, folder: Folder 
         _check_etag(request, item)
         changed = Item.from_json(item.to_json())
         cm.apply(changed, data)            # validate everything before touching the stored item
+        g.check_item(changed)
         item.text, item.lists, item.indexed = changed.text, changed.lists, changed.indexed
         item.addresses, item.ext = changed.addresses, changed.ext
         mb.modified(item)

@@ -1,11 +1,13 @@
 """Faults of the Graph sandbox switchable at run time (admin endpoint or Python): throttling, HTTP
-errors, latency, dropped connections, invalidated delta sync states."""
+errors, latency, dropped connections, invalidated delta sync states, per-item failures."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..faults import FaultSwitches
+from ..faults import FaultSwitches, injected_failure
+from ..items import Item
+from .wire import GraphError
 
 
 @dataclass
@@ -17,10 +19,14 @@ class GraphFaultConfig:
     http_error_share: float = 0.0
     latency_ms: int = 0                  # added to every Graph request while it counts as in flight
     drop_share: float = 0.0              # share of requests whose connection is closed without an answer
+    #: display name or extended property value -> Graph error code a create or update of that contact gets (400)
+    item_failures: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["item_failures"] = dict(self.item_failures)
+        return d
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class GraphFaults(FaultSwitches[GraphFaultConfig]):
         super().__init__()
 
     def _validate(self, config: GraphFaultConfig) -> None:
+        config.item_failures = {str(k): str(v) for k, v in dict(config.item_failures).items()}
         super()._validate(config)
         for name in ("throttle_every", "retry_after_s", "latency_ms"):
             if int(getattr(config, name)) < 0:
@@ -58,3 +65,11 @@ class GraphFaults(FaultSwitches[GraphFaultConfig]):
             throttle = (c.throttle_share > 0 and r.random() < c.throttle_share) or (
                 c.throttle_every > 0 and self._count % c.throttle_every == 0)
             return GraphDecision(c.latency_ms / 1000.0, drop, error, throttle)
+
+    def check_item(self, item: Item) -> None:
+        """Refuse a contact about to be saved when ``item_failures`` names it (400, the configured code)."""
+        with self._lock:
+            failures = self._config.item_failures
+        found = injected_failure(item, failures)
+        if found is not None:
+            raise GraphError(400, found[1], f"The contact could not be saved (injected failure for {found[0]!r}).")

@@ -64,6 +64,7 @@ class GraphSandbox:
         base = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self.state = GraphState(self.store, self.registry, f"{base}/v1.0")
         self.state.capture.enabled = self._capture
+        self.state.check_item = self.faults.check_item
         self.state.ids = IdTracker.from_json(saved.get("ids", {}))
         self.state.epochs = dict(saved.get("epochs", {}))
         self.identity = Identity(self.registry, self.state_dir, base)

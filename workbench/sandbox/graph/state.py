@@ -4,8 +4,9 @@ from __future__ import annotations
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from ..items import Item
 from ..store import Folder, Mailbox, Store
 from .ids import IdTracker, ews_id, rest_id, user_id
 from .registry import Registry
@@ -33,6 +34,7 @@ class GraphState:
         self.ids = IdTracker()
         self.epochs: dict[str, int] = {}                 # folder id -> delta epoch (bumped = states invalid)
         self.capture = Capture()
+        self.check_item: Callable[[Item], None] = lambda _item: None    # per-item faults (GraphFaults.check_item)
 
     def mailbox(self, key: str) -> Mailbox:
         """A mailbox by user id or userPrincipalName (primary address or alias)."""
