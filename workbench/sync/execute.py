@@ -2,22 +2,25 @@
 
 A batch carries at most ``write_batch`` items (``min(batch_size, backend.limits.max_batch)``). Batches of
 one kind are independent: up to ``in_flight`` of them (the backend's ``max_in_flight``; EWS: 1, one after
-the other) are sent at once; the next kind starts when every batch of the previous one is booked. Each
-batch's outcomes are committed in one store transaction before the mailbox counts them.
+the other) are sent at once, each by a lane; the next kind starts when every batch of the previous one is
+booked. A lane never waits for the store between two sends: it hands a batch's outcomes to the run's writer
+(``booking.py``), which commits them (with whatever else is waiting) before the mailbox counts them, and the
+lane sends the next batch meanwhile.
 """
 from __future__ import annotations
 
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 
-from workbench.store.deferred import deferred
 from workbench.sync import faults, ledger
+from workbench.sync.booking import Ticket
 from workbench.sync.calls import call, check
 from workbench.sync.executors import EXECUTORS, Executor
-from workbench.sync.journal import Outcome, batch_entries, commit
+from workbench.sync.journal import Outcome, batch_entries
 from workbench.sync.plan import Plan
 from workbench.sync.results import ProgressEvent
 from workbench.sync.state import Box, RunContext
@@ -42,7 +45,8 @@ def batches(writes: pd.DataFrame, size: int) -> list[Batch]:
 
 
 def execute(ctx: RunContext, box: Box, plan: Plan, *, pass_name: str = "") -> list[str]:
-    """Run one mailbox's write actions; returns the CRM contact ids changed from Exchange."""
+    """Run one mailbox's write actions; returns the CRM contact ids changed from Exchange. Every batch it sent
+    is booked (or failed) when it returns or raises."""
     todo = batches(plan.writes, ctx.write_batch)
     if not todo:
         return []
@@ -51,48 +55,71 @@ def execute(ctx: RunContext, box: Box, plan: Plan, *, pass_name: str = "") -> li
     touched: list[str] = []
     for executor in EXECUTORS:
         group = [b for b in todo if b.executor is executor]
-        if ctx.in_flight <= 1 or len(group) <= 1:
-            for batch in group:
-                touched += _run_batch(ctx, box, batch, plan, len(todo), pass_name)
-        else:
-            touched += _run_concurrently(ctx, box, group, plan, len(todo), pass_name)
+        if group:
+            touched += _run_kind(ctx, box, group, plan, len(todo), pass_name)
     return touched
 
 
-def _run_concurrently(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: int,
-                      pass_name: str) -> list[str]:
-    """Batches of one kind on ``in_flight`` daemon threads (an abandoned mailbox never holds the process open).
-    After the first stop or error no new batch starts; the batches in flight are booked, then it is raised."""
+def _run_kind(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: int, pass_name: str) -> list[str]:
+    """Batches of one kind on ``in_flight`` lanes: the mailbox's own thread for one, else daemon threads (an
+    abandoned mailbox never holds the process open). After the first stop or error no new batch starts; the
+    batches sent are booked, then the error of the first failed batch is raised."""
     queue = deque(group)
     lock = threading.Lock()
     touched: dict[int, list[str]] = {}
     errors: dict[int, BaseException] = {}
 
-    def worker() -> None:
-        while True:
-            with lock:
-                if not queue or errors:
-                    return
-                batch = queue.popleft()
-            try:
-                touched[batch.no] = _run_batch(ctx, box, batch, plan, total, pass_name)
-            except BaseException as exc:        # re-raised below, on the mailbox's thread
-                with lock:
-                    errors[batch.no] = exc
+    def take() -> Batch | None:
+        with lock:
+            return queue.popleft() if queue and not errors else None
 
-    threads = [threading.Thread(target=worker, daemon=True, name="sync-batch")
-               for _ in range(min(ctx.in_flight, len(group)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def lane() -> None:
+        _lane(ctx, box, take, plan, total, pass_name, lock, touched, errors)
+
+    lanes = min(ctx.in_flight, len(group))
+    if lanes <= 1:
+        lane()
+    else:
+        threads = [threading.Thread(target=lane, daemon=True, name="sync-batch") for _ in range(lanes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     if errors:
         raise errors[min(errors)]
     return [cid for b in group for cid in touched.get(b.no, [])]
 
 
-def _run_batch(ctx: RunContext, box: Box, batch: Batch, plan: Plan, total: int,
-               pass_name: str) -> list[str]:
+def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], plan: Plan, total: int, pass_name: str,
+          lock: threading.Lock, touched: dict[int, list[str]], errors: dict[int, BaseException]) -> None:
+    """One sending thread: batch N+1 is sent while the writer books batch N; N is waited for before N+2 is
+    sent, and everything sent is waited for before the lane ends, also when it raised."""
+    waiting: deque[tuple[int, Ticket]] = deque()
+
+    def settle(no: int, ticket: Ticket) -> None:
+        ticket.settle()
+        with lock:
+            if ticket.error is not None:
+                errors[no] = ticket.error
+            else:
+                touched[no] = ticket.out.touched_crm
+
+    batch = None
+    try:
+        while (batch := take()) is not None:
+            waiting.append((batch.no, _run_batch(ctx, box, batch, plan, total, pass_name)))
+            if len(waiting) > 1:
+                settle(*waiting.popleft())
+    except BaseException as exc:        # raised by _run_kind, on the mailbox's thread
+        with lock:
+            errors[batch.no if batch is not None else 0] = exc
+    finally:
+        while waiting:
+            settle(*waiting.popleft())
+
+
+def _run_batch(ctx: RunContext, box: Box, batch: Batch, plan: Plan, total: int, pass_name: str) -> Ticket:
+    """Send one batch and hand its outcomes to the run's writer (``booking.py``)."""
     check(ctx, box)
     r = box.result
     rows = list(batch.frame.itertuples(index=False))
@@ -103,16 +130,18 @@ def _run_batch(ctx: RunContext, box: Box, batch: Batch, plan: Plan, total: int,
     out.booked = ledger.book(out.log, changes, ctx.settings.delete_to)
     batch_entries(out, changes, operator_id=r.operator_id, kind=batch.executor.kind, batch_no=batch.no,
                   items=len(rows), seconds=ctx.clock() - t0, pass_name=pass_name)
-    statements = deferred(lambda con: commit(con, ctx.books.run_id, r.operator_id, out))
-    faults.reached(faults.BEFORE_JOURNAL)
-    ctx.books.write(statements.run)
+    return ctx.booker.submit(r.operator_id, out, lambda: _booked(ctx, box, batch, total, out, len(rows)))
+
+
+def _booked(ctx: RunContext, box: Box, batch: Batch, total: int, out: Outcome, items: int) -> None:
+    """On the writer, once the batch is committed: its mailbox counts it, progress is reported."""
+    r = box.result
     with ctx.counters.lock:
         r.done += out.ok
         r.failed += out.failed
         r.stale += out.stale
     faults.reached(faults.BETWEEN_BATCHES)
-    _report(ctx, r.operator_id, batch, total, len(rows))
-    return out.touched_crm
+    _report(ctx, r.operator_id, batch, total, items)
 
 
 def _report(ctx: RunContext, operator_id: str, batch: Batch, total: int, items: int) -> None:
