@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -25,22 +25,31 @@ from workbench.sync.plan import Plan
 from workbench.sync.results import ProgressEvent
 from workbench.sync.state import Box, RunContext
 
+Changes = dict[int, list[Any]]      # field changes by action id (``Plan.changes_of``)
+
+
+#: batches a lane may have waiting for the writer while it sends the next one (a crash may lose their
+#: bookkeeping); more lets the writer book more per transaction, whose cost is mostly its statements' count
+WAITING = 2
+
 
 @dataclass(frozen=True)
 class Batch:
     no: int
     executor: Executor
-    frame: pd.DataFrame
+    rows: list[Any]             # the plan's action rows (namedtuples)
 
 
 def batches(writes: pd.DataFrame, size: int) -> list[Batch]:
-    """The mailbox's write actions cut into batches of at most ``size`` actions of one kind, in run order."""
+    """The mailbox's write actions cut into batches of at most ``size`` actions of one kind, in run order (rows
+    made once per kind: a pandas slice and its itertuples per batch cost ~1 ms of the GIL each)."""
     out: list[Batch] = []
     by_kind = dict(tuple(writes.groupby("action", sort=False)))
     for executor in EXECUTORS:
         frame = by_kind.get(executor.kind)
-        for start in range(0, 0 if frame is None else len(frame), size):
-            out.append(Batch(len(out) + 1, executor, frame.iloc[start:start + size]))
+        rows = [] if frame is None else list(frame.itertuples(index=False))
+        for start in range(0, len(rows), size):
+            out.append(Batch(len(out) + 1, executor, rows[start:start + size]))
     return out
 
 
@@ -50,17 +59,19 @@ def execute(ctx: RunContext, box: Box, plan: Plan, *, pass_name: str = "") -> li
     todo = batches(plan.writes, ctx.write_batch)
     if not todo:
         return []
-    if box.mailbox is None and any(b.executor.writes_exchange or bool(b.frame["stamp"].any()) for b in todo):
+    if box.mailbox is None and any(b.executor.writes_exchange or any(bool(r.stamp) for r in b.rows) for b in todo):
         box.mailbox = call(ctx, box, "open mailbox", ctx.backend.open, box.result.mailbox)
+    changes = plan.changes_of(plan.writes["action_id"])
     touched: list[str] = []
     for executor in EXECUTORS:
         group = [b for b in todo if b.executor is executor]
         if group:
-            touched += _run_kind(ctx, box, group, plan, len(todo), pass_name)
+            touched += _run_kind(ctx, box, group, changes, len(todo), pass_name)
     return touched
 
 
-def _run_kind(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: int, pass_name: str) -> list[str]:
+def _run_kind(ctx: RunContext, box: Box, group: list[Batch], changes: Changes, total: int,
+              pass_name: str) -> list[str]:
     """Batches of one kind on ``in_flight`` lanes: the mailbox's own thread for one, else daemon threads (an
     abandoned mailbox never holds the process open). After the first stop or error no new batch starts; the
     batches sent are booked, then the error of the first failed batch is raised."""
@@ -74,7 +85,7 @@ def _run_kind(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: 
             return queue.popleft() if queue and not errors else None
 
     def lane() -> None:
-        _lane(ctx, box, take, plan, total, pass_name, lock, touched, errors)
+        _lane(ctx, box, take, changes, total, pass_name, lock, touched, errors)
 
     lanes = min(ctx.in_flight, len(group))
     if lanes <= 1:
@@ -90,7 +101,7 @@ def _run_kind(ctx: RunContext, box: Box, group: list[Batch], plan: Plan, total: 
     return [cid for b in group for cid in touched.get(b.no, [])]
 
 
-def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], plan: Plan, total: int, pass_name: str,
+def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], changes: Changes, total: int, pass_name: str,
           lock: threading.Lock, touched: dict[int, list[str]], errors: dict[int, BaseException]) -> None:
     """One sending thread: batch N+1 is sent while the writer books batch N; N is waited for before N+2 is
     sent, and everything sent is waited for before the lane ends, also when it raised."""
@@ -107,8 +118,8 @@ def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], plan: Pla
     batch = None
     try:
         while (batch := take()) is not None:
-            waiting.append((batch.no, _run_batch(ctx, box, batch, plan, total, pass_name)))
-            if len(waiting) > 1:
+            waiting.append((batch.no, _run_batch(ctx, box, batch, changes, total, pass_name)))
+            if len(waiting) > WAITING:
                 settle(*waiting.popleft())
     except BaseException as exc:        # raised by _run_kind, on the mailbox's thread
         with lock:
@@ -118,15 +129,15 @@ def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], plan: Pla
             settle(*waiting.popleft())
 
 
-def _run_batch(ctx: RunContext, box: Box, batch: Batch, plan: Plan, total: int, pass_name: str) -> Ticket:
-    """Send one batch and hand its outcomes to the run's writer (``booking.py``)."""
+def _run_batch(ctx: RunContext, box: Box, batch: Batch, changes: Changes, total: int, pass_name: str) -> Ticket:
+    """Send one batch and hand its outcomes to the run's writer (``booking.py``); ``changes``: the mailbox's
+    field changes by action id."""
     check(ctx, box)
     r = box.result
-    rows = list(batch.frame.itertuples(index=False))
+    rows = batch.rows
     t0 = ctx.clock()
     out = Outcome()
     batch.executor.run(ctx, box, rows, out)
-    changes = plan.changes_of(batch.frame["action_id"])
     out.booked = ledger.book(out.log, changes, ctx.settings.delete_to)
     batch_entries(out, changes, operator_id=r.operator_id, kind=batch.executor.kind, batch_no=batch.no,
                   items=len(rows), seconds=ctx.clock() - t0, pass_name=pass_name)

@@ -1,5 +1,6 @@
-"""The journal phase: what a batch changes in the store (``Outcome``), its journal entries, and the one
-transaction that commits them; and the journal entries of a plan's decisions."""
+"""The journal phase: what a batch changes in the store (``Outcome``), its journal entries, and the statements
+that book them (``commit_all``, in one transaction of the run's writer, ``booking.py``, for every batch waiting);
+and the journal entries of a plan's decisions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -68,8 +69,8 @@ def batch_entries(out: Outcome, changes: dict[int, list[Any]], *, operator_id: s
 
 
 def commit_all(con: Any, run_id: int | None, outcomes: Sequence[tuple[str, Outcome]]) -> None:
-    """Several batches' bookkeeping in the caller's transaction: one statement per table for all of them (the
-    snapshot: per mailbox), in submission order, so a later batch's row for a key wins as it would in a
+    """Several batches' bookkeeping in the caller's transaction: one statement per table for all of them, in
+    submission order, so a later batch's row for a key wins as it would in a
     transaction of its own. Merging keeps each batch's meaning because a mailbox's batches waiting at once are
     all of one kind (a kind starts when the previous one is booked) and no kind both links and unlinks."""
     def every(name: str) -> list[Any]:
@@ -80,10 +81,10 @@ def commit_all(con: Any, run_id: int | None, outcomes: Sequence[tuple[str, Outco
     st.remove_team(con, every("team_remove"))
     st.drop_links(con, every("unlinks"))
     st.upsert_links(con, every("links"))
-    for op in dict.fromkeys(op for op, _ in outcomes):
-        mine = [out for o, out in outcomes if o == op]
-        st.apply_snapshot_changes(con, op, [r for out in mine for r in out.snap],
-                                  [i for out in mine for i in out.snap_delete])
+    mailboxes = dict.fromkeys(op for op, _ in outcomes)
+    st.apply_snapshot_changes_of(con, [(op, [r for o, out in outcomes if o == op for r in out.snap],
+                                         [i for o, out in outcomes if o == op for i in out.snap_delete])
+                                       for op in mailboxes])
     st.journal(con, run_id, every("log"))
     booked = [out.booked for _, out in outcomes if out.booked is not None]
     ledger.record(con, run_id, ledger.Booked([c for b in booked for c in b.changes],
