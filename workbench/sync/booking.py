@@ -7,8 +7,8 @@ each batch's ``after`` (its mailbox counts it, progress) and wakes whoever waits
 mailbox thread waits for the store between two sends, and one commit serves several batches.
 
 Crash points: a batch is booked when its ticket is done. A process killed before that loses the bookkeeping of
-the batches sent and not booked yet: per sending thread its batch in flight and at most one waiting (``execute``
-waits for batch N's ticket before it sends N+2); the next run adopts what they wrote by CRM id. When the merged
+the batches sent and not booked yet: per sending thread its batch in flight and at most ``execute.WAITING`` (2)
+waiting (a lane waits for batch N's ticket before it sends N+3); the next run adopts what they wrote by CRM id. When the merged
 transaction fails on the data, the batches are booked again one by one, so a bad batch's error stays its own.
 """
 from __future__ import annotations
@@ -85,9 +85,10 @@ class Booker:
 
     def _commit(self, group: list[Ticket]) -> None:
         """One transaction for ``group``. A store fault (STORE_BUSY, DISK_FULL, ...) is every batch's error; a
-        statement that failed on the data books each batch alone, so only the bad one keeps the error."""
-        statements = deferred(lambda con: commit_all(con, self._run_id, [(t.operator_id, t.out) for t in group]))
+        statement (or its parameters) that failed on the data books each batch alone, so only the bad one keeps
+        the error."""
         try:
+            statements = deferred(lambda con: commit_all(con, self._run_id, [(t.operator_id, t.out) for t in group]))
             self._write(statements.run)
         except Exception as exc:
             if len(group) == 1 or isinstance(exc, WorkbenchError):

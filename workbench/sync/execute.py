@@ -103,8 +103,8 @@ def _run_kind(ctx: RunContext, box: Box, group: list[Batch], changes: Changes, t
 
 def _lane(ctx: RunContext, box: Box, take: Callable[[], Batch | None], changes: Changes, total: int, pass_name: str,
           lock: threading.Lock, touched: dict[int, list[str]], errors: dict[int, BaseException]) -> None:
-    """One sending thread: batch N+1 is sent while the writer books batch N; N is waited for before N+2 is
-    sent, and everything sent is waited for before the lane ends, also when it raised."""
+    """One sending thread: it sends its next batch while the writer books the ones before, with at most
+    ``WAITING`` of them not booked yet, and waits for everything it sent before it ends, also when it raised."""
     waiting: deque[tuple[int, Ticket]] = deque()
 
     def settle(no: int, ticket: Ticket) -> None:
