@@ -22,24 +22,25 @@ from _result import PREFIX, SLACK, Target  # noqa: E402
 
 BENCHES = sorted(p.stem for p in BENCH.glob("[!_]*.py"))
 KNOWN_GAPS = {
-    # issue 18: the store is held 35-51% of run_sync at 4x150 under load 7-14. Batch statements are built before the
-    # gate and the plan's optimizer cost is gone, so the gate is held for DuckDB work alone, but each batch commit
-    # (5 statements and a COMMIT: ~25 ms alone) takes 80-125 ms beside the busy mailbox and sandbox threads
-    ("sync_initial", "store_share"): "store held 35-51% of run_sync at 4x150 under load 7-14 (target <= 10%)",
-    # issue 18: 2.47x before the speed branch; after it 1.15-1.40x in quiet spells, up to 2.68x when the load moved
-    # between the two measurements (bulk_create alone varied 1.5-3.3 s from run to run at the same size)
-    ("sync_initial", "run_sync_over_bulk_create"): "run_sync 1.15-2.68x bulk_create at 4x150, load 7-14 "
+    # issue 18: the store is held 35-51% of run_sync at 4x150 under load 7-14 before the run's store writer
+    # (sync/booking.py); with it 31-32% at 4x150 and 20-21% at 10x500 (load ~9): the writer books every waiting batch
+    # in one transaction, but each of its DuckDB calls waits 15-30 ms for the GIL beside the mailbox and sandbox threads
+    ("sync_initial", "store_share"): "store held 31-32% of run_sync at 4x150 under load ~9 (target <= 10%)",
+    # issue 18: 2.47x before the speed branch; after it 1.15-2.68x at 4x150; with the store writer 1.25-1.83x at 4x150
+    # and 0.89-1.13x at 10x500 (load ~9; bulk_create alone varies 1.5-3.3 s from run to run at 4x150)
+    ("sync_initial", "run_sync_over_bulk_create"): "run_sync 1.25-1.83x bulk_create at 4x150, load ~9 "
                                                    "(target <= 1.3x)",
-    # 10.9-13.7 in 3 runs of 5 at 4x150, load 7-14; 6.4 and 8.8 beside a test run
+    # 10.9-13.7 in 3 runs of 5 at 4x150, load 7-14; 6.4 and 8.8 beside a test run; 8.5-9.1 with the store writer
     ("sync_initial", "less_time_than_loop"): "6.4-13.7x less time than the per-item loop at 4x150, load 7-14 "
                                              "(target >= 10x)",
-    # issue 14, Graph: requests are 15-19x fewer than the per-item loop (met), but run_sync's 32 $batch of 20 (4x150)
-    # journal 13.0 s of batch time in a 4.1 s run, where plain httpx sends the same 32 in 0.4-1.4 s; sampled, the
-    # mailbox workers wait for the store's write lock (store/connection.py hold) about as long as for Graph (issue 18)
-    ("sync_initial_graph", "less_time_than_post_loop"): "run_sync 0.31-0.44x the per-item POST loop's speed at "
-                                                        "4x150 (target >= 2x)",
-    ("sync_initial_graph", "run_sync_over_batch_limit"): "run_sync 3.8-10.2x plain $batch creates at 4x150 "
-                                                         "(target <= 1.5x)",
+    # issue 14, Graph: requests are 15-19x fewer than the per-item loop (met). Before the run's store writer the
+    # mailbox workers waited for the store's write lock about as long as for Graph (3.8-10.2x plain $batch at 4x150);
+    # with it 1.41-2.25x at 4x150 and 1.80-2.06x at 10x500 (load 2-9): the writer is busy through most of the
+    # execute phase, waiting for the GIL at each DuckDB call beside the in-process sandbox
+    ("sync_initial_graph", "less_time_than_post_loop"): "run_sync 0.66-1.20x the per-item POST loop's speed at "
+                                                        "4x150, load ~9 (target >= 2x)",
+    ("sync_initial_graph", "run_sync_over_batch_limit"): "run_sync 1.41-2.25x plain $batch creates at 4x150, "
+                                                         "load ~9 (target <= 1.5x)",
     # issue 17: the search reads one range of sorted terms (2.1-2.4x the ILIKE scan at 1,000,000, load 9-14), but
     # at 50,000 its fixed cost per query (fold the text, one row group, the page's rows and team; ~50-70 ms cold)
     # is above the whole scan's (~30-45 ms)

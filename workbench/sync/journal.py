@@ -1,9 +1,10 @@
-"""The journal phase: what a batch changes in the store (``Outcome``), its journal entries, and the one
-transaction that commits them; and the journal entries of a plan's decisions."""
+"""The journal phase: what a batch changes in the store (``Outcome``), its journal entries, and the statements
+that book them (``commit_all``, in one transaction of the run's writer, ``booking.py``, for every batch waiting);
+and the journal entries of a plan's decisions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.store import sync_tables as st
@@ -13,7 +14,7 @@ from workbench.sync.plan import Plan
 
 @dataclass
 class Outcome:
-    """What one batch changes in the store; committed in one transaction."""
+    """What one batch changes in the store; booked in one transaction (with other batches waiting then)."""
     links: list[dict] = field(default_factory=list)
     unlinks: list[tuple[str, str]] = field(default_factory=list)
     crm: list[dict] = field(default_factory=list)
@@ -67,16 +68,27 @@ def batch_entries(out: Outcome, changes: dict[int, list[Any]], *, operator_id: s
                               + (f", {out.stale} changed since the plan" if out.stale else "")})
 
 
-def commit(con: Any, run_id: int | None, operator_id: str, out: Outcome) -> None:
-    """A batch's bookkeeping in the caller's transaction."""
-    st.upsert_crm_contacts(con, out.crm)
-    st.add_team(con, out.team_add)
-    st.remove_team(con, out.team_remove)
-    st.drop_links(con, out.unlinks)
-    st.upsert_links(con, out.links)
-    st.apply_snapshot_changes(con, operator_id, out.snap, out.snap_delete)
-    st.journal(con, run_id, out.log)
-    ledger.record(con, run_id, out.booked)
+def commit_all(con: Any, run_id: int | None, outcomes: Sequence[tuple[str, Outcome]]) -> None:
+    """Several batches' bookkeeping in the caller's transaction: one statement per table for all of them, in
+    submission order, so a later batch's row for a key wins as it would in a
+    transaction of its own. Merging keeps each batch's meaning because a mailbox's batches waiting at once are
+    all of one kind (a kind starts when the previous one is booked) and no kind both links and unlinks."""
+    def every(name: str) -> list[Any]:
+        return [x for _, out in outcomes for x in getattr(out, name)]
+
+    st.upsert_crm_contacts(con, every("crm"))
+    st.add_team(con, every("team_add"))
+    st.remove_team(con, every("team_remove"))
+    st.drop_links(con, every("unlinks"))
+    st.upsert_links(con, every("links"))
+    mailboxes = dict.fromkeys(op for op, _ in outcomes)
+    st.apply_snapshot_changes_of(con, [(op, [r for o, out in outcomes if o == op for r in out.snap],
+                                         [i for o, out in outcomes if o == op for i in out.snap_delete])
+                                       for op in mailboxes])
+    st.journal(con, run_id, every("log"))
+    booked = [out.booked for _, out in outcomes if out.booked is not None]
+    ledger.record(con, run_id, ledger.Booked([c for b in booked for c in b.changes],
+                                             [d for b in booked for d in b.deletes]))
 
 
 def plan_entries(plan: Plan, dry_run: bool, *, preview: bool = False) -> list[dict]:

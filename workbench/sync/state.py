@@ -2,7 +2,7 @@
 
 ``Box``: one mailbox's progress (its result, deadline, open mailbox, stop flags). ``Counters``: requests,
 retries and items done, shared by the mailbox threads. ``Books``: the run's store access (the store's gate
-serialises the threads). ``RunContext``: what every phase reads (settings, backend, limits, clock, cancel).
+serialises the threads); ``Booker`` (``booking.py``): the run's one writer of batch bookkeeping. ``RunContext``: what every phase reads (settings, backend, limits, clock, cancel).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from workbench.store import Store
 from workbench.store import sync_tables as st
 from workbench.store.connection import lock_timeout
 from workbench.store.deferred import deferred
+from workbench.sync.booking import Booker
 from workbench.sync.results import MailboxResult, ProgressEvent
 
 #: a request's timeout when the backend does not say (exchange.client's DEFAULT_TIMEOUT)
@@ -99,6 +100,7 @@ class RunContext:
     write_batch: int
     in_flight: int
     stuck_grace: float
+    booker: Booker
     progress: Callable[[ProgressEvent], None] | None = None
     to_notify: list[tuple[Box, str, str]] = field(default_factory=list)   # (mailbox, code, detail)
 
@@ -113,9 +115,11 @@ class RunContext:
         # a worker checks its deadline before each request, so it can overrun it by one request and the booking
         # of its batch (which may wait for the store gate)
         grace = float(getattr(backend, "request_timeout", DEFAULT_REQUEST_TIMEOUT)) + lock_timeout() + BOOKING_GRACE
-        return cls(settings, backend, Books(store, run_id), Counters(clock()), cancel, clock, deadline, batch_size,
+        books = Books(store, run_id)
+        return cls(settings, backend, books, Counters(clock()), cancel, clock, deadline, batch_size,
                    write_batch=min(batch_size, limits.max_batch) if limits else batch_size,
-                   in_flight=max(1, limits.max_in_flight) if limits else 1, stuck_grace=grace, progress=progress)
+                   in_flight=max(1, limits.max_in_flight) if limits else 1, stuck_grace=grace,
+                   booker=Booker(books.write, run_id), progress=progress)
 
     @property
     def category(self) -> str:
