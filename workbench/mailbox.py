@@ -106,7 +106,11 @@ class ChangePage:
 
 class StateInvalid(Exception):
     """The server refused the stored state (EWS ErrorInvalidSyncStateData, Graph 410 / resyncRequired):
-    start again without one (a full snapshot)."""
+    start again without one (a full snapshot). ``code``: the catalogue code, when the backend has one."""
+
+    def __init__(self, detail: str = "", code: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,25 @@ def test_sync_completes_under_throttling_and_the_next_plan_is_empty(graph_env) -
     agree(env, op, email)
     rc, out, err = sync_run("--operator", op)
     assert rc == 0 and out["planned"] == 0, out
+
+
+def test_sync_completes_over_mailbox_concurrency_and_the_next_plan_is_empty(graph_env) -> None:
+    """Another instance of the app holds 3 of the mailbox's 4 in-flight slots (MailboxConcurrency, 429 with
+    Retry-After): the run waits its turn per request and ends ok, without duplicates; a second run plans nothing."""
+    env = graph_env
+    op, email = first_operator(env.store)
+    env.sandbox.graph.throttle.configure(concurrency=1)        # what is left of the 4 for this instance
+    env.sandbox.graph.faults.set(latency_ms=40)                # each request stays in flight a while
+    try:
+        rc, out, err = sync_run("--operator", op)
+    finally:
+        env.sandbox.graph.throttle.configure(concurrency=4)
+        env.sandbox.graph.faults.clear()
+    assert rc == 0 and out["mailboxes"][0]["status"] == "ok", (err, out)
+    refused = [r for r in env.sandbox.graph.requests if r.status == 429 and r.code == "ApplicationThrottled"]
+    assert refused, "the run's requests met the MailboxConcurrency limit"
+    crm_ids = Counter(r["crm_id"] for r in mailbox_rows(env.sandbox, email) if r["crm_id"])
+    assert crm_ids and max(crm_ids.values()) == 1, "no duplicate"
+    agree(env, op, email)
+    rc, out, err = sync_run("--operator", op)
+    assert rc == 0 and out["planned"] == 0, out

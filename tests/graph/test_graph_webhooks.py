@@ -247,6 +247,18 @@ def test_agent_serves_graph_webhooks_end_to_end(capsys, graph_agent) -> None:
     email = create_in_mailbox(env, mailbox, "Afterwards")
     assert wait_for(lambda: crm_contact(env.store, email), timeout=20), "the new subscription does not deliver"
 
+    # a 410 delta reset: the stored delta link is refused; the agent journals it and reads the whole folder
+    assert wait_for(lambda: not ra.agent.busy(), timeout=20)
+    env.sandbox.graph.invalidate_sync(mailbox)
+    email = create_in_mailbox(env, mailbox, "Reset")
+    assert wait_for(lambda: crm_contact(env.store, email), timeout=20), "the reset lost the contact"
+    assert [e for e in ra.named("sync-state-reset") if e["operator"] == op and e["code"] == "GRAPH_DELTA_RESET"]
+    assert env.store.rows("SELECT outcome, code FROM sync_log WHERE operator_id = ? AND action = 'sync-state-reset'",
+                          [op]) == [("ok", "GRAPH_DELTA_RESET")]
+    assert wait_for(lambda: not ra.agent.busy(), timeout=20)
+    from workbench.sync.plan import plan_store
+    assert plan_store(env.store, None, [op]).is_empty, "after the reset the next plan is empty"
+
     # half of the subscription's lifetime (notification_frequency_minutes) later, the agent renews it
     renewed = len(ra.named("subscription-renewed"))
     patches = sum(1 for r in env.sandbox.graph.requests if r.method == "PATCH" and "subscriptions" in r.path)
@@ -254,6 +266,7 @@ def test_agent_serves_graph_webhooks_end_to_end(capsys, graph_agent) -> None:
     assert wait_for(lambda: len(ra.named("subscription-renewed")) > renewed, timeout=20)
     assert sum(1 for r in env.sandbox.graph.requests if r.method == "PATCH" and "subscriptions" in r.path) > patches
     assert subscription_of(env.store, op) == new, "renewed, not replaced"
+
 
 
 def check(capsys, *args: str) -> tuple[int, dict]:

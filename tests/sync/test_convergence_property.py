@@ -70,7 +70,7 @@ def test_random_edits_on_both_sides_converge(env):
     run_sync(env.store, OPS)
     counter = [0]
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(edits=st.lists(edit_st, min_size=1, max_size=4))
     def prop(edits):
         for e in edits:

@@ -2,8 +2,9 @@
 
 Each page's changes are committed together with the state after the page, so a stored state never gets
 ahead of the changes it covers. Without a state (the first sync, or one the server refused) the whole
-folder arrives as creates and replaces the snapshot in one transaction. The store is never held while a
-page is read from Exchange.
+folder arrives as creates and replaces the snapshot in one transaction; a refused state is journaled
+(``sync-state-reset``, with the backend's code, e.g. GRAPH_DELTA_RESET) in that transaction. The store is
+never held while a page is read from Exchange.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from workbench.agent import state
 from workbench.agent.events import Log
 from workbench.mailbox import Mailbox, StateInvalid
 from workbench.store import Store
-from workbench.store.sync_tables import apply_snapshot_changes, replace_snapshot
+from workbench.store.sync_tables import apply_snapshot_changes, journal, replace_snapshot
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ def fetch_increment(store: Store, op: str, box: Mailbox, batch_size: int, stop: 
     if stored:
         try:
             return _from_state(store, op, box, stored, batch_size, stop)
-        except StateInvalid:
-            log("sync-state-reset", operator=op, why="Exchange refused the stored sync state")
+        except StateInvalid as reset:
+            log("sync-state-reset", operator=op, why="Exchange refused the stored sync state", code=reset.code)
+            return _whole_folder(store, op, box, batch_size, stop, reset=reset)
     return _whole_folder(store, op, box, batch_size, stop)
 
 
@@ -49,7 +51,8 @@ def _from_state(store: Store, op: str, box: Mailbox, sync_state: str, batch_size
     return Fetched(pages, changes)
 
 
-def _whole_folder(store: Store, op: str, box: Mailbox, batch_size: int, stop: threading.Event) -> Fetched:
+def _whole_folder(store: Store, op: str, box: Mailbox, batch_size: int, stop: threading.Event,
+                  reset: StateInvalid | None = None) -> Fetched:
     rows: dict[str, dict] = {}
     final = None
     pages = changes = 0
@@ -66,4 +69,8 @@ def _whole_folder(store: Store, op: str, box: Mailbox, batch_size: int, stop: th
     with store.write() as con:
         replace_snapshot(con, op, rows.values())
         state.save_sync_state(con, op, box.address, final)
+        if reset is not None:
+            journal(con, None, [{"operator_id": op, "action": "sync-state-reset", "outcome": "ok", "code": reset.code,
+                                 "detail": f"{box.address}: the stored sync state was refused ({reset}); the whole "
+                                           f"folder was read again ({len(rows)} contacts)"[:500]}])
     return Fetched(pages, changes)

@@ -104,7 +104,7 @@ class GraphMailbox:
                                  from_state=state is not None)
         except WorkbenchError as err:
             if err.code == "GRAPH_DELTA_RESET":
-                raise StateInvalid(err.detail) from None
+                raise StateInvalid(err.detail, err.code) from None
             raise
 
     # --- writes
