@@ -28,6 +28,15 @@ def _sync(w: World, be: MemoryBackend):
     return result
 
 
+def _one_contact_synced(tmp_path, **fields):
+    """OP-1 with contact C-1 (``fields``) synced once into its mailbox: (world, backend, mailbox)."""
+    w, be = _world(tmp_path, "OP-1")
+    box = be.mailbox("op-1@example.com")
+    w.contact("C-1", **fields)
+    _sync(w, be)
+    return w, be, box
+
+
 def _crm_ids(box) -> Counter:
     return Counter(r["crm_id"] for r in box.contacts() if r["crm_id"])
 
@@ -42,10 +51,7 @@ def _team(w: World, contact_id: str) -> set[str]:
 
 
 def test_a_decategorised_item_is_adopted_again_when_its_contact_rejoins_the_team(tmp_path):
-    w, be = _world(tmp_path, "OP-1")
-    box = be.mailbox("op-1@example.com")
-    w.contact("C-1", job_title="Buyer")
-    _sync(w, be)
+    w, be, box = _one_contact_synced(tmp_path, job_title="Buyer")
     [item] = box.contacts()
     box.user_edit(item["item_id"], categories=["Personal"])       # the user stops syncing it
     _sync(w, be)
@@ -64,10 +70,7 @@ def test_a_decategorised_item_is_adopted_again_when_its_contact_rejoins_the_team
 def test_an_email_match_never_gives_a_second_item_the_crm_id_a_decategorised_item_carries(tmp_path):
     # found by the machine at 16 examples: the de-categorised item kept C-1's id, a new categorised item with C-1's
     # e-mail matched C-1 by e-mail (joining the team) and was stamped with C-1's id too
-    w, be = _world(tmp_path, "OP-1")
-    box = be.mailbox("op-1@example.com")
-    w.contact("C-1")
-    _sync(w, be)
+    w, be, box = _one_contact_synced(tmp_path)
     [item] = box.contacts()
     box.user_edit(item["item_id"], categories=["Personal"])
     _sync(w, be)
@@ -95,10 +98,7 @@ def _moved_back(box) -> str:
 def test_a_restore_racing_a_team_removal_settles_in_one_run(tmp_path):
     # the link kept pointing at the old id: run 1 forgot it and skipped the restored item as a duplicate, run 2
     # matched that item by CRM id and put the operator back on the team the CRM had just taken it off
-    w, be = _world(tmp_path, "OP-1")
-    box = be.mailbox("op-1@example.com")
-    w.contact("C-1")
-    _sync(w, be)
+    w, be, box = _one_contact_synced(tmp_path)
     _moved_back(box)
     w.contact("C-1", team=())                                   # the CRM takes the operator off the team
     result = _sync(w, be)
@@ -141,10 +141,7 @@ def test_a_restore_racing_a_crm_edit_pushes_the_edit_whatever_the_conflict_polic
 def test_a_team_removal_is_not_undone_by_the_users_own_item_with_that_e_mail(tmp_path):
     # found by the machine (a team removal, restores and faults): the run after the removal matched the user's
     # item by e-mail, put the operator back on the team and planned an update, so one clean run did not settle
-    w, be = _world(tmp_path, "OP-1")
-    box = be.mailbox("op-1@example.com")
-    w.contact("C-1")
-    _sync(w, be)
+    w, be, box = _one_contact_synced(tmp_path)
     mine = box.user_create(categories=[CAT], given_name="Ann", surname="Outlook", email="c-1@crm.test")
     _sync(w, be)
     w.contact("C-1", team=())                                    # the CRM takes the operator off the team
