@@ -134,7 +134,7 @@ def import_contacts(store: Store, path: str | Path, *, source: str = "cli") -> C
         con.register("incoming_team", team)
         affected = [r[0] for r in con.execute(_affected_sql()).fetchall()]
         con.execute(f"INSERT OR REPLACE INTO contacts ({cols}) SELECT {cols} FROM incoming_contacts")
-        contact_search.refresh(con, "SELECT contact_id FROM incoming_contacts")
+        contact_search.refresh_imported(con, "SELECT contact_id FROM incoming_contacts")
         con.execute("DELETE FROM contact_team WHERE contact_id IN (SELECT contact_id FROM incoming_contacts)")
         con.execute("INSERT OR IGNORE INTO contact_team SELECT contact_id, operator_id, added_at FROM incoming_team")
         if affected:

@@ -64,6 +64,19 @@ def test_a_phone_shaped_text_matches_its_digits_anywhere(imported, capsys):
     assert find(capsys, "ana7") == [("CRM-3", "e-mail")]                # not phone-shaped: a word
 
 
+def test_an_import_of_most_contacts_leaves_the_terms_sorted_and_no_backlog(imported, capsys):
+    store = Store()
+    with store.read() as con:
+        assert contact_search.backlog(con) == (0, 0)              # the first import: built sorted
+    assert store.scalar("SELECT count(*) FROM contact_search") > 0
+    write_csv(imported / "all.csv", [{**r, "company": "Vandelay"} for r in ROWS[:2]])
+    assert main(["contacts", "import", str(imported / "all.csv")]) == 0    # 2 of 3: rebuilt again
+    with store.read() as con:
+        assert contact_search.backlog(con) == (0, 0)
+    assert find(capsys, "vandelay") == [("CRM-1", "company"), ("CRM-2", "company")]
+    assert find(capsys, "sohne") == [("CRM-3", "company"), ("CRM-2", "name")]     # the old companies gone
+
+
 def test_the_terms_follow_a_reimport_and_store_reindex_sorts_them_in(imported, capsys, monkeypatch):
     write_csv(imported / "c2.csv", [{**ROWS[0], "surname": "Schäfer", "company": "Globex"}])
     assert main(["contacts", "import", str(imported / "c2.csv")]) == 0
@@ -73,7 +86,7 @@ def test_the_terms_follow_a_reimport_and_store_reindex_sorts_them_in(imported, c
     store = Store()
     assert ("CRM-1",) in store.rows("SELECT contact_id FROM contact_search_stale")
     recent = store.scalar("SELECT count(*) FROM contact_search_recent")
-    stale = store.scalar("SELECT count(*) FROM contact_search_stale")          # every contact imported so far
+    stale = store.scalar("SELECT count(*) FROM contact_search_stale")          # CRM-1, re-imported alone
     monkeypatch.setattr(contact_search, "REINDEX_AT", recent - 1)
     capsys.readouterr()
     assert main(["store", "check"]) == 0

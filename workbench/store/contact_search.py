@@ -11,8 +11,8 @@ phone-shaped query (``PHONE_TEXT``) matches on its digits anywhere in a phone. R
 keys (surname, given name), so a search never joins the contacts table but for a page.
 
 Every writer of contact fields refreshes the rows it wrote in its own transaction (``refresh``): the CSV
-import and the sync's CRM upserts; migration 8 builds it for an existing store. contact_search is written
-sorted by term, so DuckDB's per-row-group min/max skip all but the range; a refresh of some contacts writes
+import (one of most contacts rebuilds it all: ``refresh_imported``) and the sync's CRM upserts; migration 8
+builds it for an existing store. contact_search is written sorted by term, so DuckDB's per-row-group min/max skip all but the range; a refresh of some contacts writes
 their terms to the small contact_search_recent (read whole by every search) and marks their old rows stale;
 ``refresh(con)`` of all contacts sorts everything into contact_search again (``workbench store reindex``;
 ``store check`` warns once the recent rows pass ``REINDEX_AT``).
@@ -119,6 +119,15 @@ def refresh(con: Any, ids: str | None = None, params: Any = ()) -> None:
     con.execute(f"INSERT OR IGNORE INTO contact_search_stale SELECT DISTINCT * FROM ({ids})", params)
     con.execute(f"DELETE FROM contact_search_recent WHERE contact_id IN ({ids})", params)
     con.execute(f"INSERT INTO contact_search_recent {_terms_sql(f'WHERE c.contact_id IN ({ids})')}", params)
+
+
+def refresh_imported(con: Any, ids: str) -> None:
+    """``refresh`` for an import: one that writes at least half of all contacts (the first import, a full
+    re-import) rebuilds every contact's terms sorted, which costs about as much as adding theirs to
+    contact_search_recent and leaves no backlog for every search to read."""
+    imported = con.execute(f"SELECT count(*) FROM ({ids})").fetchone()[0]
+    total = con.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    refresh(con, None if 2 * imported >= total else ids)
 
 
 def backlog(con: Any) -> tuple[int, int]:
