@@ -38,6 +38,16 @@ async def test_preview_then_apply(exchange_env):
         assert first_action in set(pv.summary["action"])
         detail = app.screen.query_one("#pv-detail")
         assert detail.row_count > 0
+        notes = str(app.screen.query_one("#pv-notes").render())   # each unread mailbox: its code and title
+        assert "✗ OP-002 EWS_MAILBOX_NOT_FOUND\n  Mailbox not found" in notes
+        assert "✗ OP-003 EWS_IMPERSONATION_DENIED\n  Impersonation denied" in notes
+        skip_row = [str(summary.get_row_at(i)[0]) for i in range(summary.row_count)].index("skip")
+        summary.move_cursor(row=skip_row)                          # a skip changes no field: its reason is shown
+        await settle(pilot)
+        assert [str(c.label) for c in detail.columns.values()] == ["Contact / item", "Reason / code"]
+        assert all(str(detail.get_row_at(i)[1]).startswith("SKIPPED_") for i in range(detail.row_count))
+        summary.move_cursor(row=0)
+        await settle(pilot)
         # nothing written to Exchange by the preview
         assert db.scalar("SELECT count(*) FROM sync_runs WHERE NOT dry_run") == 0
         await pilot.press("a")

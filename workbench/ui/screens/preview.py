@@ -19,11 +19,19 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from workbench.errors import CATALOGUE
 from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
 from workbench.ui.widgets.confirm import Confirm
 
 DETAIL_LIMIT = 500
+#: the detail's columns (key, label, width), sized to fit the pane at 120 columns (a longer value ends in …):
+#: rows that change fields show them before -> after; rows that change none (a skip) show why, wide
+FIELD_COLUMNS = (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 20), ("after", "After", 20),
+                 ("why", "Reason / code", 40))
+REASON_COLUMNS = (("contact", "Contact / item", 14), ("why", "Reason / code", 56))
+#: failing mailboxes listed under the plan (code and title each; `workbench preview` prints every message)
+NOTED_ERRORS = 4
 ACTION_STYLE = {"create-exchange": "green", "create-crm": "green", "update-exchange": "cyan",
                 "update-crm": "cyan", "conflict": "bold yellow", "delete-exchange": "bold red",
                 "unlink-crm": "red", "skip": "dim"}
@@ -64,15 +72,21 @@ class PreviewScreen(WorkbenchScreen):
         summary.add_column("Action", key="action", width=16)
         summary.add_column("Operator", key="operator", width=8)
         summary.add_column("Count", key="count", width=6)
-        detail = self.query_one("#pv-detail", DataTable)
-        # sized so contact, field, before and after fit the pane at 120 columns (a longer value ends in …)
-        for key, label, width in (("contact", "Contact", 11), ("field", "Field", 14), ("before", "Before", 20),
-                                  ("after", "After", 20), ("why", "Reason / code", 40)):
-            detail.add_column(label, key=key, width=width)
+        self._detail_columns(FIELD_COLUMNS)
         self.query_one("#pv-left").border_title = "Plan by action"
-        detail.border_title = "Before → after"
         self._status("no plan yet: p previews every enabled operator, o the one typed above")
         summary.focus()
+
+    def _detail_columns(self, columns: tuple[tuple[str, str, int], ...]) -> None:
+        """The detail table emptied, with ``columns`` (rebuilt only when they change)."""
+        table = self.query_one("#pv-detail", DataTable)
+        table.border_title = "Before → after" if columns is FIELD_COLUMNS else "Why"
+        if [str(c.label) for c in table.columns.values()] == [label for _, label, _ in columns]:
+            table.clear()
+            return
+        table.clear(columns=True)
+        for key, label, width in columns:
+            table.add_column(label, key=key, width=width)
 
     def _status(self, text: str | Text) -> None:
         self.query_one("#pv-status", Static).update(text)
@@ -155,8 +169,14 @@ class PreviewScreen(WorkbenchScreen):
         for row in pv.guards.itertuples(index=False):
             notes.append(f"✗ MASS_DELETE {row.operator_id}: deletes {row.deletes} of {row.links} links — "
                          "apply stops this mailbox\n", style="bold red")
-        for op, err in sorted(pv.errors.items()):
-            notes.append(f"✗ {op}: {err}\n", style="red")
+        errors = sorted(pv.errors.items())
+        for op, err in errors[:NOTED_ERRORS]:
+            code = err.partition(":")[0]
+            notes.append(f"✗ {op} {code}\n", style="red")
+            notes.append(f"  {fit(CATALOGUE[code].title if code in CATALOGUE else err, 40)}\n", style="dim")
+        if len(errors) > NOTED_ERRORS:
+            notes.append(f"✗ … and {len(errors) - NOTED_ERRORS} more mailboxes (`workbench preview` lists them)\n",
+                         style="red")
         self.query_one("#pv-notes", Static).update(notes)
         self._show_state()
         if summary.row_count:
@@ -209,12 +229,16 @@ class PreviewScreen(WorkbenchScreen):
         if operator:
             rows = rows[rows["operator_id"] == operator]
         table = self.query_one("#pv-detail", DataTable)
-        table.clear()
+        columns = FIELD_COLUMNS if rows["field"].fillna("").astype(bool).any() else REASON_COLUMNS
+        self._detail_columns(columns)
+        width = dict((key, w) for key, _, w in columns)
         for i, row in enumerate(rows.head(DETAIL_LIMIT).itertuples(index=False)):
             why = ": ".join(x for x in (row.code, row.reason) if x)      # a skip's reason is always shown
-            table.add_row(fit(cell(row.contact_id or row.item_id), 11), fit(cell(row.field), 14),
-                          fit(cell(row.before), 20), Text(fit(cell(row.after), 20), style="bold" if row.field else ""),
-                          fit(why, 40), key=str(i))
+            values = {"contact": fit(cell(row.contact_id or row.item_id), width["contact"]),
+                      "field": fit(cell(row.field), 14), "before": fit(cell(row.before), 20),
+                      "after": Text(fit(cell(row.after), 20), style="bold" if row.field else ""),
+                      "why": fit(why, width["why"])}
+            table.add_row(*(values[key] for key, _, _ in columns), key=str(i))
         more = len(rows) - DETAIL_LIMIT
         table.border_subtitle = (f"{action} · {operator or 'all operators'} · {len(rows)} row(s)"
                                  + (f", first {DETAIL_LIMIT} shown" if more > 0 else ""))
