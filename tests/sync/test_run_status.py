@@ -86,6 +86,17 @@ def test_a_mailbox_level_error_accounts_for_every_write_it_stopped(env):
     assert live[OP] == (4, 0, 4, "failed")
 
 
+def test_the_sync_screen_shows_a_mailbox_in_sync_by_its_snapshot_not_its_last_skip(env):
+    run_sync(env.store, [OP])
+    again = run_sync(env.store, [OP])
+    assert again.planned == 0
+    skips = env.store.scalar("SELECT count(*) FROM sync_log WHERE run_id = ? AND action = 'skip'", [again.run_id])
+    assert skips > 0                                                  # the world has private contacts
+    (op, planned, done, failed, state, last_event), = live_run(env.store).mailboxes
+    assert (op, planned, done, failed, state) == (OP, 0, 0, 0, "done")
+    assert last_event.endswith(f"contacts read from {mailbox_of(env.store, OP)}"), last_event
+
+
 # --- a plan's lifecycle: previewed → applied / superseded ---------------------------------------------
 
 def test_an_applied_plan_is_refused_a_second_time(env):

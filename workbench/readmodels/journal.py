@@ -125,9 +125,11 @@ class LiveRun:
 def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12) -> LiveRun:
     """The latest run (of ``trigger`` if given) read from the journal the engine commits per batch.
 
-    A mailbox an error stopped counts the planned writes it did not reach as failed, as the run does."""
+    A mailbox an error stopped counts the planned writes it did not reach as failed, as the run does. Its last
+    event is the last row that is not a skip (a mailbox in sync shows its snapshot, not its last private contact)."""
     from workbench.sync.plan import WRITE_ACTIONS
     writes = "(" + ", ".join(f"'{a}'" for a in WRITE_ACTIONS) + ")"
+    event = "coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome)"
     with store.read() as con:
         where = "WHERE trigger = ?" if trigger else ""
         row = con.execute(f"SELECT run_id, status FROM sync_runs {where} ORDER BY run_id DESC LIMIT 1",
@@ -147,7 +149,7 @@ def live_run(store: Store, *, trigger: str | None = None, journal_rows: int = 12
                             WHEN bool_or(action = 'mailbox' AND outcome = 'failed') THEN 'failed'
                             WHEN bool_or(action = 'mailbox' AND outcome = 'skipped') THEN 'skipped'
                             WHEN ? = 'running' THEN 'running' ELSE 'done' END AS state,
-                       arg_max(coalesce(code || ' ', '') || coalesce(detail, action || ' ' || outcome), log_id)
+                       coalesce(arg_max({event}, log_id) FILTER (WHERE action <> 'skip'), arg_max({event}, log_id))
                          AS last_event
                 FROM sync_log WHERE run_id = ? AND operator_id IS NOT NULL GROUP BY operator_id)
             SELECT operator_id, planned, done,

@@ -208,7 +208,7 @@ class SyncScreen(WorkbenchScreen):
                     f"{r.requests} requests, {r.retries} retries, {r.seconds:,.1f} s — l opens its journal")
         self.query_one("#sy-label", Static).update(text)
         bar = self.query_one("#sy-bar", ProgressBar)
-        bar.update(total=max(r.planned, 1), progress=r.done + r.failed)
+        bar.update(total=max(r.planned, 1), progress=r.done + r.failed if r.planned else 1)   # nothing to do: done
         self.notify(f"Sync run {r.run_id}: {r.status} ({r.done} done, {r.failed} failed)",
                     severity="information" if r.status == "ok" else "warning", title="Sync")
         self.refresh_bindings()
