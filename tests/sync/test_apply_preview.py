@@ -194,7 +194,7 @@ def test_a_crm_edit_during_a_run_is_not_overwritten_by_its_update_crm(env):
     fired = []
 
     def progress(event):
-        if not fired:                                                 # after the update-exchange batch
+        if event.phase == "execute" and not fired:                    # after the update-exchange batch
             fired.append(event)
             crm_set(env, b, job_title="CRM title, during the run")
 

@@ -24,6 +24,11 @@ def test_throttling_on_30_percent_of_requests_still_converges(env):
         "OP-001": "ok", "OP-004": "ok", "OP-005": "ok"}
     assert_converged(env, ok_operators(result))
     assert events and events[-1].items_done == events[-1].items_total
+    # planning reports each mailbox read before the first batch: 1..N of the run's N mailboxes
+    reads = [e for e in events if e.phase == "snapshot"]
+    assert [e.items_done for e in reads] == list(range(1, len(result.mailboxes) + 1))
+    assert {e.items_total for e in reads} == {len(result.mailboxes)}
+    assert events.index(reads[-1]) < min(i for i, e in enumerate(events) if e.phase == "execute")
     mark = len(env.sandbox.requests)
     assert run_sync(env.store).plan.is_empty
     assert writes_since(env.sandbox, mark, exclude_mailbox=env.info.service_account.username) == []
@@ -73,7 +78,8 @@ def test_cancel_token_stops_between_batches(env):
     mark = len(env.sandbox.requests)
 
     def progress(ev):
-        seen.append(ev)
+        if ev.phase == "execute":                                     # a batch booked
+            seen.append(ev)
         if len(seen) == 2:
             token.cancel()
     result = run_sync(env.store, [OP], progress=progress, cancel=token)

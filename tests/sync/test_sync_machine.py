@@ -325,7 +325,9 @@ class SyncMachine(RuleBasedStateMachine):
     def _progress(self, token: CancelToken):
         batches = [0]
 
-        def seen(_event: Any) -> None:
+        def seen(event: Any) -> None:
+            if event.phase != "execute":                  # a mailbox read while planning: not a batch
+                return
             batches[0] += 1
             if self.crash_between is not None and batches[0] >= self.crash_between:
                 self.crash_between = None

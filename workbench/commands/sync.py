@@ -90,8 +90,9 @@ def run_cmd(args) -> int:
         task = bar.add_task("sync", total=None, rate=0.0, batch="-")
 
         def progress_cb(ev) -> None:
+            batch = f"{ev.batch_no}/{ev.batches_total} {ev.operator_id}" if ev.phase == "execute" else "-"
             bar.update(task, total=ev.items_total, completed=ev.items_done, rate=ev.items_per_second,
-                       batch=f"{ev.batch_no}/{ev.batches_total} {ev.operator_id}", description=ev.message[:40])
+                       batch=batch, description=ev.message[:40])
 
     def work() -> None:
         try:

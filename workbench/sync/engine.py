@@ -40,7 +40,7 @@ from workbench.sync.mailboxes import each
 from workbench.sync.plan import Plan, operator_mailboxes, read_plan
 from workbench.sync.results import MailboxResult, ProgressEvent, RunResult
 from workbench.sync.revalidate import only, stale_entry, still_valid
-from workbench.sync.snapshot import snapshot as snapshot_phase
+from workbench.sync.snapshot import snapshot_all
 from workbench.sync.state import Books, Box, RunContext
 from workbench.sync.status import account_stopped, preview_scope, run_status
 
@@ -232,7 +232,7 @@ def run_sync(store: Store, operators: Sequence[str] | None = None, dry_run: bool
     touched: set[str] = set()
     try:
         if snapshot:
-            each(ctx, list(boxes.values()), lambda box: snapshot_phase(ctx, box), workers=workers)
+            snapshot_all(ctx, list(boxes.values()), workers=workers)
         ready = [op for op, b in boxes.items() if not b.stopped]
         todo, decided = _plan(ctx, ready, previewed, dry_run, boxes)
         _count_and_guard(ctx, decided, ready, boxes, stops=not (allow_mass_delete or dry_run))

@@ -70,8 +70,9 @@ def from_plan(plan: Plan, errors: dict[str, str] | None = None) -> Preview:
 
 
 def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool = True, *,
-            backend: Any = None) -> Preview:
-    """Snapshot (unless ``snapshot=False``), plan, and describe; writes nothing but the snapshot."""
+            backend: Any = None, progress: Any = None) -> Preview:
+    """Snapshot (unless ``snapshot=False``), plan, and describe; writes nothing but the snapshot. ``progress``
+    gets a ``ProgressEvent`` per mailbox read (phase "snapshot")."""
     from workbench.store.operators_table import require_known
     from workbench.store.settings_table import load
     errors: dict[str, str] = {}
@@ -81,7 +82,7 @@ def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool =
     ready = operators
     if snapshot:
         from workbench.sync.snapshot import take_snapshots
-        outcome = take_snapshots(store, operators, backend=backend)
+        outcome = take_snapshots(store, operators, backend=backend, progress=progress)
         errors = {op: f"{e.code}: {e.detail}" for op, e in outcome.items() if e is not None}
         ready = [op for op, e in outcome.items() if e is None]
     with store.write() as con:

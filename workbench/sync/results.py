@@ -9,6 +9,8 @@ from workbench.sync.plan import Plan
 
 @dataclass(frozen=True)
 class ProgressEvent:
+    """``phase`` "execute": a batch booked (items of the run's writes); "snapshot": a mailbox read while the run
+    plans (``items_done`` / ``items_total`` count mailboxes, no batches yet)."""
     operator_id: str | None
     batch_no: int
     batches_total: int
@@ -16,6 +18,7 @@ class ProgressEvent:
     items_total: int
     items_per_second: float
     message: str = ""
+    phase: str = "execute"
 
 
 @dataclass

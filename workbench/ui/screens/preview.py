@@ -132,7 +132,9 @@ class PreviewScreen(WorkbenchScreen):
     def compute(self, operators: list[str] | None) -> None:
         from workbench.sync.preview import preview
         try:
-            result = preview(self.store, operators)
+            result = preview(self.store, operators, progress=lambda e: self.app.call_from_thread(
+                self._status, Text(f"computing the plan: {e.items_done}/{e.items_total} mailboxes read…",
+                                   style="yellow")))
         finally:
             self.app.call_from_thread(self._done)
         self.post_message(self.Ready(result, operators))

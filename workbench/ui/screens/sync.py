@@ -96,6 +96,7 @@ class SyncScreen(WorkbenchScreen):
         if self.running:
             return
         self.running = True               # no second `r` while planning
+        self.started = time.monotonic()
         self.refresh_bindings()
         self.query_one("#sy-label", Static).update(
             Text("planning: a snapshot of every enabled mailbox, nothing written yet…", style="yellow"))
@@ -105,7 +106,7 @@ class SyncScreen(WorkbenchScreen):
     def plan_first(self) -> None:
         from workbench.sync.preview import preview
         try:
-            pv = preview(self.store)
+            pv = preview(self.store, progress=lambda e: self.post_message(self.Progress(e)))
         finally:
             self.app.call_from_thread(self._planned)
         self.app.call_from_thread(self._ask, pv)
@@ -185,12 +186,16 @@ class SyncScreen(WorkbenchScreen):
         e = message.event
         bar = self.query_one("#sy-bar", ProgressBar)
         bar.update(total=max(e.items_total, 1), progress=e.items_done)
-        if e.operator_id:
-            self.batches[e.operator_id] = f"{e.batch_no}/{e.batches_total}"
         elapsed = time.monotonic() - self.started
         label = Text()
-        label.append(f"{e.items_done:,}/{e.items_total:,} items", style="bold")
-        label.append(f" · {e.items_per_second:,.1f} items/s · {elapsed:,.0f} s · {e.message}")
+        if e.phase == "snapshot":           # planning: mailboxes read so far, nothing written yet
+            label.append(e.message, style="bold")
+            label.append(f" · {elapsed:,.0f} s · nothing written yet")
+        else:
+            if e.operator_id:
+                self.batches[e.operator_id] = f"{e.batch_no}/{e.batches_total}"
+            label.append(f"{e.items_done:,}/{e.items_total:,} items", style="bold")
+            label.append(f" · {e.items_per_second:,.1f} items/s · {elapsed:,.0f} s · {e.message}")
         if self.token is not None and self.token.cancelled:
             label.append("  (cancelling…)", style="bold yellow")
         self.query_one("#sy-label", Static).update(label)
