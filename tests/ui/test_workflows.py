@@ -1,13 +1,12 @@
 """Pilot tests: each dashboard workflow driven by keys, outcomes checked in the store."""
 from __future__ import annotations
 
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from workbench.store.settings_table import stored_values
 from workbench.ui.widgets.import_review import ImportReviewScreen
 from workbench.ui.widgets.paged_table import PagedTable
 from workbench.ui.widgets.password import PasswordScreen
-
 
 
 def _rows(paged: PagedTable) -> list[list[str]]:
@@ -285,3 +284,23 @@ async def test_a_settings_save_shows_old_and_new_and_asks(make_app, store):
         assert stored_values(store)["batch_size"] == "3"
         assert store.rows("SELECT key, old_value, new_value FROM settings_changes WHERE source = 'dashboard'") == [
             ("batch_size", "512", "3")]
+
+
+@aio
+async def test_the_sync_screen_reads_the_store_only_while_it_is_shown(make_app, monkeypatch):
+    from workbench.ui.screens import sync
+    reads = []
+    real = sync.live_run
+    monkeypatch.setattr(sync, "live_run", lambda *a, **k: reads.append(1) or real(*a, **k))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: reads)                # shown: it loads the latest run (and polls each second)
+        await pilot.press("1")
+        await settle(pilot)
+        left = len(reads)
+        await pilot.pause(2.5)                            # two and a half poll intervals on the Overview
+        assert len(reads) == left
+        await pilot.press("5")                            # back: reloaded at once
+        await until(pilot, lambda: len(reads) > left)
+

@@ -222,7 +222,9 @@ class SyncScreen(WorkbenchScreen):
         self._poll()
 
     def _poll(self) -> None:
-        if self.is_attached:
+        """Reload the live tables, only while this screen is shown: every poll opens the store, which other
+        processes (the agent, a notebook) then wait for; coming back reloads at once (``on_screen_resume``)."""
+        if self.is_attached and self.is_current:
             self.load_live(self.running)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="live")
