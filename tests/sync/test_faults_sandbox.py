@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.sync.conftest import assert_converged, mailbox_of, ok_operators, writes_since
 from workbench.sync.engine import CancelToken, run_sync
 from workbench.sync.execute import WAITING
+from workbench.sync.notify import REMIND_AFTER
 
 OP = "OP-004"
 
@@ -52,6 +53,14 @@ def test_impersonation_denied_for_one_mailbox_sends_exactly_one_failure_mail(env
     rec = env.store.df("SELECT * FROM notifications WHERE operator_id = ?", [OP])
     assert rec[["code", "status", "recipients"]].values.tolist() == [["EWS_IMPERSONATION_DENIED", "sent",
                                                                        "sales-ops@example.com"]]
+    # the same failure in the next run: no second e-mail; the journal says when a reminder would go
+    again = run_sync(env.store, [OP])
+    assert again.mailbox(OP).code == "EWS_IMPERSONATION_DENIED" and len(
+        [m for m in sent_mails(env) if OP in (m.get("subject") or "")]) == 1
+    sent_at = rec["sent_at"][0].to_pydatetime()
+    (detail,), = env.store.rows("SELECT detail FROM sync_log WHERE run_id = ? AND action = 'notify'", [again.run_id])
+    assert detail == (f"same failure already e-mailed at {sent_at:%Y-%m-%d %H:%M} UTC; a reminder from "
+                      f"{sent_at + REMIND_AFTER:%Y-%m-%d %H:%M} UTC if it lasts")
 
 
 def test_transient_failures_past_the_deadline_fail_the_mailbox_and_notify(env):

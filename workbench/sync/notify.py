@@ -112,7 +112,7 @@ def _notify_failure(ctx: RunContext, box: Box, code: str, detail: str, *, end: f
         # still the same failure, already reported: no e-mail every slot (a reminder after REMIND_AFTER)
         ctx.books.log([{"operator_id": r.operator_id, "action": "notify", "outcome": "skipped", "code": code,
                         "detail": f"same failure already e-mailed at {earlier:%Y-%m-%d %H:%M} UTC; "
-                                  f"next reminder after {REMIND_AFTER}"}])
+                                  f"a reminder from {earlier + REMIND_AFTER:%Y-%m-%d %H:%M} UTC if it lasts"}])
         return
     mail = compose(run_id=run_id, operator_id=r.operator_id, mailbox=r.mailbox, code=code, detail=detail,
                    done=r.done, left=r.left, failed=r.failed,
