@@ -84,15 +84,16 @@ def run_cmd(args) -> int:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]:.1f} items/s"), TextColumn("batch {task.fields[batch]}"),
+                       TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[batch]}"),
                        TimeElapsedColumn(), transient=False,
                        console=Console(stderr=True))      # stdout is the result, for a pipe or a file
-        task = bar.add_task("sync", total=None, rate=0.0, batch="-")
+        task = bar.add_task("sync", total=None, rate="", batch="")
 
         def progress_cb(ev) -> None:
-            batch = f"{ev.batch_no}/{ev.batches_total} {ev.operator_id}" if ev.phase == "execute" else "-"
-            bar.update(task, total=ev.items_total, completed=ev.items_done, rate=ev.items_per_second,
-                       batch=batch, description=ev.message[:40])
+            writing = ev.phase == "execute"           # else planning: mailboxes read, no items or batches yet
+            bar.update(task, total=ev.items_total, completed=ev.items_done, description=ev.message[:40],
+                       rate=f"{ev.items_per_second:.1f} items/s" if writing else "",
+                       batch=f"batch {ev.batch_no}/{ev.batches_total} {ev.operator_id}" if writing else "")
 
     def work() -> None:
         try:
