@@ -151,7 +151,7 @@ async def test_run_sync_asks_first_and_no_writes_without_a_yes(exchange_env):
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         question = app.screen.question
         enabled = db.scalar("SELECT count(*) FROM operators WHERE contact_sync")     # the planning said how far it was
-        await until(pilot, lambda: f"planning: {enabled}/{enabled} mailboxes read" in str(
+        await until(pilot, lambda: f"planning: {enabled}/{enabled} mailboxes done" in str(
             sync_screen.query_one("#sy-label").render()))
         writes = int(question.split("\n\n")[1].split(" write(s)")[0])
         assert writes > 0 and "OP-002" in question                # the unreadable mailboxes are named

@@ -303,4 +303,3 @@ async def test_the_sync_screen_reads_the_store_only_while_it_is_shown(make_app, 
         assert len(reads) == left
         await pilot.press("5")                            # back: reloaded at once
         await until(pilot, lambda: len(reads) > left)
-

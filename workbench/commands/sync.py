@@ -75,6 +75,7 @@ def run_cmd(args) -> int:
     from workbench.commands.output import note, print_json, print_table
     from workbench.store import Store
     from workbench.sync.engine import CancelToken, run_sync
+    from workbench.sync.results import Phase
 
     cancel = CancelToken()
     box: dict = {}
@@ -90,7 +91,7 @@ def run_cmd(args) -> int:
         task = bar.add_task("sync", total=None, rate="", batch="")
 
         def progress_cb(ev) -> None:
-            writing = ev.phase == "execute"           # else planning: mailboxes read, no items or batches yet
+            writing = ev.phase == Phase.EXECUTE       # else planning: mailboxes done, no items or batches yet
             bar.update(task, total=ev.items_total, completed=ev.items_done, description=ev.message[:40],
                        rate=f"{ev.items_per_second:.1f} items/s" if writing else "",
                        batch=f"batch {ev.batch_no}/{ev.batches_total} {ev.operator_id}" if writing else "")

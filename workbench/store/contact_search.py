@@ -12,8 +12,9 @@ keys (surname, given name), so a search never joins the contacts table but for a
 
 Every writer of contact fields refreshes the rows it wrote in its own transaction (``refresh``): the CSV
 import (one of most contacts rebuilds it all: ``refresh_imported``) and the sync's CRM upserts; migration 8
-builds it for an existing store. contact_search is written sorted by term, so DuckDB's per-row-group min/max skip all but the range; a refresh of some contacts writes
-their terms to the small contact_search_recent (read whole by every search) and marks their old rows stale;
+builds it for an existing store. contact_search is written sorted by term, so DuckDB's per-row-group min/max
+skip all but the range; a refresh of some contacts writes their terms to the small contact_search_recent (read
+whole by every search) and marks their old rows stale;
 ``refresh(con)`` of all contacts sorts everything into contact_search again (``workbench store reindex``;
 ``store check`` warns once the recent rows pass ``REINDEX_AT``).
 """

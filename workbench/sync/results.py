@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from workbench.sync.plan import Plan
 
 
+class Phase(StrEnum):
+    """What a progress event counts. SNAPSHOT: a mailbox done while the run plans (``items_done`` /
+    ``items_total`` count mailboxes; no batches yet), from the mailbox workers; EXECUTE: a batch booked (items
+    of the run's writes), from the run's store writer."""
+    SNAPSHOT = "snapshot"
+    EXECUTE = "execute"
+
+
 @dataclass(frozen=True)
 class ProgressEvent:
-    """``phase`` "execute": a batch booked (items of the run's writes); "snapshot": a mailbox read while the run
-    plans (``items_done`` / ``items_total`` count mailboxes, no batches yet)."""
+    """One step of a run, for a progress bar (``Phase``); the callback is called from the run's threads, one
+    call at a time."""
     operator_id: str | None
     batch_no: int
     batches_total: int
@@ -18,7 +27,7 @@ class ProgressEvent:
     items_total: int
     items_per_second: float
     message: str = ""
-    phase: str = "execute"
+    phase: Phase = Phase.EXECUTE
 
 
 @dataclass

@@ -3,6 +3,7 @@
 deletes). ``take_snapshots`` is the phase on its own (preview)."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Sequence
 
@@ -14,7 +15,7 @@ from workbench.store import sync_tables as st
 from workbench.sync.calls import call
 from workbench.sync.mailboxes import each
 from workbench.sync.plan import operator_mailboxes
-from workbench.sync.results import MailboxResult, ProgressEvent
+from workbench.sync.results import MailboxResult, Phase, ProgressEvent
 from workbench.sync.state import Box, RunContext, Stop
 from workbench.sync.workers import Watch, run_each
 
@@ -28,19 +29,36 @@ def snapshot(ctx: RunContext, box: Box) -> None:
 
 
 class Reads:
-    """Mailboxes read so far, each reported as progress (phase "snapshot"), so a long planning shows how far
-    it is; called from every mailbox worker."""
+    """Mailboxes done so far in a snapshot phase (read, or failed), each reported as progress (phase
+    SNAPSHOT), so a long planning shows how far it is. Called from every mailbox worker: the count and the
+    callback are taken under one lock, so the callback sees 1, 2, ... N in order; a mailbox the watchdog
+    abandoned, or one ending after ``close``, is not reported. The callback's own exception does not replace
+    the mailbox's outcome: ``close`` raises the first one once the phase is over."""
 
     def __init__(self, ctx: RunContext, total: int) -> None:
-        self.ctx, self.total, self.read = ctx, total, 0
+        self.ctx, self.total, self.done = ctx, total, 0
+        self.lock = threading.Lock()
+        self.closed = False
+        self.error: BaseException | None = None
 
-    def one_more(self, operator_id: str) -> None:
-        with self.ctx.counters.lock:
-            self.read += 1
-            done = self.read
-        if self.ctx.progress:
-            self.ctx.progress(ProgressEvent(operator_id, 0, 0, done, self.total, 0.0,
-                                            f"planning: {done}/{self.total} mailboxes read", phase="snapshot"))
+    def one_more(self, box: Box) -> None:
+        with self.lock:
+            if self.closed or box.abandoned or self.error is not None or not self.ctx.progress:
+                return
+            self.done += 1
+            try:
+                self.ctx.progress(ProgressEvent(box.result.operator_id, 0, 0, self.done, self.total, 0.0,
+                                                f"planning: {self.done}/{self.total} mailboxes done",
+                                                phase=Phase.SNAPSHOT))
+            except BaseException as exc:     # a bug in the caller's callback: raised by close()
+                self.error = exc
+
+    def close(self, *, quiet: bool = False) -> None:
+        """The phase is over; ``quiet``: it failed already, its error is the one to see."""
+        with self.lock:
+            self.closed = True
+        if self.error is not None and not quiet:
+            raise self.error
 
 
 def snapshot_all(ctx: RunContext, boxes: Sequence[Box], *, workers: int) -> None:
@@ -51,8 +69,13 @@ def snapshot_all(ctx: RunContext, boxes: Sequence[Box], *, workers: int) -> None
         try:
             snapshot(ctx, box)
         finally:
-            reads.one_more(box.result.operator_id)
-    each(ctx, boxes, one, workers=workers)
+            reads.one_more(box)
+    try:
+        each(ctx, boxes, one, workers=workers)
+    except BaseException:
+        reads.close(quiet=True)
+        raise
+    reads.close()
 
 
 @in_session
@@ -60,7 +83,7 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, back
                    deadline_seconds: float | None = None,
                    progress: Callable[[ProgressEvent], None] | None = None) -> dict[str, WorkbenchError | None]:
     """Refresh ``exchange_contacts`` for the enabled operators; {operator_id: None or the error}. ``progress``
-    gets each mailbox read (``Reads``)."""
+    gets each mailbox done (``Reads``)."""
     from workbench.store.settings_table import load
     settings = load(store)
     with store.write() as con:
@@ -86,8 +109,10 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, back
             out[op] = stop.last or WorkbenchError(stop.code, stop.detail)
         except WorkbenchError as err:
             out[op] = err
+        except BaseException as exc:      # a bug: raised once every worker is done, as a run does
+            box.error = exc
         finally:
-            reads.one_more(op)
+            reads.one_more(box)
 
     def abandon(box: Box, code: str) -> None:
         box.abandoned = True
@@ -97,6 +122,10 @@ def take_snapshots(store: Store, operators: Sequence[str] | None = None, *, back
         run_each(boxes, one, workers=workers, watch=Watch(
             clock=time.monotonic, cancelled=lambda: False, deadline_of=lambda b: b.deadline, on_abandon=abandon,
             stuck_grace=ctx.stuck_grace))
+        bug = next((b.error for b in boxes if b.error is not None), None)
+        reads.close(quiet=bug is not None)
+        if bug is not None:
+            raise bug
     finally:
         if own_backend:
             backend.close()

@@ -51,6 +51,11 @@ class PreviewScreen(WorkbenchScreen):
         preview: object
         operators: list[str] | None
 
+    @dataclass
+    class Reading(Message):
+        """How far the preview's snapshot is (``ProgressEvent.message``), from its mailbox workers."""
+        text: str
+
     def __init__(self) -> None:
         super().__init__()
         self.preview = None
@@ -132,9 +137,7 @@ class PreviewScreen(WorkbenchScreen):
     def compute(self, operators: list[str] | None) -> None:
         from workbench.sync.preview import preview
         try:
-            result = preview(self.store, operators, progress=lambda e: self.app.call_from_thread(
-                self._status, Text(f"computing the plan: {e.items_done}/{e.items_total} mailboxes read…",
-                                   style="yellow")))
+            result = preview(self.store, operators, progress=lambda e: self.post_message(self.Reading(e.message)))
         finally:
             self.app.call_from_thread(self._done)
         self.post_message(self.Ready(result, operators))
@@ -147,6 +150,11 @@ class PreviewScreen(WorkbenchScreen):
         super().on_worker_state_changed(event)
         if event.state.name == "ERROR":
             self._status(Text("preview failed (see the message)", style="bold red"))
+
+    @on(Reading)
+    def reading(self, event: Reading) -> None:
+        if self.busy:                                       # not after the plan is shown
+            self._status(Text(f"{event.text}…", style="yellow"))
 
     @on(Ready)
     def ready(self, event: Ready) -> None:
@@ -185,7 +193,7 @@ class PreviewScreen(WorkbenchScreen):
             summary.move_cursor(row=0)
             self._show_detail(summary.coordinate_to_cell_key(summary.cursor_coordinate).row_key.value)
         else:
-            self.query_one("#pv-detail", DataTable).clear()
+            self._detail_columns(FIELD_COLUMNS)
 
     def _show_state(self) -> None:
         """The status line from the plan and its lifecycle: applicable, applied, or out of date."""

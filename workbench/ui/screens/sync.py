@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 
 from workbench.readmodels.journal import LiveRun, live_run
+from workbench.sync.results import Phase
 from workbench.ui.data import cell, fit
 from workbench.ui.screens.base import WorkbenchScreen
 
@@ -86,7 +87,7 @@ class SyncScreen(WorkbenchScreen):
         if action == "start":
             return None if self.running else True
         if action == "cancel":
-            return True if self.running else None
+            return True if self.running and self.token is not None else None
         if action == "open_log":
             return True if self.run_id is not None else None
         return True
@@ -95,7 +96,8 @@ class SyncScreen(WorkbenchScreen):
     def action_start(self) -> None:
         if self.running:
             return
-        self.running = True               # no second `r` while planning
+        self.running = True               # no second `r` while planning (nor `c`: no run to cancel yet)
+        self.token = None
         self.started = time.monotonic()
         self.refresh_bindings()
         self.query_one("#sy-label", Static).update(
@@ -132,6 +134,7 @@ class SyncScreen(WorkbenchScreen):
                 self.start(None)
             else:
                 self.query_one("#sy-label", Static).update("not run: nothing written. r plans again")
+                self.query_one("#sy-bar", ProgressBar).update(total=1, progress=0)
         self.app.push_screen(Confirm(question, yes="Run"), decided)
 
     def start(self, operators: list[str] | None, plan: object = None) -> None:
@@ -188,14 +191,15 @@ class SyncScreen(WorkbenchScreen):
         bar.update(total=max(e.items_total, 1), progress=e.items_done)
         elapsed = time.monotonic() - self.started
         label = Text()
-        if e.phase == "snapshot":           # planning: mailboxes read so far, nothing written yet
+        if e.phase == Phase.SNAPSHOT:       # planning: mailboxes done so far, nothing written yet
             label.append(e.message, style="bold")
             label.append(f" · {elapsed:,.0f} s · nothing written yet")
-        else:
-            if e.operator_id:
-                self.batches[e.operator_id] = f"{e.batch_no}/{e.batches_total}"
-            label.append(f"{e.items_done:,}/{e.items_total:,} items", style="bold")
-            label.append(f" · {e.items_per_second:,.1f} items/s · {elapsed:,.0f} s · {e.message}")
+            self.query_one("#sy-label", Static).update(label)
+            return
+        if e.operator_id:
+            self.batches[e.operator_id] = f"{e.batch_no}/{e.batches_total}"
+        label.append(f"{e.items_done:,}/{e.items_total:,} items", style="bold")
+        label.append(f" · {e.items_per_second:,.1f} items/s · {elapsed:,.0f} s · {e.message}")
         if self.token is not None and self.token.cancelled:
             label.append("  (cancelling…)", style="bold yellow")
         self.query_one("#sy-label", Static).update(label)
@@ -213,7 +217,8 @@ class SyncScreen(WorkbenchScreen):
                     f"{r.requests} requests, {r.retries} retries, {r.seconds:,.1f} s — l opens its journal")
         self.query_one("#sy-label", Static).update(text)
         bar = self.query_one("#sy-bar", ProgressBar)
-        bar.update(total=max(r.planned, 1), progress=r.done + r.failed if r.planned else 1)   # nothing to do: done
+        # nothing planned: a full bar when the run is ok (nothing to do), an empty one when its mailboxes failed
+        bar.update(total=max(r.planned, 1), progress=r.done + r.failed if r.planned else int(r.status == "ok"))
         self.notify(f"Sync run {r.run_id}: {r.status} ({r.done} done, {r.failed} failed)",
                     severity="information" if r.status == "ok" else "warning", title="Sync")
         self.refresh_bindings()
