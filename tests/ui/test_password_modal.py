@@ -11,7 +11,7 @@ import getpass
 
 import pytest
 from textual.widgets import Input
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from workbench.ui.widgets.confirm import Confirm
 from workbench.ui.widgets.password import PasswordScreen
@@ -24,27 +24,19 @@ ACTIONS = {
 }
 
 
-async def _until(pilot, condition, rounds: int = 3000) -> None:
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition never held")
-
-
 async def _answer(pilot, expected_prompt: str, password: str) -> None:
     def typing_into_the_modal() -> bool:       # the modal is up and its hidden input has the focus
         focused = pilot.app.focused
         return isinstance(pilot.app.screen, PasswordScreen) and isinstance(focused, Input) \
             and focused.id == "password"
-    await _until(pilot, typing_into_the_modal)
+    await until(pilot, typing_into_the_modal)
     screen = pilot.app.screen
     assert expected_prompt in screen.prompt
     assert screen.query_one("#password", Input).password is True
     await pilot.press(*password)
     assert password not in pilot.app.export_screenshot()      # hidden while typed
     await pilot.press("enter")
-    await _until(pilot, lambda: pilot.app.screen is not screen)
+    await until(pilot, lambda: pilot.app.screen is not screen)
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
@@ -66,9 +58,9 @@ async def test_a_missing_password_is_asked_in_a_modal(action, exchange_env, monk
         await _answer(pilot, "Keystore password for", env.keystore_password)
         await _answer(pilot, f"Password for {env.info.service_account.username}", env.password)
         if action == "sync":             # `r` plans first, then asks before it writes (issue 16)
-            await _until(pilot, lambda: isinstance(app.screen, Confirm))
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
             await pilot.press("y")
-        await _until(pilot, lambda: env.store.scalar(done_sql) > before)
+        await until(pilot, lambda: env.store.scalar(done_sql) > before)
         await settle(pilot)
         assert not any(n.severity == "error" for n in app._notifications), [n.message for n in app._notifications]
     assert terminal_reads == []
@@ -85,6 +77,6 @@ async def test_cancelling_the_modal_is_secret_missing(exchange_env, monkeypatch)
         await pilot.press("4")
         await pilot.pause()
         await pilot.press("p")
-        await _until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen))
         await pilot.press("escape")
-        await _until(pilot, lambda: any(n.message.startswith("SECRET_MISSING") for n in app._notifications))
+        await until(pilot, lambda: any(n.message.startswith("SECRET_MISSING") for n in app._notifications))

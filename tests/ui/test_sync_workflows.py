@@ -1,7 +1,7 @@
 """Pilot tests against the sandbox Exchange: preview then apply; cancel a running sync; verify."""
 from __future__ import annotations
 
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from workbench.ui.widgets.confirm import Confirm
 
@@ -9,15 +9,6 @@ from workbench.ui.widgets.confirm import Confirm
 def _app(env):
     from workbench.ui.app import WorkbenchApp
     return WorkbenchApp(env.store)
-
-
-async def _until(pilot, condition, rounds: int = 3000) -> None:
-    """Let the app run until ``condition()`` holds (bounded; not a timing assertion)."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition never held")
 
 
 @aio
@@ -45,7 +36,7 @@ async def test_preview_then_apply(exchange_env):
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
         await settle(pilot)
-        await _until(pilot, lambda: db.scalar(
+        await until(pilot, lambda: db.scalar(
             "SELECT count(*) FROM sync_runs WHERE trigger = 'dashboard' AND status <> 'running'") == 1)
         await settle(pilot)
         run_id, status, done, failed = db.rows(
@@ -92,15 +83,15 @@ async def test_cancel_a_running_sync(exchange_env):
         await pilot.press("5")
         await settle(pilot)
         await pilot.press("r")                                   # asks first, naming the writes
-        await _until(pilot, lambda: isinstance(app.screen, Confirm))
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
         assert "write(s) in" in app.screen.question and "mailbox(es)" in app.screen.question
         await pilot.press("y")
-        await _until(pilot, lambda: (db.scalar(
+        await until(pilot, lambda: (db.scalar(
             "SELECT count(*) FROM sync_log l JOIN sync_runs r USING (run_id) WHERE r.trigger = 'dashboard' "
             "AND l.outcome = 'ok' AND l.action LIKE 'create-%'") or 0) > 0)
         assert app.screen.running
         await pilot.press("c")
-        await _until(pilot, lambda: not app.screen.running)
+        await until(pilot, lambda: not app.screen.running)
         await settle(pilot)
         env.sandbox.faults.clear()
         status, planned, done = db.rows(
@@ -126,7 +117,7 @@ async def test_verify_all_operators(exchange_env):
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("V")
-        await _until(pilot, lambda: db.scalar("SELECT count(*) FROM operator_checks") > 0
+        await until(pilot, lambda: db.scalar("SELECT count(*) FROM operator_checks") > 0
                      and not any(w.is_running for w in app.workers))
         await settle(pilot)
         enabled = db.scalar("SELECT count(*) FROM operators WHERE contact_sync")
@@ -146,7 +137,7 @@ async def test_run_sync_asks_first_and_no_writes_without_a_yes(exchange_env):
         await settle(pilot)
         mark = len(env.sandbox.requests)
         await pilot.press("r")
-        await _until(pilot, lambda: isinstance(app.screen, Confirm))
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
         question = app.screen.question
         writes = int(question.split("\n\n")[1].split(" write(s)")[0])
         assert writes > 0 and "OP-002" in question                # the unreadable mailboxes are named

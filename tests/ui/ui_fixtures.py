@@ -132,6 +132,15 @@ async def settle(pilot, rounds: int = 20) -> None:
             return
 
 
+async def until(pilot, condition, rounds: int = 3000) -> None:
+    """Let the app run until ``condition()`` holds (bounded by rounds of 10 ms; not a timing assertion)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition never held")
+
+
 def aio(fn):
     """Run an async test with asyncio.run (no async pytest plugin is installed)."""
     import asyncio
