@@ -16,6 +16,9 @@ import pytest
 from workbench.cli import main
 from workbench.store import Store
 
+#: both tests share the module's demo: on one xdist worker it is built once, not once per worker (suite time)
+pytestmark = pytest.mark.xdist_group("demo")
+
 ENV = ("WORKBENCH_STORE", "WORKBENCH_EWS_PASSWORD", "WORKBENCH_KEYSTORE_PASSWORD", "WORKBENCH_GRAPH_CLIENT_SECRET")
 
 

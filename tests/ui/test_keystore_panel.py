@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from workbench.ui.screens.keystore import KeystoreScreen
 from workbench.ui.widgets.confirm import Confirm
@@ -139,11 +139,8 @@ async def test_no_keystore_password_is_asked_in_the_modal_and_cancelling_is_secr
         await pilot.press("2")
         await settle(pilot)
         await pilot.press("ctrl+t")
-        for _ in range(500):
-            if isinstance(app.screen, PasswordScreen):
-                break
-            await pilot.pause(0.01)
-        assert isinstance(app.screen, PasswordScreen) and "Keystore password for" in app.screen.prompt
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        assert "Keystore password for" in app.screen.prompt
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, PasswordScreen)          # asked once; cancelled means cancelled

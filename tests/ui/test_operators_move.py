@@ -4,8 +4,7 @@ backend, `y` moves; the store holds the override and the translated ids, the Bac
 sync creates nothing twice in the Graph mailbox."""
 from __future__ import annotations
 
-from test_sync_workflows import _until
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from tests.graph.conftest import healthy_operators, hybrid_env, referee  # noqa: F401  (fixtures)
 from tests.graph.test_graph_move import creates
@@ -53,7 +52,7 @@ async def test_move_from_the_dashboard_dry_run_first(hybrid_env, monkeypatch) ->
         assert _cell(paged, op, "Backend") == "ews"
         _select(paged, op)
         await pilot.press("m")
-        await _until(pilot, lambda: isinstance(app.screen, PasswordScreen) and app.screen.query("#password"))
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen) and app.screen.query("#password"))
         app.screen.query_one("#password").value = secret
         await pilot.press("enter")
         await settle(pilot)

@@ -171,8 +171,7 @@ async def test_fix_a_setting_after_validation_error(make_app, store):
         recipients = screen.query_one("#in-failure_recipients")
         batch.value = "9999"
         recipients.value = "ops@example.com;oops"
-        await pilot.pause()
-        assert screen.query_one("#field-batch_size").has_class("invalid")
+        await until(pilot, lambda: screen.query_one("#field-batch_size").has_class("invalid"))
         assert "1..512" in str(screen.query_one("#rule-batch_size").render())
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -184,8 +183,7 @@ async def test_fix_a_setting_after_validation_error(make_app, store):
         assert app.focused is batch
         batch.value = "256"
         recipients.value = "ops@example.com"
-        await pilot.pause()
-        assert not screen.query_one("#field-batch_size").has_class("invalid")
+        await until(pilot, lambda: not screen.query_one("#field-batch_size").has_class("invalid"))
         await pilot.press("escape", "ctrl+s")          # leave the field; the save asks first
         await settle(pilot)
         await pilot.press("y")
@@ -200,8 +198,7 @@ async def test_help_and_palette(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
-        await pilot.pause()
-        assert type(app.screen).__name__ == "HelpScreen"
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Go to Operators" in titles and "Import operators CSV" in titles
@@ -231,8 +228,7 @@ async def test_a_screen_key_never_reaches_a_settings_field(make_app, store):
         batch = screen.query_one("#in-batch_size")
         assert batch.disabled and not screen.editing                 # read-only until an explicit edit
         await pilot.press("ctrl+t")                                   # the keystore panel asks for its password
-        await pilot.pause()
-        assert isinstance(app.screen, PasswordScreen)
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen))
         await pilot.press("escape")                                   # cancel the prompt, then leave the panel
         await settle(pilot)
         await pilot.press("escape")
@@ -245,9 +241,11 @@ async def test_a_screen_key_never_reaches_a_settings_field(make_app, store):
         await pilot.press("escape")                                   # esc always leaves the field
         await settle(pilot)
         assert not screen.editing and batch.disabled
-        await pilot.press("5", "6", "3", "2")                         # screen keys switch screens
-        await settle(pilot)
-        assert app.current_mode == "settings" and app.screen is screen
+        for key, mode in zip("5632", ("sync", "log", "operators", "settings")):   # screen keys switch screens
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.current_mode == mode, (key, app.current_mode)
+        assert app.screen is screen
         assert batch.value == "512" and stored_values(store)["batch_size"] == "512"
         assert screen.changes() == {}
 

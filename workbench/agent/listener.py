@@ -10,6 +10,7 @@ fault. The wire format (parsing, replies, the body limit) is the backend's ``wor
 """
 from __future__ import annotations
 
+import functools
 import http.server
 import socket
 import ssl
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 from workbench.mailbox import PushCodec, PushNotification, PushRefused
 
+SHUTDOWN_POLL_SECONDS = 0.02  # how often the serving thread looks whether stop() was called
 READ_TIMEOUT = 10.0          # seconds a client may take to send its request
 
 
@@ -187,7 +189,8 @@ class Listener:
         return int(self._server.server_address[1])
 
     def start(self) -> "Listener":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="agent-listener", daemon=True)
+        serve = functools.partial(self._server.serve_forever, poll_interval=SHUTDOWN_POLL_SECONDS)
+        self._thread = threading.Thread(target=serve, name="agent-listener", daemon=True)
         self._thread.start()
         return self
 

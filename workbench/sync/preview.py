@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from workbench.store import in_session
 from workbench.sync.plan import Plan, read_plan
 
 DETAIL_COLUMNS = ["operator_id", "action", "contact_id", "item_id", "reason", "code", "field", "before", "after"]
@@ -69,10 +70,12 @@ def from_plan(plan: Plan, errors: dict[str, str] | None = None) -> Preview:
     return Preview(plan, plan.summary(), detail, conflicts, overwrites, guards.reset_index(drop=True), errors or {})
 
 
+@in_session
 def preview(store: Any, operators: Sequence[str] | None = None, snapshot: bool = True, *,
             backend: Any = None, progress: Any = None) -> Preview:
     """Snapshot (unless ``snapshot=False``), plan, and describe; writes nothing but the snapshot. ``progress``
-    gets a ``ProgressEvent`` per mailbox read (phase "snapshot")."""
+    gets a ``ProgressEvent`` per mailbox done (phase SNAPSHOT). The store is opened once for all of it (a
+    session), not once per step."""
     from workbench.store.operators_table import require_known
     from workbench.store.settings_table import load
     errors: dict[str, str] = {}
