@@ -5,6 +5,11 @@ concurrency (plain httpx, 20 creates per ``$batch``, 4 in flight per mailbox, CO
 Prints the Graph HTTP requests (as the sandbox logged them; token requests not counted) and wall time of each
 and their ratios, and a no-change re-run. Also ``python bench/sync_initial.py --backend graph``.
 
+The sandbox runs as a server in a process of its own (``_sandbox_proc.py``), as Graph is another machine:
+in-process its HTTPS server and JSON work competed with run_sync and with the baselines for this interpreter's
+GIL. run_sync, the limit and the loop run one after another against that one sandbox process, in this one
+bench process; requests are counted by the sandbox (its Graph admin ``GET /requests``).
+
 Usage: python bench/sync_initial_graph.py [--small | --quick] [--mailboxes N --contacts M] [--no-loop]
 """
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _result import Target, exit_code, report  # noqa: E402
 from graph_sandbox import client  # noqa: E402
-from sync_initial import CONCURRENCY, _contacts_by_mailbox, build  # noqa: E402
+from sync_initial import CONCURRENCY, PREFIXES, _contacts_by_mailbox, addresses, build  # noqa: E402
 from workbench.graph.transport import IMMUTABLE_IDS  # noqa: E402
 
 FEWER_REQUESTS = Target("fewer_requests_than_post_loop", 10.0, what="per-item POST requests / run_sync requests")
@@ -86,28 +91,27 @@ def batch_limit(sb, groups) -> None:
 
 def timed(sb, fn) -> tuple[float, int, int, object]:
     """(seconds, HTTP requests, write parts inside $batch, fn's result), from the sandbox's request log."""
-    mark = len(sb.graph.requests)
+    mark = len(sb.graph_requests())
     t0 = time.perf_counter()
     out = fn()
     elapsed = time.perf_counter() - t0
-    new = sb.graph.requests[mark:]
-    return (elapsed, sum(1 for r in new if not r.batch),
-            sum(1 for r in new if r.batch and r.method in ("POST", "PATCH", "DELETE")), out)
+    new = sb.graph_requests()[mark:]
+    return (elapsed, sum(1 for r in new if not r["batch"]),
+            sum(1 for r in new if r["batch"] and r["method"] in ("POST", "PATCH", "DELETE")), out)
 
 
 def measure(workdir: Path, args) -> dict:
-    from workbench.sandbox import Sandbox
+    from _sandbox_proc import SandboxProcess
     from workbench.sandbox.graph.routing import MAX_LOG
     from workbench.store import Store
     from workbench.sync.engine import run_sync
     m: dict = {}
-    with Sandbox(state_dir=workdir / "sandbox", autosave_seconds=3600, graph=True) as sb:
-        sb.add_mailbox(SERVICE_MAILBOX)
-        sb.graph.set_scope(sb.graph.default_client_id, None)      # the bench app may use every mailbox
+    boxes = [SERVICE_MAILBOX] + [a for prefix in PREFIXES for a in addresses(args.mailboxes, prefix)]
+    with SandboxProcess(workdir / "sandbox", boxes, graph=True) as sb:     # the bench app's scope: these mailboxes
         store = Store(workdir / "bench.duckdb")
         configure(store, sb, args.batch_size)
-        for prefix in ("wb", "lim", "loop"):
-            build(store, sb, workdir, args.mailboxes, args.contacts, prefix)
+        for prefix in PREFIXES:
+            build(store, args.mailboxes, args.contacts, prefix)
         with store.write() as con:       # the limit's and the loop's operators are only for the baselines
             con.execute("UPDATE operators SET contact_sync = false WHERE operator_id NOT LIKE 'WB-%'")
         n = args.mailboxes * args.contacts
@@ -121,7 +125,7 @@ def measure(workdir: Path, args) -> dict:
         m["limit"] = timed(sb, lambda: batch_limit(sb, _bodies(store, "lim")))
         if not args.no_loop:
             m["loop"] = timed(sb, lambda: post_loop(sb, _bodies(store, "loop")))
-        assert len(sb.graph.requests) < MAX_LOG, "the sandbox's request log overflowed: counts would be wrong"
+        assert len(sb.graph_requests()) < MAX_LOG, "the sandbox's request log overflowed: counts would be wrong"
     return m
 
 

@@ -123,3 +123,21 @@ def test_journal_rows_keep_their_order_and_types(store):
                                     "contact_id": "C-1"}]) == 2
     assert store.rows("SELECT run_id, action, outcome, code, batch_no, items, seconds FROM sync_log ORDER BY log_id") == [
         (7, "batch", "ok", None, 1, 3, 0.5), (7, "create-exchange", "failed", "EWS_ITEM_REJECTED", None, None, None)]
+
+
+def test_columns_with_one_value_are_bound_once_and_every_row_still_arrives(store):
+    """A column alike in every row is one scalar parameter (binding costs per value); the rows stay all there,
+    also when every column is alike (identical rows) and when only one row differs in one column."""
+    types = [("run_id", "BIGINT"), ("operator_id", "VARCHAR"), ("contact_id", "VARCHAR"), ("field", "VARCHAR"),
+             ("before", "VARCHAR"), ("conflict", "BOOLEAN")]
+    alike = [(7, "OP-1", "C-1", "email", None, False)] * 3
+    mixed = [(8, "OP-1", f"C-{i}", "email", None, i == 2) for i in range(3)]
+    batch = st._Batch.of(mixed, types)
+    assert [p for p in batch.params if isinstance(p, list)] == [[8, 8, 8], ["C-0", "C-1", "C-2"],
+                                                                [False, False, True]]
+    with store.write() as con:
+        con.execute("CREATE TABLE t (run_id BIGINT, operator_id VARCHAR, contact_id VARCHAR, field VARCHAR, "
+                    "before VARCHAR, conflict BOOLEAN)")
+        assert st.insert_rows(con, "t", types, alike) == 3
+        assert st.insert_rows(con, "t", types, mixed) == 3
+    assert store.rows("SELECT * FROM t ORDER BY run_id, contact_id") == [*alike, *mixed]
