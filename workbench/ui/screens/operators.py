@@ -264,7 +264,8 @@ class OperatorsScreen(WorkbenchScreen):
         self.query_one("#ops-progress-row").display = False
 
         def decided(choice: str | None) -> None:
-            if choice == "move":
+            if choice == "move":          # the ones the dry run could not translate stay marked, left out
+                self.table.set_marks({r.operator_id for r in event.results if r.code})
                 self.move([r.operator_id for r in event.results if r.outcome(dry_run=True) == "would move"],
                           event.target)
             elif choice == "retarget":
@@ -295,8 +296,9 @@ class OperatorsScreen(WorkbenchScreen):
         lines = [r.describe(dry_run=False) for r in event.results]
         if len(lines) > SHOW_RESULTS:
             lines = lines[:SHOW_RESULTS] + [f"… and {len(lines) - SHOW_RESULTS} more (Log screen: move-backend)"]
-        failed = any(r.code for r in event.results)
+        self.table.set_marks(self.table.marked | {r.operator_id for r in event.results if r.code})
+        if self.table.marked:
+            lines.append(f"still marked (m retries): {', '.join(sorted(self.table.marked))}")
         self.notify("\n".join([summary(event.results, dry_run=False), *lines]), title="Move", timeout=12,
-                    markup=False, severity="error" if failed else "information")
-        self.table.set_marks({r.operator_id for r in event.results if r.code})     # m retries the failed ones
+                    markup=False, severity="error" if self.table.marked else "information")
         self.table.reload()
