@@ -132,3 +132,21 @@ def test_csv_moves_two_to_graph_one_back_and_a_refused_mailbox_fails_alone(world
         assert len(crm_ids) == len(set(crm_ids)), f"{mail}: a contact twice"
     graph_boxes = {r.mailbox.lower() for r in env.sandbox.graph.requests if r.mailbox and r.method != "POST"}
     assert {one_mail.lower(), two_mail.lower()} <= graph_boxes
+
+
+def test_a_rejected_graph_login_stops_the_moves_and_writes_nothing(world, tmp_path, monkeypatch) -> None:
+    env = world.env
+    monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", "not-the-app-secret")
+    settings = env.settings()
+    rows = [(op, "ews" if settings.backend_for(mail) == "graph" else "graph") for op, mail in world.ops[:3]]
+    moves = write(tmp_path / "moves.csv", "operator_id,backend\n" + "".join(f"{op},{to}\n" for op, to in rows))
+    before = state(env.store)
+    done = cli("operators", "move", "--csv", moves, "--json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert [(r["operator_id"], r["outcome"], r["code"]) for r in report] == [
+        (rows[0][0], "failed", "GRAPH_AUTH_REJECTED"), (rows[1][0], "not attempted", "GRAPH_AUTH_REJECTED"),
+        (rows[2][0], "not attempted", "GRAPH_AUTH_REJECTED")]
+    assert done.stderr.startswith("GRAPH_AUTH_REJECTED: "), done.stderr
+    assert "not-the-app-secret" not in done.stdout + done.stderr
+    assert state(env.store) == before, "nothing written for any operator"
