@@ -8,10 +8,13 @@ mailbox to its operator's backend, opening each implementation on first use.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from workbench.mailbox import BackendInfo, Mailbox, MailboxBackend, Probe, PushCodec, PushNotification, Subscription
 from workbench.settings import ExchangeSettings
+
+Translate = Callable[[str, Sequence[str], str], dict[str, str | None]]   # (address, item ids, to) -> ids
 
 
 def open_kind(kind: str, settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
@@ -31,13 +34,14 @@ def open_backend(settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
     return RoutingBackend(settings, **kwargs)
 
 
-def translate_item_ids(settings: ExchangeSettings, address: str, item_ids: Sequence[str], to: str,
-                       **kwargs: Any) -> dict[str, str | None]:
-    """The ids the other backend knows ``address``'s items by (``to`` "graph": EWS ids -> Graph immutable ids;
-    "ews": back), through Graph's translateExchangeIds; None for an item no longer there."""
+@contextmanager
+def id_translator(settings: ExchangeSettings, **kwargs: Any) -> Iterator[Translate]:
+    """``translate(address, item_ids, to)``: the ids the other backend knows ``address``'s items by (``to`` "graph":
+    EWS ids -> Graph immutable ids; "ews": back), through Graph's translateExchangeIds; None for an item no longer
+    there. One Graph connection (one token) for every mailbox translated inside the ``with``."""
     backend = open_kind("graph", settings, **kwargs)
     try:
-        return backend.translate_ids(address, item_ids, to)    # type: ignore[attr-defined]
+        yield backend.translate_ids    # type: ignore[attr-defined]
     finally:
         backend.close()
 

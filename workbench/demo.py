@@ -267,6 +267,8 @@ def _move_to_graph(store: Store, op: str, summary: DemoSummary, say: Callable[[s
     try:
         moved, = move_operators(store, [op], "graph", source="demo")
         summary.move = moved.describe(dry_run=False)
+        if moved.code:                  # nothing was written for it: do not sync it on Graph
+            raise WorkbenchError(moved.code, moved.detail)
         result = run_sync(store, [op], trigger="cli")
     except WorkbenchError as exc:
         summary.move = summary.move or f"{op}: move failed"

@@ -388,6 +388,11 @@ _entry("GRAPH_SUBSCRIPTION_GONE", "Graph subscription removed",
        "Graph no longer knows the subscription (404 on renew or delete, or a subscriptionRemoved lifecycle "
        "event): it expired or was deleted.",
        "The agent creates a new one and catches up by delta; nothing is lost.")
+# --- operators move from a CSV and several at once (issue 14: movemany) ----------------
+_entry("MOVE_CSV_INVALID", "Move file refused",
+       "The `operators move --csv` file is not a readable CSV with operator_id and backend columns, or rows break "
+       "its rules (empty, unknown or repeated operator id, a backend other than ews, graph or empty).",
+       "Fix what is listed (line, column, reason) and rerun; nothing was moved.", exit_code=2)
 # --- Graph webhooks (the agent's listener; issue 14) ---------------------------
 _entry("GRAPH_WEBHOOK_HANDSHAKE", "Listener failed Graph's validation handshake",
        "The listener at notification_url did not echo the validationToken as 200 text/plain within 10 s (another "

@@ -76,6 +76,24 @@ def test_operators_move_review(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
 
 
+def test_operators_move_review_many(snap_compare, make_app):
+    """Several marked operators' dry run (tests/ui/test_operators_move_many.py drives it against the sandbox): one
+    would move, one is already there, one mailbox refused; the summary under the list."""
+    from workbench.operators.move import MoveResult
+    dry = [MoveResult("OP-004", "mei.demir4@example.com", "ews", "graph", translated=21),
+           MoveResult("OP-005", "oluwaseun.adeyemi5@example.com", "graph", "graph"),
+           MoveResult("OP-006", "soren.tanaka6@example.com", "ews", "graph", code="GRAPH_SCOPE_DENIED",
+                      detail="mailbox soren.tanaka6@example.com: HTTP 403 ErrorAccessDenied")]
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        pilot.app.screen.post_message(pilot.app.screen.MovePlanned(["OP-004", "OP-005", "OP-006"], "graph", dry))
+        await settle(pilot)
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
 def test_log_failed_only(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=_go("6", "f"))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 LIST_COLUMNS = ["operator_id", "name", "email", "contact_sync", "effective_backend", "verify_status", "verified_at"]
 SHOW_ERRORS = 50
@@ -53,9 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     mv = s.add_parser("move", help="move operators' mailboxes between EWS and Graph (item ids translated)",
                       description="Translates the stored item ids with Graph's translateExchangeIds, keeps links "
-                                  "and journal; the next sync on the new backend creates no duplicate.")
-    mv.add_argument("ids", nargs="+", metavar="ID")
-    mv.add_argument("--to", required=True, choices=("ews", "graph"))
+                                  "and journal; the next sync on the new backend creates no duplicate. Give ids "
+                                  "and --to, or --csv FILE (columns operator_id, backend: ews, graph or empty for "
+                                  "the organisation's setting; validated first, nothing moved if a row fails). "
+                                  "Each operator is all or nothing; exit 1 if any failed.")
+    mv.add_argument("ids", nargs="*", metavar="ID")
+    mv.add_argument("--to", choices=("ews", "graph"), help="where the operators given by id go")
+    mv.add_argument("--csv", metavar="FILE", help="move each row's operator to the row's backend")
     mv.add_argument("--dry-run", action="store_true", help="translate and report; write nothing")
     mv.add_argument("--json", action="store_true")
     mv.set_defaults(handler=move)
@@ -154,18 +160,52 @@ def choose_backend(args) -> int:
 
 
 def move(args) -> int:
-    from dataclasses import asdict
-
     from workbench.commands.output import print_json
-    from workbench.operators.move import move_operators
+    from workbench.errors import WorkbenchError
+    from workbench.operators.move import move_operators, summary
+    from workbench.operators.move_csv import move_from_csv
     from workbench.store import Store
-    results = move_operators(Store(), args.ids, args.to, dry_run=args.dry_run)
+    if args.ids and args.csv:
+        raise WorkbenchError("USAGE", f"--csv={args.csv}: give operator ids or --csv FILE, not both")
+    if not (args.ids or args.csv):
+        raise WorkbenchError("USAGE", "operators move: give operator ids (with --to) or --csv FILE")
+    if args.ids and not args.to:
+        raise WorkbenchError("USAGE", "--to: required with operator ids (ews or graph)")
+    if args.csv and args.to:
+        raise WorkbenchError("USAGE", f"--to={args.to}: not used with --csv (each row's backend column says "
+                                      "where its operator goes)")
+    with _progress("moving mailboxes", lambda r: f"{r.operator_id}: {r.outcome(dry_run=args.dry_run)}") as progress:
+        if args.csv:
+            plan = move_from_csv(Store(), args.csv, dry_run=args.dry_run, progress=progress)
+            if plan.errors:
+                return _refused(plan)
+            results = plan.results
+        else:
+            results = move_operators(Store(), args.ids, args.to, dry_run=args.dry_run, progress=progress)
+    failed = [r for r in results if r.code]
     if args.json:
-        print_json([asdict(r) for r in results])
-        return 0
-    for r in results:
-        print(r.describe(dry_run=args.dry_run))
-    return 0
+        print_json([r.to_dict(dry_run=args.dry_run) for r in results])
+    else:
+        for r in results:
+            print(r.describe(dry_run=args.dry_run))
+        print(summary(results, dry_run=args.dry_run))
+    for code in dict.fromkeys(r.code for r in failed):
+        print(WorkbenchError(code).headline(), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _refused(plan) -> int:
+    """The CSV's bad rows on stderr (at most SHOW_ERRORS), exit 2: nothing was moved."""
+    from workbench.errors import WorkbenchError
+    rows = f"{len({e.line for e in plan.errors})} of {plan.rows} rows failed" if plan.rows else "file refused"
+    err = WorkbenchError("MOVE_CSV_INVALID", f"{plan.path.name}: {rows}; nothing was moved")
+    print(err.headline(), file=sys.stderr)
+    print(f"  {err.detail}", file=sys.stderr)
+    for e in plan.errors[:SHOW_ERRORS]:
+        print(f"  {e.message()}", file=sys.stderr)
+    if len(plan.errors) > SHOW_ERRORS:
+        print(f"  ... and {len(plan.errors) - SHOW_ERRORS} more problems", file=sys.stderr)
+    return err.exit_code
 
 
 def switch(args) -> int:
@@ -187,19 +227,7 @@ def verify(args) -> int:
     from workbench.commands.output import print_json, print_table
     from workbench.operators.verify import verify_operators
     from workbench.store import Store
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("verifying mailboxes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task("", total=None)
-
-        def progress(done: int, total: int, check) -> None:
-            bar.update(task, completed=done, total=total,
-                       description=f"{check.operator_id}: {check.status}" if check else "")
-
+    with _progress("verifying mailboxes", lambda c: f"{c.operator_id}: {c.status}") as progress:
         checks = verify_operators(Store(), args.ids or None, progress=progress)
     if args.json:
         print_json([c.to_dict() for c in checks])
@@ -215,3 +243,20 @@ def verify(args) -> int:
         if f is not None:
             print(f"    {f.code}: {f.title} — {f.remedy}")
     return 0 if not bad else 1
+
+
+@contextmanager
+def _progress(label: str, describe: Callable[[Any], str]) -> Iterator[Callable[[int, int, Any], None]]:
+    """A rich progress bar on stderr (a terminal only: stdout is the result) fed by ``progress(done, total, item)``
+    calls of a service; ``describe(item)`` is the text after the bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console(stderr=True)
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, item: Any) -> None:
+            bar.update(task, completed=done, total=total, description=describe(item) if item else "")
+        yield progress

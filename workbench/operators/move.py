@@ -1,5 +1,6 @@
-"""Moving operators between backends (`operators move ID… --to graph|ews [--dry-run]`): an operator's mailbox
-moved to Exchange Online (or back) keeps its links, its snapshot and its journal.
+"""Moving operators between backends (`operators move ID… --to graph|ews`, `operators move --csv FILE`, the
+dashboard's `m`): an operator's mailbox moved to Exchange Online (or back) keeps its links, its snapshot and its
+journal.
 
 EWS and Graph name the same item with different ids, so every stored item id of the operator (links and
 snapshot) is translated with Graph's translateExchangeIds (EWS id <-> REST immutable id) before the backend
@@ -7,16 +8,26 @@ override changes, all in one transaction; the change keys stay (both APIs report
 edit made in between is still seen as an edit by the next sync, and nothing is created twice. The per-mailbox
 incremental state (EWS sync state, subscription) is dropped: the next sync starts with a snapshot. A dry run
 translates (read only) and writes nothing.
+
+Every front end goes through ``run_moves``: each operator is all or nothing (translated, then written in its own
+transaction). A translation Graph refuses for one mailbox (e.g. GRAPH_SCOPE_DENIED) fails that operator only,
+with its code in its result, and the others go on; a failure of the Graph connection itself (``STOP_CODES``)
+leaves the remaining operators not attempted. Nothing is written for a failed or skipped operator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.settings import BACKENDS
 from workbench.store import Store, now
 
+# Failures of the Graph connection, not of one mailbox: the moves after the first of them are not attempted.
+STOP_CODES = frozenset({"GRAPH_AUTH_REJECTED", "GRAPH_CERT_EXPIRED", "GRAPH_CONSENT_MISSING", "GRAPH_UNREACHABLE",
+                        "GRAPH_TLS_UNTRUSTED"})
+OUTCOMES = ("moved", "would move", "unchanged", "failed", "not attempted")
 
 @dataclass
 class MoveResult:
@@ -27,14 +38,44 @@ class MoveResult:
     translated: int = 0
     missing: list[str] = field(default_factory=list)      # stored ids the mailbox no longer holds
     moved: bool = False
+    code: str | None = None        # the failure's catalogue code; nothing was written for this operator
+    detail: str = ""
+    skipped: bool = False          # not attempted: an earlier operator's failure (STOP_CODES) stopped the moves
+
+    def outcome(self, *, dry_run: bool) -> str:
+        """One of ``OUTCOMES``."""
+        if self.source == self.target:
+            return "unchanged"
+        if self.code:
+            return "not attempted" if self.skipped else "failed"
+        return "would move" if dry_run else "moved"
 
     def describe(self, *, dry_run: bool) -> str:
         """One line for the CLI and the dashboard."""
-        if self.source == self.target:
+        outcome = self.outcome(dry_run=dry_run)
+        if outcome == "unchanged":
             return f"{self.operator_id}: already on {self.target}"
-        verb = "would move" if dry_run else "moved"
-        return (f"{self.operator_id} ({self.email}): {verb} {self.source} -> {self.target}; {self.translated} item "
+        if outcome == "failed":
+            return (f"{self.operator_id} ({self.email}): not moved {self.source} -> {self.target}, nothing written: "
+                    f"{self.code}: {self.detail}")
+        if outcome == "not attempted":
+            return f"{self.operator_id} ({self.email}): not attempted ({self.code} stopped the moves), nothing written"
+        return (f"{self.operator_id} ({self.email}): {outcome} {self.source} -> {self.target}; {self.translated} item "
                 f"ids translated, {len(self.missing)} no longer in the mailbox")
+
+    def to_dict(self, *, dry_run: bool) -> dict:
+        return {**asdict(self), "outcome": self.outcome(dry_run=dry_run)}
+
+
+Progress = Callable[[int, int, "MoveResult | None"], None]     # (done, total, the result just finished)
+
+
+def summary(results: Sequence[MoveResult], *, dry_run: bool) -> str:
+    """'4 operators: 2 moved, 1 unchanged, 1 failed' (outcomes in ``OUTCOMES`` order)."""
+    counts = Counter(r.outcome(dry_run=dry_run) for r in results)
+    parts = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
+    return f"{len(results)} operator{'s' if len(results) != 1 else ''}: {parts}" + (
+        "; dry run, nothing written" if dry_run else "")
 
 
 def _stored_ids(store: Store, op: str) -> list[str]:
@@ -74,33 +115,57 @@ def other_backend(store: Store, operator_id: str) -> str:
 
 
 def move_operators(store: Store, ids: Iterable[str], target: str, *, dry_run: bool = False,
-                   source: str = "cli") -> list[MoveResult]:
-    """Translate and switch every operator, or (dry run) say what would happen. Unknown id: OPERATOR_NOT_FOUND,
-    nothing done; an operator already on ``target`` is reported unmoved."""
-    from workbench.backends import translate_item_ids
-    from workbench.store.settings_table import load
+                   source: str = "cli", progress: Progress | None = None) -> list[MoveResult]:
+    """Move every operator to ``target`` (``run_moves``). Unknown id: OPERATOR_NOT_FOUND, nothing done."""
     if target not in BACKENDS:
         raise WorkbenchError("USAGE", f"--to={target!r}: must be one of {', '.join(BACKENDS)}")
     wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
     if not wanted:
         raise WorkbenchError("USAGE", "give at least one operator id")
-    settings = load(store)
-    known = dict(store.rows(f"SELECT operator_id, email FROM operators WHERE operator_id IN "
-                            f"({', '.join('?' for _ in wanted)})", wanted))
+    known = {r[0] for r in store.rows(f"SELECT operator_id FROM operators WHERE operator_id IN "
+                                      f"({', '.join('?' for _ in wanted)})", wanted)}
     missing = [i for i in wanted if i not in known]
     if missing:
         raise WorkbenchError("OPERATOR_NOT_FOUND", f"unknown operator id(s): {', '.join(missing)}; nothing was moved")
-    results = []
-    for op in wanted:
-        r = MoveResult(op, known[op], settings.backend_for(known[op]), target)
-        results.append(r)
-        if r.source == target:
-            continue
-        mapping = translate_item_ids(settings, r.email, _stored_ids(store, op), target)
-        r.translated = sum(1 for v in mapping.values() if v)
-        r.missing = sorted(k for k, v in mapping.items() if not v)
-        if not dry_run:
-            with store.write() as con:
-                _apply(con, r, mapping, settings.backend, source)
-            r.moved = True
+    return run_moves(store, [(op, target) for op in wanted], dry_run=dry_run, source=source, progress=progress)
+
+
+def run_moves(store: Store, plans: Sequence[tuple[str, str]], *, dry_run: bool = False, source: str = "cli",
+              progress: Progress | None = None) -> list[MoveResult]:
+    """Move each (operator_id, target) of stored operators, each all or nothing, or (dry run) say what would
+    happen; an operator already on its target is reported unchanged. ``progress(done, total, result)`` after each
+    operator that needs a move. The Graph connection is opened once (a missing secret raises before anything)."""
+    from workbench.backends import id_translator
+    from workbench.store.settings_table import load
+    settings = load(store)
+    emails = dict(store.rows("SELECT operator_id, email FROM operators"))
+    results = [MoveResult(op, emails[op], settings.backend_for(emails[op]), target) for op, target in plans]
+    todo = [r for r in results if r.source != r.target]
+    if progress:
+        progress(0, len(todo), None)
+    if not todo:
+        return results
+    stop: WorkbenchError | None = None
+    with id_translator(settings) as translate:
+        for done, r in enumerate(todo, 1):
+            if stop is not None:
+                r.code, r.detail, r.skipped = stop.code, stop.detail, True
+            else:
+                try:
+                    _move_one(store, r, translate, settings.backend, dry_run=dry_run, source=source)
+                except WorkbenchError as err:
+                    r.code, r.detail = err.code, err.detail
+                    stop = err if err.code in STOP_CODES else None
+            if progress:
+                progress(done, len(todo), r)
     return results
+
+
+def _move_one(store: Store, r: MoveResult, translate, org_backend: str, *, dry_run: bool, source: str) -> None:
+    mapping = translate(r.email, _stored_ids(store, r.operator_id), r.target)
+    r.translated = sum(1 for v in mapping.values() if v)
+    r.missing = sorted(k for k, v in mapping.items() if not v)
+    if not dry_run:
+        with store.write() as con:
+            _apply(con, r, mapping, org_backend, source)
+        r.moved = True

@@ -1,5 +1,5 @@
 """Operators: a paged table with filter and sort, toggle contact sync, import with review, verify, move between
-backends (dry run first)."""
+backends (dry run first) the selected operator or every marked one (``x`` marks)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from workbench.ui.widgets.move_review import MoveReviewScreen
 from workbench.ui.widgets.paged_table import PagedTable
 
 SORT_ORDER = tuple(OPERATOR_SORTS)
+SHOW_RESULTS = 8          # per-operator lines in the move's result toast
 
 
 class OperatorsScreen(WorkbenchScreen):
@@ -31,6 +32,7 @@ class OperatorsScreen(WorkbenchScreen):
         Binding("V", "verify_all", "Verify all"),
         Binding("i", "import_csv", "Import CSV"),
         Binding("m", "move_backend", "Move backend"),
+        Binding("x", "mark", "Mark", show=False),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -68,6 +70,13 @@ class OperatorsScreen(WorkbenchScreen):
     @dataclass
     class Moved(Message):
         results: list
+
+    @dataclass
+    class MoveProgress(Message):
+        label: str
+        done: int
+        total: int
+        result: object
 
     def __init__(self) -> None:
         super().__init__()
@@ -228,23 +237,37 @@ class OperatorsScreen(WorkbenchScreen):
         self.table.reload()
 
     # --- move between backends -------------------------------------------------------
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+
     def action_move_backend(self) -> None:
-        key = self.table.selected_key
-        if key is not None:
-            self.plan_move([key], None)
+        """The marked operators (else the selected one): the dry run, then the review."""
+        ids = sorted(self.table.marked) or ([self.table.selected_key] if self.table.selected_key else [])
+        if ids:
+            self.plan_move(ids, None)
+
+    def _move_progress(self, label: str):
+        def progress(done: int, total: int, result) -> None:     # called in the worker thread
+            self.post_message(self.MoveProgress(label, done, total, result))
+        return progress
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="move")
     def plan_move(self, ids: list[str], target: str | None) -> None:
         """The dry run (``target`` None: the backend the first operator is not on)."""
         from workbench.operators.move import move_operators, other_backend
         target = target or other_backend(self.store, ids[0])
-        self.post_message(self.MovePlanned(ids, target, move_operators(self.store, ids, target, dry_run=True)))
+        results = move_operators(self.store, ids, target, dry_run=True, progress=self._move_progress("dry run"))
+        self.post_message(self.MovePlanned(ids, target, results))
 
     @on(MovePlanned)
     def move_planned(self, event: MovePlanned) -> None:
+        self.query_one("#ops-progress-row").display = False
+
         def decided(choice: str | None) -> None:
-            if choice == "move":
-                self.move(event.ids, event.target)
+            if choice == "move":          # the ones the dry run could not translate stay marked, left out
+                self.table.set_marks({r.operator_id for r in event.results if r.code})
+                self.move([r.operator_id for r in event.results if r.outcome(dry_run=True) == "would move"],
+                          event.target)
             elif choice == "retarget":
                 self.plan_move(event.ids, next(k for k in BACKENDS if k != event.target))
             else:
@@ -254,10 +277,28 @@ class OperatorsScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="move")
     def move(self, ids: list[str], target: str) -> None:
         from workbench.operators.move import move_operators
-        self.post_message(self.Moved(move_operators(self.store, ids, target, source="dashboard")))
+        self.post_message(self.Moved(move_operators(self.store, ids, target, source="dashboard",
+                                                    progress=self._move_progress("moving"))))
+
+    @on(MoveProgress)
+    def move_progress(self, event: MoveProgress) -> None:
+        self.query_one("#ops-progress-row").display = True
+        self.query_one("#ops-progress", ProgressBar).update(total=event.total, progress=event.done)
+        text = f"{event.label} {event.done}/{event.total}"
+        if event.result is not None:
+            text += f": {event.result.operator_id} {event.result.outcome(dry_run=event.label == 'dry run')}"
+        self.query_one("#ops-progress-label", Static).update(text)
 
     @on(Moved)
     def moved(self, event: Moved) -> None:
-        self.notify("\n".join(r.describe(dry_run=False) for r in event.results), title="Move", timeout=8,
-                    markup=False)
+        from workbench.operators.move import summary
+        self.query_one("#ops-progress-row").display = False
+        lines = [r.describe(dry_run=False) for r in event.results]
+        if len(lines) > SHOW_RESULTS:
+            lines = lines[:SHOW_RESULTS] + [f"… and {len(lines) - SHOW_RESULTS} more (Log screen: move-backend)"]
+        self.table.set_marks(self.table.marked | {r.operator_id for r in event.results if r.code})
+        if self.table.marked:
+            lines.append(f"still marked (m retries): {', '.join(sorted(self.table.marked))}")
+        self.notify("\n".join([summary(event.results, dry_run=False), *lines]), title="Move", timeout=12,
+                    markup=False, severity="error" if self.table.marked else "information")
         self.table.reload()

@@ -1,12 +1,15 @@
-"""The review of a backend move in the dashboard (`operators move` there): what the dry run found, then move,
-try the other backend, or cancel. ModalScreen[str | None]: "move", "retarget" or None (cancelled)."""
+"""The review of a backend move in the dashboard (`operators move` there) of one operator or several (marked):
+what the dry run found for each, then move, try the other backend, or cancel. ModalScreen[str | None]: "move",
+"retarget" or None (cancelled). Only the operators the dry run could translate are moved."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from workbench.operators.move import summary
 
 SHOW_MISSING = 8       # missing item ids listed per operator
 
@@ -17,6 +20,7 @@ class MoveReviewScreen(ModalScreen[str | None]):
     MoveReviewScreen > Vertical { width: 96; height: auto; max-height: 90%; border: thick $warning;
                                   background: $surface; padding: 1 2; }
     MoveReviewScreen .title { text-style: bold; margin-bottom: 1; }
+    MoveReviewScreen VerticalScroll { height: auto; max-height: 24; }
     MoveReviewScreen .note { margin-top: 1; }
     MoveReviewScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     MoveReviewScreen Button { margin-left: 2; }
@@ -27,12 +31,19 @@ class MoveReviewScreen(ModalScreen[str | None]):
     def __init__(self, target: str, results: list) -> None:
         super().__init__()
         self.target, self.results = target, results
-        self.movable = any(r.source != r.target for r in results)
+        self.movable = any(r.outcome(dry_run=True) == "would move" for r in results)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Move to {self.target}: dry run (nothing written yet)", classes="title", markup=False)
-            yield Static(self._lines(), id="mv-lines", markup=False)
+            who = f" {len(self.results)} operators" if len(self.results) > 1 else ""
+            yield Static(f"Move{who} to {self.target}: dry run (nothing written yet)", classes="title", markup=False)
+            with VerticalScroll():
+                yield Static(self._lines(), id="mv-lines", markup=False)
+            if len(self.results) > 1:
+                yield Static(summary(self.results, dry_run=True), id="mv-summary", classes="note", markup=False)
+            if any(r.code for r in self.results):
+                yield Static("The operators that failed the dry run are left out of the move.", classes="note",
+                             markup=False)
             yield Static("Moving rewrites the stored item ids in one transaction; the next sync of the operator "
                          "starts with a snapshot on the new backend.", classes="note", markup=False)
             with Horizontal():

@@ -4,6 +4,8 @@ The table never holds more than ``page_size`` rows: a worker thread fetches
 the page (LIMIT/OFFSET plus a count) and posts it back; the UI thread fills
 the DataTable. ``[`` / ``]`` move a page, ``home`` / ``end`` with ctrl jump to
 the first / last page. Rows keep their stable key (the query's first column).
+Rows can be marked (``toggle_mark``) for an action on several at once; marks are kept across pages, filters
+and reloads, and shown as ``MARK`` before the first cell.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from textual.widgets import DataTable, Static
 
 from workbench.readmodels.paging import Page, PageSource
 from workbench.ui.data import cell, fit
+
+MARK = "● "
 
 
 class PagedTable(Vertical, can_focus=False):
@@ -50,6 +54,8 @@ class PagedTable(Vertical, can_focus=False):
         self.page_offset = 0
         self.total = 0
         self.loaded = False
+        self.marked: set[str] = set()           # keys of marked rows
+        self._first: dict[str, str] = {}        # key -> the shown page's first cell, unmarked
 
     def compose(self) -> ComposeResult:
         table = DataTable(cursor_type="row", zebra_stripes=True)
@@ -99,9 +105,11 @@ class PagedTable(Vertical, can_focus=False):
         keep_row = table.cursor_row if page.offset == self.page_offset else 0
         self.page_offset, self.total = page.offset, page.total
         table.clear()
+        self._first = {str(row[0]): cell(row[1]) for row in page.rows}
         for row in page.rows:
-            table.add_row(*(fit(cell(v), c.width) for v, c in zip(row[1:], self.source.columns)),
-                          key=str(row[0]))
+            key = str(row[0])
+            table.add_row(self._first_cell(key), *(fit(cell(v), c.width) for v, c in
+                                                    zip(row[2:], self.source.columns[1:])), key=key)
         if page.rows:
             table.move_cursor(row=min(keep_row, len(page.rows) - 1), animate=False)
         self._update_pager()
@@ -125,7 +133,29 @@ class PagedTable(Vertical, can_focus=False):
             pages = (self.total - 1) // self.page_size + 1
             text = (f"rows {self.page_offset + 1:,}–{last:,} of {self.total:,} · page "
                     f"{self.page_offset // self.page_size + 1:,}/{pages:,} · [ ] page")
+        if self.marked:
+            text += f" · {len(self.marked):,} marked {MARK.strip()}"
         self.query_one(".pager", Static).update(text)
+
+    def _first_cell(self, key: str) -> str:
+        return fit((MARK if key in self.marked else "") + self._first[key], self.source.columns[0].width)
+
+    def toggle_mark(self) -> str | None:
+        """Mark (or unmark) the selected row and move the cursor to the next one; its key, or None (no rows)."""
+        key = self.selected_key
+        if key is None:
+            return None
+        self.marked.symmetric_difference_update({key})
+        self.table.update_cell(key, self.source.columns[0].key, self._first_cell(key))
+        self.table.action_cursor_down()
+        self._update_pager()
+        return key
+
+    def set_marks(self, keys: set[str]) -> None:
+        self.marked = set(keys)
+        for key in self._first:
+            self.table.update_cell(key, self.source.columns[0].key, self._first_cell(key))
+        self._update_pager()
 
     def action_page(self, delta: int) -> None:
         new = self.page_offset + delta * self.page_size
