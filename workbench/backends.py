@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterator, Sequence
 from workbench.mailbox import BackendInfo, Mailbox, MailboxBackend, Probe, PushCodec, PushNotification, Subscription
 from workbench.settings import ExchangeSettings
 
-Translate = Callable[[str, Sequence[str], str], dict[str, str | None]]   # (address, item ids, to) -> ids
 
 
 def open_kind(kind: str, settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
@@ -35,13 +34,14 @@ def open_backend(settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
 
 
 @contextmanager
-def id_translator(settings: ExchangeSettings, **kwargs: Any) -> Iterator[Translate]:
-    """``translate(address, item_ids, to)``: the ids the other backend knows ``address``'s items by (``to`` "graph":
-    EWS ids -> Graph immutable ids; "ews": back), through Graph's translateExchangeIds; None for an item no longer
-    there. One Graph connection (one token) for every mailbox translated inside the ``with``."""
+def graph_for_moves(settings: ExchangeSettings, **kwargs: Any) -> Iterator[MailboxBackend]:
+    """The Graph backend for moving operators between backends, one connection (one token) for every mailbox
+    inside the ``with``: ``translate_ids(address, item_ids, to)`` gives the ids the other backend knows the
+    items by, through translateExchangeIds (None for an item no longer there); ``unsubscribe`` ends the push
+    subscription of a mailbox leaving Graph."""
     backend = open_kind("graph", settings, **kwargs)
     try:
-        yield backend.translate_ids    # type: ignore[attr-defined]
+        yield backend
     finally:
         backend.close()
 

@@ -1,6 +1,7 @@
 """One agent for a hybrid organisation (issue 14): the organisation on EWS, an operator moved to Graph while the
 agent runs gets its subscription from Graph; disabling it ends that subscription at Graph (DELETE), as Graph's
-GET /subscriptions shows; a DELETE that fails is logged, the row is still cleared and the agent carries on."""
+GET /subscriptions shows; a DELETE that fails is logged, the row is still cleared and the agent carries on; moving
+the operator back to EWS DELETEs its Graph subscription too."""
 from __future__ import annotations
 
 import io
@@ -84,3 +85,11 @@ def test_moved_operator_subscribes_at_graph_and_disabling_deletes_it(hybrid_agen
     next_watchdog_pass(ra)
     assert wait_for(lambda: (s := subscription_of(env.store, graph_op)) and s != again, timeout=30), (
         "the watchdog still works after a failed DELETE")
+
+    # moved back to EWS: the move DELETEs the Graph subscription it forgets (else Graph notifies until expiry)
+    third = subscription_of(env.store, graph_op)
+    assert third in graph_subscriptions(env)
+    [back] = move_operators(env.store, [graph_op], "ews")
+    assert back.moved and back.unsubscribed == "its Graph subscription deleted", back.describe(dry_run=False)
+    assert third not in graph_subscriptions(env)
+    assert "its Graph subscription deleted" in back.describe(dry_run=False)

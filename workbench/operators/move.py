@@ -6,8 +6,9 @@ EWS and Graph name the same item with different ids, so every stored item id of 
 snapshot) is translated with Graph's translateExchangeIds (EWS id <-> REST immutable id) before the backend
 override changes, all in one transaction; the change keys stay (both APIs report the same change key), so an
 edit made in between is still seen as an edit by the next sync, and nothing is created twice. The per-mailbox
-incremental state (EWS sync state, subscription) is dropped: the next sync starts with a snapshot. A dry run
-translates (read only) and writes nothing.
+incremental state (EWS sync state, subscription) is dropped: the next sync starts with a snapshot; a mailbox
+leaving Graph has its push subscription DELETEd after the commit. A dry run translates (read only) and writes
+nothing.
 
 Every front end goes through ``run_moves``: each operator is all or nothing (translated, then written in its own
 transaction). A translation Graph refuses for one mailbox (e.g. GRAPH_SCOPE_DENIED) fails that operator only,
@@ -41,6 +42,7 @@ class MoveResult:
     code: str | None = None        # the failure's catalogue code; nothing was written for this operator
     detail: str = ""
     skipped: bool = False          # not attempted: an earlier operator's failure (STOP_CODES) stopped the moves
+    unsubscribed: str = ""         # leaving Graph: its push subscription DELETEd, or why not (the move stands)
 
     def outcome(self, *, dry_run: bool) -> str:
         """One of ``OUTCOMES``."""
@@ -61,7 +63,8 @@ class MoveResult:
         if outcome == "not attempted":
             return f"{self.operator_id} ({self.email}): not attempted ({self.code} stopped the moves), nothing written"
         return (f"{self.operator_id} ({self.email}): {outcome} {self.source} -> {self.target}; {self.translated} item "
-                f"ids translated, {len(self.missing)} no longer in the mailbox")
+                f"ids translated, {len(self.missing)} no longer in the mailbox"
+                + (f"; {self.unsubscribed}" if self.unsubscribed else ""))
 
     def to_dict(self, *, dry_run: bool) -> dict:
         return {**asdict(self), "outcome": self.outcome(dry_run=dry_run)}
@@ -84,7 +87,10 @@ def _stored_ids(store: Store, op: str) -> list[str]:
                                      [op, op])]
 
 
-def _apply(con, r: MoveResult, mapping: dict[str, str | None], org_backend: str, source: str) -> None:
+def _apply(con, r: MoveResult, mapping: dict[str, str | None], org_backend: str, source: str) -> str | None:
+    """The move in the caller's transaction; returns the push subscription the mailbox had (now forgotten)."""
+    subscription = con.execute("SELECT subscription_id FROM mailbox_state WHERE operator_id = ?",
+                               [r.operator_id]).fetchone()
     pairs = [(old, new) for old, new in mapping.items() if new]
     if pairs:
         con.execute("CREATE OR REPLACE TEMP TABLE id_moves (old_id VARCHAR, new_id VARCHAR)")
@@ -102,6 +108,7 @@ def _apply(con, r: MoveResult, mapping: dict[str, str | None], org_backend: str,
                 [now(), r.operator_id, "move-backend", "ok",
                  f"moved from {r.source} to {r.target}: {r.translated} item ids translated, {len(r.missing)} no "
                  "longer in the mailbox"])
+    return subscription[0] if subscription else None
 
 
 def other_backend(store: Store, operator_id: str) -> str:
@@ -135,7 +142,7 @@ def run_moves(store: Store, plans: Sequence[tuple[str, str]], *, dry_run: bool =
     """Move each (operator_id, target) of stored operators, each all or nothing, or (dry run) say what would
     happen; an operator already on its target is reported unchanged. ``progress(done, total, result)`` after each
     operator that needs a move. The Graph connection is opened once (a missing secret raises before anything)."""
-    from workbench.backends import id_translator
+    from workbench.backends import graph_for_moves
     from workbench.store.settings_table import load
     settings = load(store)
     emails = dict(store.rows("SELECT operator_id, email FROM operators"))
@@ -146,13 +153,13 @@ def run_moves(store: Store, plans: Sequence[tuple[str, str]], *, dry_run: bool =
     if not todo:
         return results
     stop: WorkbenchError | None = None
-    with id_translator(settings) as translate:
+    with graph_for_moves(settings) as graph:
         for done, r in enumerate(todo, 1):
             if stop is not None:
                 r.code, r.detail, r.skipped = stop.code, stop.detail, True
             else:
                 try:
-                    _move_one(store, r, translate, settings.backend, dry_run=dry_run, source=source)
+                    _move_one(store, r, graph, settings.backend, dry_run=dry_run, source=source)
                 except WorkbenchError as err:
                     r.code, r.detail = err.code, err.detail
                     stop = err if err.code in STOP_CODES else None
@@ -161,11 +168,26 @@ def run_moves(store: Store, plans: Sequence[tuple[str, str]], *, dry_run: bool =
     return results
 
 
-def _move_one(store: Store, r: MoveResult, translate, org_backend: str, *, dry_run: bool, source: str) -> None:
-    mapping = translate(r.email, _stored_ids(store, r.operator_id), r.target)
+def _move_one(store: Store, r: MoveResult, graph, org_backend: str, *, dry_run: bool, source: str) -> None:
+    mapping = graph.translate_ids(r.email, _stored_ids(store, r.operator_id), r.target)
     r.translated = sum(1 for v in mapping.values() if v)
     r.missing = sorted(k for k, v in mapping.items() if not v)
-    if not dry_run:
-        with store.write() as con:
-            _apply(con, r, mapping, org_backend, source)
-        r.moved = True
+    if dry_run:
+        return
+    with store.write() as con:
+        subscription = _apply(con, r, mapping, org_backend, source)
+    r.moved = True
+    if r.source == "graph" and subscription:
+        _unsubscribe(graph, r, subscription)
+
+
+def _unsubscribe(graph, r: MoveResult, subscription_id: str) -> None:
+    """A mailbox leaving Graph: DELETE its push subscription (else Graph notifies until it expires), after the
+    move's commit and outside the store; a failure leaves the move as it is and is reported. (EWS has nothing
+    to send: a push subscription ends when the listener answers a notification it no longer knows.)"""
+    from workbench.mailbox import Subscription
+    try:
+        graph.unsubscribe(r.email, Subscription(subscription_id))
+        r.unsubscribed = "its Graph subscription deleted"
+    except WorkbenchError as err:
+        r.unsubscribed = f"its Graph subscription not deleted ({err.code}): it lapses at its expiration"
