@@ -46,7 +46,7 @@ EDIT_FIELDS = ("given_name", "surname", "job_title", "city", "mobile_phone")
 EXCHANGE_KINDS = {"create-exchange": "create", "update-exchange": "update", "delete-exchange": "delete"}
 STAMP_KINDS = ("create-crm", "update-crm", "link")
 SYNC_AFTER, SYNC_FORCED = 150, 250        # a sync may run after this many steps, and must after that many
-EXAMPLES = int(os.environ.get("WORKBENCH_MACHINE_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("WORKBENCH_MACHINE_EXAMPLES", "5"))
 STEPS = 500
 #: shrinking a failing example re-runs many syncs (minutes); WORKBENCH_MACHINE_SHRINK=1 turns it on
 PHASES = tuple(Phase) if os.environ.get("WORKBENCH_MACHINE_SHRINK") else (Phase.explicit, Phase.generate)
@@ -449,4 +449,5 @@ def test_sync_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str], pytest
     with capsys.disabled():
         print(f"\nsync machine: {STATS['steps']} steps, {STATS['syncs']} syncs ({STATS['faulty syncs']} with faults), "
               f"{STATS['runs']} runs, {STATS['crashed runs']} crashed")
-    assert STATS["steps"] >= 2000 * EXAMPLES // 4
+    # at the default 5 examples >= 2,000 steps (issue 18); an example may end before its STEPS (~500 each)
+    assert STATS["steps"] >= 400 * EXAMPLES

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 from test_operators_move import _review_text, _select
-from test_sync_workflows import _until
-from ui_fixtures import aio, settle
+from ui_fixtures import aio, settle, until
 
 from tests.graph.conftest import referee  # noqa: F401  (fixture)
 from tests.graph.move_world import links_of, move_world
@@ -68,7 +67,7 @@ async def test_mark_several_review_each_then_move_them_in_a_worker(world, monkey
             "3 operators: 2 would move, 1 failed; dry run, nothing written")
         assert env.store.scalar("SELECT count(*) FROM operator_backends") == 0, "the dry run writes nothing"
         await pilot.press("y")
-        await _until(pilot, lambda: env.store.scalar("SELECT count(*) FROM operator_backends") == 2)
+        await until(pilot, lambda: env.store.scalar("SELECT count(*) FROM operator_backends") == 2)
         await settle(pilot)
         assert not isinstance(app.screen, MoveReviewScreen)
         paged = app.screen.query_one("#ops-table", PagedTable)
