@@ -97,16 +97,3 @@ def test_restore_during_a_session_replaces_the_file_the_session_uses(tmp_path):
         add(store, "after-restore")
     assert names(Store(path)) == ["after-restore", "before-backup"]
     assert os.stat(backup).st_size > 0
-
-
-def test_a_preview_opens_the_file_once(tmp_path, opens):
-    """Its steps (the operators check, the settings, the plan) share one open of the file (suite and user time:
-    an open is 20 ms, 0.1-0.2 s on a loaded machine)."""
-    from workbench.sync.preview import preview
-    store = Store(tmp_path / "s.duckdb")
-    with store.write() as con:
-        con.execute("INSERT INTO operators (operator_id, name, email, contact_sync, updated_at, source) "
-                    "VALUES ('OP-1', 'One', 'one@example.com', true, now(), 'test')")
-    opens[0] = 0
-    pv = preview(store, ["OP-1"], snapshot=False)
-    assert pv.plan.operator_ids() == ["OP-1"] and opens[0] == 1

@@ -41,6 +41,7 @@ class PagedTable(Vertical, can_focus=False):
     class Loaded(Message):
         table: "PagedTable"
         page: Page
+        request: int = 0               # which load() asked for it: only the latest one is shown
 
         @property
         def control(self) -> "PagedTable":
@@ -54,6 +55,7 @@ class PagedTable(Vertical, can_focus=False):
         self.page_offset = 0
         self.total = 0
         self.loaded = False
+        self._requests = 0                      # load() calls so far; a page shows only for the latest
         self.marked: set[str] = set()           # keys of marked rows
         self._first: dict[str, str] = {}        # key -> the shown page's first cell, unmarked
 
@@ -90,16 +92,21 @@ class PagedTable(Vertical, can_focus=False):
         if self.source is None:
             return
         self.loaded = False
-        self._fetch(self.source, offset)
+        self._requests += 1
+        self._fetch(self.source, offset, self._requests)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="page")
-    def _fetch(self, source: PageSource, offset: int) -> None:
+    def _fetch(self, source: PageSource, offset: int, request: int) -> None:
+        # an exclusive thread worker replaced by a newer load still runs to its end: its page is then dropped
+        # (typing a search fast, an older query's rows arrived after the newer one's and stayed)
         page = source.page(self.app.store, offset, self.page_size)
-        self.post_message(self.Loaded(self, page))
+        self.post_message(self.Loaded(self, page, request))
 
     @on(Loaded)
     def _show(self, event: Loaded) -> None:
         event.stop()
+        if event.request != self._requests:
+            return
         page = event.page
         table = self.table
         keep_row = table.cursor_row if page.offset == self.page_offset else 0
