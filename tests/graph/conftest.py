@@ -124,20 +124,27 @@ def hybrid_env(make_sandbox, seeded_store_file: Path, tmp_path: Path, monkeypatc
                configure_exchange_store, referee: Any) -> Iterator[GraphEnv]:
     """One sandbox serving the same mailboxes over EWS and Graph; the organisation on EWS (keystore, NTLM) with the
     Graph settings filled in, so operators can be moved to Graph one by one."""
-    import secrets
-    from workbench.store import settings_table
     sb = make_sandbox(graph=True, capture=True)
-    sb.add_mailbox("alice.jones@example.com")
-    in_scope(sb, "alice.jones@example.com")
     workdir = tmp_path / "work"
     workdir.mkdir()
+    yield hybrid_world(sb, workdir, monkeypatch, seeded_store_file, configure_exchange_store)
+    check_bodies(sb.graph.captured, referee)
+
+
+def hybrid_world(sb: Any, workdir: Path, mp: pytest.MonkeyPatch, seeded_store_file: Path,
+                 configure_exchange_store: Any) -> GraphEnv:
+    """The hybrid organisation over a started sandbox: alice's mailbox in the app's scope, the secrets in the
+    environment, a copy of the seeded store configured for EWS with the Graph settings filled in."""
+    import secrets
+    from workbench.store import settings_table
+    sb.add_mailbox("alice.jones@example.com")
+    in_scope(sb, "alice.jones@example.com")
     keystore_password = "ks-" + secrets.token_urlsafe(12)
-    monkeypatch.setenv("WORKBENCH_STORE", str(workdir / "workbench.duckdb"))
-    monkeypatch.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
-    monkeypatch.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
-    monkeypatch.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
+    mp.setenv("WORKBENCH_STORE", str(workdir / "workbench.duckdb"))
+    mp.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
+    mp.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
+    mp.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
     store = copy_store(seeded_store_file, workdir / "workbench.duckdb")
     configure_exchange_store(store, sb, workdir, keystore_password)
     settings_table.update(store, {k: v for k, v in graph_settings(sb).items() if k != "backend"}, source="test")
-    yield GraphEnv(store, sb, sb.info.graph, workdir)
-    check_bodies(sb.graph.captured, referee)
+    return GraphEnv(store, sb, sb.info.graph, workdir)

@@ -4,15 +4,14 @@ operators synced once (suite time: one sandbox and one first sync per module).""
 from __future__ import annotations
 
 import contextlib
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import close_ews_connections, configure_store, copy_store
-from tests.graph.conftest import GraphEnv, check_bodies, graph_settings, healthy_operators, in_scope
+from tests.conftest import close_ews_connections, configure_store
+from tests.graph.conftest import GraphEnv, check_bodies, healthy_operators, hybrid_world
 from tests.graph.test_graph_sync import sync_run
 from tests.graph.test_hybrid_organisation import cli
 
@@ -34,22 +33,11 @@ def move_world(tmp_path_factory: pytest.TempPathFactory, seed_dir: Path, schema_
                referee: Any, *, first_on_graph: int = 0) -> Iterator[MoveWorld]:
     """The world; the first ``first_on_graph`` operators are put on Graph before their first sync."""
     from workbench.sandbox import Sandbox
-    from workbench.store import settings_table
     mp = pytest.MonkeyPatch()
     workdir = tmp_path_factory.mktemp("move-world")
     sb = Sandbox(state_dir=workdir / "sandbox", seed=seed_dir, schema_dir=schema_dir, graph=True, capture=True).start()
     try:
-        sb.add_mailbox("alice.jones@example.com")
-        in_scope(sb, "alice.jones@example.com")
-        keystore_password = "ks-" + secrets.token_urlsafe(12)
-        mp.setenv("WORKBENCH_STORE", str(workdir / "workbench.duckdb"))
-        mp.setenv("WORKBENCH_KEYSTORE_PASSWORD", keystore_password)
-        mp.setenv("WORKBENCH_EWS_PASSWORD", sb.info.service_account.password)
-        mp.setenv("WORKBENCH_GRAPH_CLIENT_SECRET", sb.info.graph["client_secret"])
-        store = copy_store(seeded_store_file, workdir / "workbench.duckdb")
-        configure_store(store, sb, workdir, keystore_password)
-        settings_table.update(store, {k: v for k, v in graph_settings(sb).items() if k != "backend"}, source="test")
-        env = GraphEnv(store, sb, sb.info.graph, workdir)
+        env = hybrid_world(sb, workdir, mp, seeded_store_file, configure_store)
         _four_healthy(env)
         ops = healthy_operators(env)[:4]
         assert len(ops) == 4, ops
@@ -57,7 +45,7 @@ def move_world(tmp_path_factory: pytest.TempPathFactory, seed_dir: Path, schema_
             assert cli("operators", "backend", op, "--to", "graph").returncode == 0
         rc, out, err = sync_run(*[a for op, _ in ops for a in ("--operator", op)])
         assert rc == 0 and {m["status"] for m in out["mailboxes"]} == {"ok"}, (err, out)
-        departed = store.scalar("SELECT min(operator_id) FROM operators WHERE email LIKE 'departed.%'")
+        departed = env.store.scalar("SELECT min(operator_id) FROM operators WHERE email LIKE 'departed.%'")
         yield MoveWorld(env, ops, departed)
         check_bodies(sb.graph.captured, referee)
     finally:
