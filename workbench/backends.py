@@ -14,15 +14,20 @@ from typing import Any, Callable, Iterator, Sequence
 from workbench.mailbox import BackendInfo, Mailbox, MailboxBackend, Probe, PushCodec, PushNotification, Subscription
 from workbench.settings import ExchangeSettings
 
+# One thread at a time imports an implementation. Two threads importing a package with circular imports
+# (exchangelib, requests) at once can each get the other's half-initialised module: an agent's first two jobs
+# and its listener failed with "cannot import name 'HTTPAdapter' from partially initialized module".
+_importing = threading.Lock()
 
 
 def open_kind(kind: str, settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
     """One implementation: ``kind`` "ews" or "graph"."""
-    if kind == "graph":
-        from workbench.graph.backend import open_graph
-        return open_graph(settings, **kwargs)
-    from workbench.exchange.backend import open_ews
-    return open_ews(settings, **kwargs)
+    with _importing:
+        if kind == "graph":
+            from workbench.graph.backend import open_graph as opener
+        else:
+            from workbench.exchange.backend import open_ews as opener
+    return opener(settings, **kwargs)
 
 
 def open_backend(settings: ExchangeSettings, **kwargs: Any) -> MailboxBackend:
@@ -103,8 +108,9 @@ class RoutingBackend:
 def push_codec(settings: ExchangeSettings, client_state: Callable[[], str]) -> PushCodec:
     """The push wire format(s) the backends in use send to the agent's listener; ``client_state()`` is the
     Graph subscriptions' clientState (``graph_client_state``), asked for only when a Graph notification arrives."""
-    from workbench.exchange.notifications import EwsPushCodec
-    from workbench.graph.webhooks import GraphPushCodec
+    with _importing:
+        from workbench.exchange.notifications import EwsPushCodec
+        from workbench.graph.webhooks import GraphPushCodec
     kinds = settings.backends_in_use
     if kinds == {"ews"}:
         return EwsPushCodec()

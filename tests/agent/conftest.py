@@ -19,6 +19,12 @@ def sandbox(make_sandbox):
     return make_sandbox(status_minute_seconds=MINUTE, capture=True)
 
 
+def started_for(event: dict, reason: str) -> bool:
+    """A ``sync-start`` whose reasons include ``reason``: a job submitted while another ran is coalesced into
+    its follow-up, whose ``why`` joins every reason with commas ("notification,lifecycle:missed")."""
+    return reason in event.get("why", "").split(",")
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
     """Poll until ``predicate()`` is truthy (returns it) or ``timeout`` seconds pass (returns the last value)."""
     deadline = time.monotonic() + timeout

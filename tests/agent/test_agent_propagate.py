@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .conftest import wait_for
+from .conftest import started_for, wait_for
 from .test_agent_push import OP, mailbox_account, ready
 
 OP_B, MAILBOX_B = "OP-005", "oluwaseun.adeyemi5@example.com"
@@ -56,7 +56,7 @@ def test_an_exchange_edit_reaches_the_other_linked_mailbox_by_request(verified_e
     assert store.rows("SELECT operator_id, reason, source, outcome FROM sync_requests WHERE request_id > ?",
                       [first_request]) == [(OP_B, "propagate", "agent", "ok")]
     assert [(e["operator"], e["to"]) for e in events if e["event"] == "propagate"] == [(OP, OP_B)]
-    assert any(e["event"] == "sync-start" and e["operator"] == OP_B and e["why"] == "request:propagate"
+    assert any(e["event"] == "sync-start" and e["operator"] == OP_B and started_for(e, "request:propagate")
                and e["kind"] == "incremental" for e in events)
     # ... not through a slot (the agent's clock never reached one), and B was not read in full
     assert store.scalar("SELECT count(*) FROM sync_runs WHERE trigger = 'slot'") == 0 and not ra.named("slot")

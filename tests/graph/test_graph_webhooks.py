@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.bodies import send_notification
-from tests.agent.conftest import RunningAgent, wait_for
+from tests.agent.conftest import RunningAgent, started_for, wait_for
 from tests.conftest import free_port
 from tests.graph.conftest import healthy_operators
 
@@ -234,7 +234,7 @@ def test_agent_serves_graph_webhooks_end_to_end(capsys, graph_agent) -> None:
     email = create_in_mailbox(env, mailbox, "Missed")
     assert wait_for(lambda: [e for e in ra.named("lifecycle") if e["lifecycle_event"] == "missed"], timeout=20)
     assert wait_for(lambda: crm_contact(env.store, email), timeout=20), "delta did not recover the missed contact"
-    assert any(e["why"] == "lifecycle:missed" for e in ra.named("sync-start"))
+    assert any(started_for(e, "lifecycle:missed") for e in ra.named("sync-start"))
 
     # reauthorizationRequired: the agent renews (PATCH), which clears Graph's reauthorization deadline
     with subs.lock:
@@ -247,7 +247,8 @@ def test_agent_serves_graph_webhooks_end_to_end(capsys, graph_agent) -> None:
     env.sandbox.graph.subscriptions.lifecycle(sid, "subscriptionRemoved")
     new = wait_for(lambda: (s := subscription_of(env.store, op)) and s != sid and s, timeout=20)
     assert new and new in {s["id"] for s in subs.snapshot()}
-    assert wait_for(lambda: any(e["why"] == "lifecycle:subscriptionRemoved" for e in ra.named("sync-start")))
+    assert wait_for(lambda: any(started_for(e, "lifecycle:subscriptionRemoved") for e in ra.named("sync-start")),
+                    timeout=20)
     email = create_in_mailbox(env, mailbox, "Afterwards")
     assert wait_for(lambda: crm_contact(env.store, email), timeout=20), "the new subscription does not deliver"
 

@@ -52,3 +52,39 @@ async def test_an_older_page_arriving_last_is_not_shown():
         for _ in range(20):
             await pilot.pause()
         assert [str(table.table.get_row_at(i)[0]).strip(" ●") for i in range(table.table.row_count)] == ["new"]
+
+
+class Opener(Host):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    def on_data_table_row_selected(self, event) -> None:
+        self.opened.append(str(event.row_key.value))
+
+
+@aio
+async def test_enter_while_a_page_loads_opens_a_row_of_that_page_not_of_the_one_it_replaces():
+    app = Opener()
+    async with app.run_test() as pilot:
+        table = app.query_one(PagedTable)
+        table.set_source(Slow("all", _set(), threading.Event()))
+        await until(pilot, lambda: table.loaded)
+        go = threading.Event()
+        table.set_source(Slow("searched", go, threading.Event()))    # a search typed; its page not in yet
+        table.focus_table()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.opened == []                          # the old page's row is not opened
+        go.set()
+        await until(pilot, lambda: app.opened)
+        assert app.opened == ["searched"]
+        await pilot.press("enter")                       # an enter on a shown page opens at once, once
+        await until(pilot, lambda: len(app.opened) == 2)
+        assert app.opened == ["searched", "searched"]
+
+
+def _set() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event

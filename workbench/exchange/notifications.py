@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from exchangelib.errors import EWSError
+from exchangelib.services import SendNotification
 from lxml import etree
 
 from workbench.mailbox import PushEvent, PushNotification, PushRefused
@@ -59,9 +61,6 @@ class EwsPushCodec:
 
     def parse(self, body: bytes) -> list[PushNotification]:
         """The notifications in a SendNotification request body (raises PushRefused)."""
-        from exchangelib.errors import EWSError
-        from exchangelib.services import SendNotification
-
         check_body(body)
         try:
             parsed = list(SendNotification(protocol=None).parse(body))
@@ -70,11 +69,9 @@ class EwsPushCodec:
         return [_notification(note) for note in parsed]
 
     def ok_reply(self) -> bytes:
-        from exchangelib.services import SendNotification
         return SendNotification(protocol=None).ok_payload()
 
     def unsubscribe_reply(self) -> bytes:
-        from exchangelib.services import SendNotification
         return SendNotification(protocol=None).unsubscribe_payload()
 
     def fault_reply(self, reason: str, *, client: bool = True) -> bytes:

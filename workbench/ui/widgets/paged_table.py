@@ -6,6 +6,8 @@ the DataTable. ``[`` / ``]`` move a page, ``home`` / ``end`` with ctrl jump to
 the first / last page. Rows keep their stable key (the query's first column).
 Rows can be marked (``toggle_mark``) for an action on several at once; marks are kept across pages, filters
 and reloads, and shown as ``MARK`` before the first cell.
+Enter pressed while a load is under way opens a row of the page asked for, once it is shown, never a row of
+the page it replaces (typing a search and enter at once opened the first contact of the unfiltered list).
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class PagedTable(Vertical, can_focus=False):
         self.total = 0
         self.loaded = False
         self._requests = 0                      # load() calls so far; a page shows only for the latest
+        self._select_when_loaded = False        # enter came while a load was under way
         self.marked: set[str] = set()           # keys of marked rows
         self._first: dict[str, str] = {}        # key -> the shown page's first cell, unmarked
 
@@ -122,6 +125,16 @@ class PagedTable(Vertical, can_focus=False):
         self._update_pager()
         self.loaded = True
         self.post_message(self.Refreshed(self))
+        if self._select_when_loaded:
+            self._select_when_loaded = False
+            if page.rows:               # from the table itself: a message a parent sends stops at that parent
+                table.call_later(table.action_select_cursor)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if not self.loaded:             # the rows shown are the replaced load's: select from the next page
+            event.stop()
+            self._select_when_loaded = True
 
     @dataclass
     class Refreshed(Message):
