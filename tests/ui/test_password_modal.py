@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 
 import pytest
+from textual import events
 from textual.widgets import Input
 from ui_fixtures import aio, settle, until
 
@@ -33,8 +34,9 @@ async def _answer(pilot, expected_prompt: str, password: str) -> None:
     screen = pilot.app.screen
     assert expected_prompt in screen.prompt
     assert screen.query_one("#password", Input).password is True
-    await pilot.press(*password)
-    assert password not in pilot.app.export_screenshot()      # hidden while typed
+    pilot.app.post_message(events.Paste(password))       # pasted, as from a password manager (a terminal's
+    await until(pilot, lambda: screen.query_one("#password", Input).value == password)   # bracketed paste)
+    assert password not in pilot.app.export_screenshot()      # hidden once in
     await pilot.press("enter")
     await until(pilot, lambda: pilot.app.screen is not screen)
 
