@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 4 --dist loadgroup -q
 
 # WORKBENCH_STORE (default demo/workbench.duckdb) is passed on absolute; for the demo store its Exchange
 # (`workbench demo --serve`) runs in the background while Jupyter does

@@ -219,6 +219,28 @@ async def test_store_error_becomes_toast(make_app, tmp_path):
 # --- settings editing safety (issue 16) ------------------------------------------------------------
 
 @aio
+async def test_keys_typed_in_a_burst_reach_the_screen_they_were_typed_for(make_app):
+    """As a terminal delivers fast typing: every key queued before the app handles the first (Pilot's press
+    waits between keys). A screen key's screen comes up before the keys after it are handled; a digit typed
+    into a text field stays a digit."""
+    from textual import events
+    from textual.widgets import Input
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for burst, mode, field, value in ((list("5632"), "settings", None, None),
+                                          (list("7jose"), "contacts", "#ct-search", "jose"),
+                                          (list("3"), "contacts", "#ct-search", "jose3")):  # the search has the focus
+            for key in burst:
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await until(pilot, lambda: app.current_mode == mode and app._held is None)
+            await settle(pilot)
+            assert app.current_mode == mode, burst
+            if field:
+                assert app.screen.query_one(field, Input).value == value, burst
+
+
+@aio
 async def test_a_screen_key_never_reaches_a_settings_field(make_app, store):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

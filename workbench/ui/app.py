@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable, Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from workbench.store import Store, now
 from workbench.ui.data import error_headline, store_label
@@ -39,6 +41,8 @@ MODE_SCREENS: dict[str, type[Screen]] = {
 
 
 MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log", "contacts")
+SCREEN_KEYS = {str(number): mode for number, mode in enumerate(MODE_ORDER, start=1)}
+SCREEN_READY_SECONDS = 5.0      # the longest keys after a screen key wait for its screen (under load a mount took > 1 s)
 
 
 class WorkbenchApp(App[None]):
@@ -47,13 +51,8 @@ class WorkbenchApp(App[None]):
     MODES = MODE_SCREENS
     DEFAULT_MODE = "overview"
     BINDINGS = [
-        Binding("1", "switch_mode('overview')", "Overview"),
-        Binding("2", "switch_mode('settings')", "Settings"),
-        Binding("3", "switch_mode('operators')", "Operators"),
-        Binding("4", "switch_mode('preview')", "Preview"),
-        Binding("5", "switch_mode('sync')", "Sync"),
-        Binding("6", "switch_mode('log')", "Log"),
-        Binding("7", "switch_mode('contacts')", "Contacts", show=False),   # in help and the palette
+        *(Binding(key, f"switch_mode('{mode}')", mode.title(), show=mode != "contacts")   # 7: help and palette
+          for key, mode in SCREEN_KEYS.items()),
         Binding("question_mark,f1", "help", "Help"),
     ]
 
@@ -65,6 +64,8 @@ class WorkbenchApp(App[None]):
         self.banner = banner
         self.start_mode = start_mode
         self.sub_title = " · ".join(part for part in (store_label(store.path), banner) if part)
+        self._held: list[events.Key] | None = None      # keys typed while a screen key's screen comes up
+        self._holds = 0
 
     def on_mount(self) -> None:
         from workbench import secrets
@@ -76,6 +77,46 @@ class WorkbenchApp(App[None]):
         from workbench import secrets
         self._asker.close()                  # first release a worker still waiting for an answer
         secrets.set_asker(None)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed in a burst reach the screen they were typed for. Textual forwards each key to the focused
+        widget at once and looks for a binding only when the key comes back up unhandled, so ``7jose`` sent all
+        five keys to the Overview's table and ``jose`` never reached the Contacts search. Here a screen key
+        switches at once, and the keys after it wait until the new screen has mounted and taken its focus."""
+        if isinstance(event, events.Key) and self._held is not None:
+            self._held.append(event)
+            return
+        mode = self._screen_key(event)
+        if mode is None:
+            await super().on_event(event)
+            return
+        self._held, self._holds = [], self._holds + 1
+        hold = self._holds
+        self.switch_mode(mode)
+        # the screen's mount asks the app for its focus (``focus()`` is a callback on the app's queue); the
+        # release is queued behind it, and a timer ends the wait if the screen never gets that far
+        self.screen.call_later(self.call_later, self._release, hold)
+        self.set_timer(SCREEN_READY_SECONDS, lambda: self._release(hold))
+
+    async def _release(self, hold: int) -> None:
+        if hold != self._holds or self._held is None:
+            return
+        held, self._held = self._held, None
+        for index, key in enumerate(held):
+            if self._held is not None:       # a held screen key switched again: the rest wait for that screen
+                self._held.extend(held[index:])
+                return
+            await self.on_event(key)
+
+    def _screen_key(self, event: events.Event) -> str | None:
+        """The mode a key switches to, when it would reach the app's binding: no text field has the focus (it
+        takes the digit) and the mode's own screen is shown (not a dialog or a pushed screen)."""
+        if not isinstance(event, events.Key) or len(self.screen_stack) > 1:
+            return None
+        mode = SCREEN_KEYS.get(event.key)
+        if mode not in self.MODES or isinstance(self.focused, (Input, TextArea)):
+            return None
+        return mode
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_mode" and parameters and parameters[0] not in self.MODES:
