@@ -16,6 +16,8 @@ Only fixtures that more than one test area needs live here; areas add theirs in 
 """
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import socket
 from dataclasses import dataclass
@@ -34,11 +36,27 @@ def close_ews_connections() -> None:
     close_connections()
 
 
+#: ports handed out by ``free_port``: below Linux's ephemeral range (32768-60999), so no outgoing connection takes
+#: one between the test's choice and the server's bind, and a slice of its own for each xdist worker
+PORTS_FROM, PORTS_PER_WORKER = 20000, 1500
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on (right now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on, and that nobody else is given: a port from the kernel's ephemeral
+    range (bind to port 0) can be taken by an outgoing connection before the agent binds it, as in a CI run
+    ("cannot listen on 127.0.0.1:43359: Address already in use")."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    first = PORTS_FROM + worker * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = first + next(_next_port) % PORTS_PER_WORKER
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {first}-{first + PORTS_PER_WORKER - 1}")
 
 
 @pytest.fixture

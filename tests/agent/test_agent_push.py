@@ -6,6 +6,8 @@ from datetime import timedelta
 from exchangelib import Contact
 from exchangelib.indexed_properties import EmailAddress
 
+from tests.conftest import free_port
+
 from .conftest import wait_for
 
 OP, MAILBOX = "OP-004", "mei.demir4@example.com"
@@ -186,16 +188,12 @@ def test_a_transient_failure_is_retried_on_the_agent_clock(verified_env, run_age
 
 
 def test_a_new_notification_url_moves_the_listener_and_push_keeps_working(verified_env, run_agent):
-    import socket
-
     from .conftest import T0
 
     from workbench.store.settings_table import update
     ra = run_agent()
     assert wait_for(lambda: ready(ra), timeout=30)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        new_port = s.getsockname()[1]
+    new_port = free_port()
     url = f"http://127.0.0.1:{new_port}/ews/notify"
     update(verified_env.store, {"notification_url": url}, source="test")
     assert wait_for(lambda: ra.agent.listener is not None and ra.agent.listener.port == new_port, timeout=15), \

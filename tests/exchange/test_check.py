@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.exchange.tls_helpers import TlsServer, free_port, make_pki
+from tests.conftest import free_port
+from tests.exchange.tls_helpers import TlsServer, make_pki
 from workbench.checks import last_check, run_check
 from workbench.cli import main
 from workbench.errors import CATALOGUE

@@ -219,7 +219,7 @@ def test_cli_fetch_cert_import_inspect(tmp_path: Path, pki, cli_env: Path, capsy
 
 
 def test_fetch_cert_unreachable(tmp_path: Path, cli_env: Path, capsys) -> None:
-    from tests.exchange.tls_helpers import free_port
+    from tests.conftest import free_port
     assert main(["keystore", "fetch-cert", f"https://127.0.0.1:{free_port()}/EWS/Exchange.asmx",
                  "-o", str(tmp_path / "x.pem")]) == 1
     assert "EWS_UNREACHABLE" in capsys.readouterr().err

@@ -110,9 +110,3 @@ class TlsServer:
         self.thread.join(5)
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on (right now)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

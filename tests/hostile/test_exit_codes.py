@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from workbench.cli import main
 from workbench.errors import CATALOGUE
 
@@ -50,13 +51,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # (id, argv with {d} = the work directory, exit code, catalogue code on stderr)
 CASES = [
     ("store-is-a-directory", ["--store", "{d}/folder", "settings", "show"], 2, "STORE_UNREADABLE"),
@@ -93,7 +87,7 @@ CASES = [
 
 @pytest.mark.parametrize("argv,rc,code", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_cli_exit_code(workdir, capsys, argv, rc, code):
-    args = [a.format(d=workdir, port=_free_port()) for a in argv]
+    args = [a.format(d=workdir, port=free_port()) for a in argv]
     assert _exit_code(args) == rc
     out, err = capsys.readouterr()
     assert "INTERNAL" not in err and "Traceback" not in err and "\x1b" not in err
@@ -117,9 +111,9 @@ def test_check_exits_1_when_only_the_server_fails(workdir, monkeypatch, capsys):
     keystore = workdir / "trust.jks"
     pki = make_pki(workdir / "pki")
     assert main(["keystore", "import", str(pki.leaf_pem), "--keystore", str(keystore), "--alias", "exchange"]) == 0
-    assert main(["settings", "set", f"exchange_url=https://127.0.0.1:{_free_port()}/EWS/Exchange.asmx",
+    assert main(["settings", "set", f"exchange_url=https://127.0.0.1:{free_port()}/EWS/Exchange.asmx",
                  "impersonation_account=svc@example.com", f"keystore_path={keystore}",
-                 f"notification_url=http://127.0.0.1:{_free_port()}/ews/notify",
+                 f"notification_url=http://127.0.0.1:{free_port()}/ews/notify",
                  "failure_recipients=ops@example.com"]) == 0
     capsys.readouterr()
     assert main(["check", "--timeout", "2"]) == 1

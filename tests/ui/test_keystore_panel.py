@@ -6,18 +6,11 @@ password, an unreachable server), each a toast `CODE: title — remedy`.
 """
 from __future__ import annotations
 
-import socket
-
+from tests.conftest import free_port
 from ui_fixtures import aio, settle, until
 
 from workbench.ui.screens.keystore import KeystoreScreen
 from workbench.ui.widgets.confirm import Confirm
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _messages(app) -> list[str]:
