@@ -17,9 +17,12 @@ Only fixtures that more than one test area needs live here; areas add theirs in 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -72,6 +75,33 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-seed")
     generate(out, operators=DEMO_OPERATORS, contacts=DEMO_CONTACTS)
     return out
+
+
+def user_env() -> dict[str, str]:
+    """The environment of a user who set nothing: no store, no password variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+
+
+def workbench(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m workbench ARGS`` run in ``root`` as that user."""
+    return subprocess.run([sys.executable, "-m", "workbench", *args], cwd=root, env=env or user_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """`workbench demo --no-tui --json --dir demo` run once from a "repository root" by a user who set nothing
+    (a usual umask: the private files must be 0600 all the same): (its summary, the root). Shared by
+    tests/demo and the living demo, which run in xdist group "demo": one demo build for both (suite time)."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / "notebooks").mkdir()
+    umask = os.umask(0o022)
+    try:
+        done = workbench(root, "demo", "--no-tui", "--json", "--dir", "demo")
+    finally:
+        os.umask(umask)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), root
 
 
 @pytest.fixture(scope="session")
@@ -172,13 +202,14 @@ def seeded_store_file(tmp_path_factory: pytest.TempPathFactory, seed_dir: Path) 
 
 
 def copy_store(template: Path, target: Path) -> Any:
-    """A Store at ``target`` starting as a copy of the store file ``template`` (closed between operations)."""
+    """A Store at ``target`` starting as a copy of the store file ``template`` (closed between operations; its
+    modes kept: a store is born 0600)."""
     import shutil
     from workbench.store import Store
     for suffix in ("", ".wal"):
         source = template.with_name(template.name + suffix)
         if source.exists():
-            shutil.copyfile(source, target.with_name(target.name + suffix))
+            shutil.copy2(source, target.with_name(target.name + suffix))
     return Store(target)
 
 

@@ -2,42 +2,25 @@
 sync, then the move of one operator to Graph; a hybrid organisation."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import stat
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from workbench.cli import main
 from workbench.store import Store
 
-#: both tests share the module's demo: on one xdist worker it is built once, not once per worker (suite time)
+#: the demo is built once for this module and the living demo (tests/conftest.py ``demo_world``)
 pytestmark = pytest.mark.xdist_group("demo")
-
-ENV = ("WORKBENCH_STORE", "WORKBENCH_EWS_PASSWORD", "WORKBENCH_KEYSTORE_PASSWORD", "WORKBENCH_GRAPH_CLIENT_SECRET")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, Path]]:
-    """One `workbench demo --no-tui --json` for the module: (its summary, the demo directory)."""
-    demo_dir = tmp_path_factory.mktemp("demo-run") / "demo"
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ENV:
-            mp.setenv(var, "")               # restored afterwards; the demo sets them in-process
-        out = io.StringIO()
-        umask = os.umask(0o022)              # a usual umask: the private files must be 0600 all the same
-        try:
-            with contextlib.redirect_stdout(out):
-                code = main(["demo", "--no-tui", "--json", "--dir", str(demo_dir)])
-        finally:
-            os.umask(umask)
-        assert code == 0, out.getvalue()
-        yield json.loads(out.getvalue()), demo_dir
+def demo(demo_world: tuple[dict, Path]) -> tuple[dict, Path]:
+    """(the summary of `workbench demo --no-tui --json`, the demo directory)."""
+    summary, root = demo_world
+    return summary, root / "demo"
 
 
 def test_demo_pipeline_summary_matches_the_store(demo):

@@ -9,7 +9,6 @@ launcher starts and stops that Exchange around Jupyter.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,30 +18,16 @@ from pathlib import Path
 import pytest
 
 from notebook_runner import all_output_text, execute, result
+from tests.conftest import user_env, workbench
 from workbench.store import Store
 
-pytestmark = pytest.mark.xdist_group("living-demo")
+#: one demo build with tests/demo (tests/conftest.py ``demo_world``)
+pytestmark = pytest.mark.xdist_group("demo")
 
 STORE = "demo/workbench.duckdb"          # as the docs write it, relative to the repository root
 SEEDED_PROBLEMS = {"OP-001": "EWS_EMAIL_MISMATCH", "OP-002": "EWS_MAILBOX_NOT_FOUND",
                    "OP-003": "EWS_IMPERSONATION_DENIED"}
 WAIT_SECONDS = 120
-
-
-def user_env() -> dict[str, str]:
-    """The environment of a user who set nothing: no store, no password variable."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-
-
-def workbench(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", *args], cwd=root, env=env or user_env(),
-                          capture_output=True, text=True, timeout=600)
-
-
-def demo_json(root: Path) -> dict:
-    done = workbench(root, "demo", "--no-tui", "--json", "--dir", "demo")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def snapshot(store: Store) -> set[tuple]:
@@ -58,10 +43,8 @@ def wait_for(check, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    (root / "notebooks").mkdir()
-    first = demo_json(root)
+def root(demo_world: tuple[dict, Path]) -> Path:
+    first, root = demo_world
     assert first["run_id"] == 1 and first["done"] > 0
     # a hybrid organisation: some operators on Graph from the start, one moved there after the first sync
     assert first["backends"] == {"ews": 17, "graph": 3} and first["move_run_status"] == "ok", first

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import copy_store
 from ui_fixtures import FROZEN, journal_store
 
 
@@ -14,9 +15,18 @@ def _quiet_terminal(monkeypatch):
     monkeypatch.delenv("WORKBENCH_STORE", raising=False)
 
 
+@pytest.fixture(scope="session")
+def journal_store_file(tmp_path_factory):
+    """``journal_store`` built once per test process (~1 s of CPU each time: imports through the services)."""
+    path = tmp_path_factory.mktemp("journal-store") / "workbench.duckdb"
+    journal_store(path)
+    return path
+
+
 @pytest.fixture
-def store(tmp_path):
-    return journal_store(tmp_path / "workbench.duckdb")
+def store(tmp_path, journal_store_file):
+    """A fresh copy of the journal store for each test."""
+    return copy_store(journal_store_file, tmp_path / "workbench.duckdb")
 
 
 @pytest.fixture
