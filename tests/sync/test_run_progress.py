@@ -60,3 +60,27 @@ def test_a_progress_callback_that_raises_fails_the_run_after_planning_not_a_mail
     assert w.store.scalar("SELECT count(*) FROM sync_log WHERE action = 'mailbox'") == 0
     with pytest.raises(ZeroDivisionError):                           # the preview's snapshot: the same
         preview(w.store, backend=be, progress=lambda event: 1 / 0)
+
+
+def test_items_per_second_count_from_the_first_write_not_from_the_runs_start(world, monkeypatch):
+    """Reading the mailboxes takes 60 s each on the run's clock, each write request 1 s: the rate is the
+    writes' own (42 items in 12 requests of at most 5), not diluted by the planning time."""
+    from tests.fakes.memory_backend import MemoryMailbox
+    w, be = world
+    snapshot, create = MemoryMailbox.snapshot, MemoryMailbox.create
+
+    def slow_snapshot(self, batch_size):
+        be.clock.advance(60)
+        return snapshot(self, batch_size)
+
+    def timed_create(self, payloads, batch_size):
+        be.clock.advance(1)
+        return create(self, payloads, batch_size)
+    monkeypatch.setattr(MemoryMailbox, "snapshot", slow_snapshot)
+    monkeypatch.setattr(MemoryMailbox, "create", timed_create)
+    events = []
+    result = run_sync(w.store, backend=be, clock=be.clock, progress=events.append)
+    assert result.status == "ok" and be.clock() == 6 * 60 + 6 * 2
+    last = events[-1]
+    assert last.phase == Phase.EXECUTE and last.items_done == 42
+    assert last.items_per_second == pytest.approx(42 / 12)

@@ -143,6 +143,7 @@ def _execute_all(ctx: RunContext, plan: Plan, boxes: list[Box], workers: int) ->
     """The execute phase for every mailbox not stopped; the CRM contact ids written from Exchange."""
     ctx.counters.items_total = sum(len(plan.for_operator(b.result.operator_id).writes) for b in boxes
                                    if not b.stopped)
+    ctx.counters.started = ctx.clock()      # items/s counts from the first write: snapshot and plan write nothing
     touched: dict[str, list[str]] = {}
 
     def one(box: Box) -> None:
