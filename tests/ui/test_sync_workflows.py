@@ -1,7 +1,7 @@
 """Pilot tests against the sandbox Exchange: preview then apply; cancel a running sync; verify."""
 from __future__ import annotations
 
-from ui_fixtures import aio, settle, until
+from ui_fixtures import aio, settle, shown, until
 
 from workbench.ui.widgets.confirm import Confirm
 
@@ -114,7 +114,7 @@ async def test_cancel_a_running_sync(exchange_env):
         # a person's cancel is not a failure: not in "Needs attention", counted on its own line
         await pilot.press("1")
         await settle(pilot)
-        attention = str(app.screen.query_one("#ov-attention").render())
+        attention = shown(app.screen.query_one("#ov-attention"))
         assert "SYNC_CANCELLED" not in attention and "cancelled by a person" in attention
 
 

@@ -1,7 +1,7 @@
 """Pilot tests: each dashboard workflow driven by keys, outcomes checked in the store."""
 from __future__ import annotations
 
-from ui_fixtures import aio, settle, until
+from ui_fixtures import aio, settle, shown, until
 
 from workbench.store.settings_table import stored_values
 from workbench.ui.widgets.import_review import ImportReviewScreen
@@ -21,7 +21,7 @@ async def test_overview_shows_health(make_app):
         await settle(pilot)
         ops = str(app.screen.query_one("#ov-operators").render())
         assert "24 total" in ops and "3 ✗ verify failing" in ops
-        attention = str(app.screen.query_one("#ov-attention").render())
+        attention = shown(app.screen.query_one("#ov-attention"))
         assert "EWS_MAILBOX_NOT_FOUND" in attention and "cause:" in attention and "remedy:" in attention
         assert "store workbench.duckdb" in app.screen.sub_title
 
@@ -222,17 +222,20 @@ async def test_store_error_becomes_toast(make_app, tmp_path):
 async def test_keys_typed_in_a_burst_reach_the_screen_they_were_typed_for(make_app):
     """As a terminal delivers fast typing: every key queued before the app handles the first (Pilot's press
     waits between keys). A screen key's screen comes up before the keys after it are handled; a digit typed
-    into a text field stays a digit."""
+    into a text field stays a digit; a key that moves the focus (Esc, /) moves it before the next key."""
     from textual import events
     from textual.widgets import Input
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        chars = {"escape": None, "slash": "/"}
         for burst, mode, field, value in ((list("5632"), "settings", None, None),
                                           (list("7jose"), "contacts", "#ct-search", "jose"),
-                                          (list("3"), "contacts", "#ct-search", "jose3")):  # the search has the focus
+                                          (list("3"), "contacts", "#ct-search", "jose3"),   # the search has the focus
+                                          (["escape", "3"], "operators", None, None),       # Esc left the search
+                                          (["7", "slash", "x"], "contacts", "#ct-search", "x")):  # / selects it
             for key in burst:
-                app.post_message(events.Key(key, key if len(key) == 1 else None))
+                app.post_message(events.Key(key, chars.get(key, key)))
             await until(pilot, lambda: app.current_mode == mode and app._held is None)
             await settle(pilot)
             assert app.current_mode == mode, burst

@@ -141,6 +141,12 @@ async def until(pilot, condition, rounds: int = 3000) -> None:
     raise AssertionError("condition never held")
 
 
+def shown(widget) -> str:
+    """The text a widget shows now, line by line, as a user reads it on the screen."""
+    from textual.geometry import Region
+    return "\n".join(line.text for line in widget.render_lines(Region(0, 0, *widget.size)))
+
+
 def aio(fn):
     """Run an async test with asyncio.run (no async pytest plugin is installed)."""
     import asyncio

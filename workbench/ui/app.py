@@ -42,7 +42,7 @@ MODE_SCREENS: dict[str, type[Screen]] = {
 
 MODE_ORDER = ("overview", "settings", "operators", "preview", "sync", "log", "contacts")
 SCREEN_KEYS = {str(number): mode for number, mode in enumerate(MODE_ORDER, start=1)}
-SCREEN_READY_SECONDS = 5.0      # the longest keys after a screen key wait for its screen (under load a mount took > 1 s)
+KEY_WAIT_SECONDS = 5.0      # the longest the keys after a key wait for it (under load a screen's mount took > 1 s)
 
 
 class WorkbenchApp(App[None]):
@@ -64,8 +64,9 @@ class WorkbenchApp(App[None]):
         self.banner = banner
         self.start_mode = start_mode
         self.sub_title = " · ".join(part for part in (store_label(store.path), banner) if part)
-        self._held: list[events.Key] | None = None      # keys typed while a screen key's screen comes up
+        self._held: list[events.Key] | None = None      # keys typed while the key before them is handled
         self._holds = 0
+        self._travelling: tuple[events.Key, int] | None = None     # that key on its way, and its hold
 
     def on_mount(self) -> None:
         from workbench import secrets
@@ -79,31 +80,68 @@ class WorkbenchApp(App[None]):
         secrets.set_asker(None)
 
     async def on_event(self, event: events.Event) -> None:
-        """Keys typed in a burst reach the screen they were typed for. Textual forwards each key to the focused
-        widget at once and looks for a binding only when the key comes back up unhandled, so ``7jose`` sent all
-        five keys to the Overview's table and ``jose`` never reached the Contacts search. Here a screen key
-        switches at once, and the keys after it wait until the new screen has mounted and taken its focus."""
-        if isinstance(event, events.Key) and self._held is not None:
-            self._held.append(event)
-            return
-        mode = self._screen_key(event)
-        if mode is None:
+        """Keys typed in a burst are handled in turn, each after what the one before it did. Textual forwards
+        every key to the focused widget at once, and a binding's effect (a screen switch, a focus change) is a
+        callback queued behind the keys already waiting: so ``7jose`` sent ``jose`` to the Overview's table and
+        Esc then ``3`` in the Contacts search typed a 3 there. Here each key holds the keys after it until it
+        is done: stopped by the widget it went to, or back at the app unhandled and its binding's callbacks
+        run; a screen key until its screen has mounted and taken its focus."""
+        if not isinstance(event, events.Key):
             await super().on_event(event)
             return
+        if self._travelling is not None and event is self._travelling[0]:
+            await self._came_back(event, self._travelling[1])
+            return
+        if self._held is not None and not event.is_forwarded:
+            self._held.append(event)
+            return
+        if event.is_forwarded:
+            await super().on_event(event)
+            return
+        hold = self._hold()
+        mode = self._screen_key(event)
+        if mode is not None:
+            self.switch_mode(mode)
+            # the screen's mount asks the app for its focus (``focus()`` is a callback on the app's queue); the
+            # release is queued behind it
+            self.screen.call_later(self.call_later, self._release, hold)
+            return
+        target = self.focused or self.screen
+        self._travelling = (event, hold)
+        await super().on_event(event)
+        if event.is_forwarded:
+            target.call_later(self._left, event, hold)          # runs once the target has handled the key
+        else:                                                   # an app binding with priority took it here
+            self._travelling = None
+            self.call_later(self._release, hold)
+
+    def _hold(self) -> int:
+        """Hold the keys that come next; a timer ends the wait if the release never comes."""
         self._held, self._holds = [], self._holds + 1
         hold = self._holds
-        self.switch_mode(mode)
-        # the screen's mount asks the app for its focus (``focus()`` is a callback on the app's queue); the
-        # release is queued behind it, and a timer ends the wait if the screen never gets that far
-        self.screen.call_later(self.call_later, self._release, hold)
-        self.set_timer(SCREEN_READY_SECONDS, lambda: self._release(hold))
+        self.set_timer(KEY_WAIT_SECONDS, lambda: self._release(hold))
+        return hold
+
+    def _left(self, event: events.Key, hold: int) -> None:
+        """On the key's target, after it handled the key: stopped there, the next key may go; else it bubbles
+        up and comes back to ``on_event``."""
+        if event._stop_propagation and self._travelling == (event, hold):
+            self._travelling = None
+            self.call_later(self._release, hold)
+
+    async def _came_back(self, event: events.Key, hold: int) -> None:
+        """The key bubbled back unhandled: its binding runs now, and the next key waits behind the callbacks
+        that binding queued (``focus()`` is one)."""
+        self._travelling = None
+        await super().on_event(event)
+        self.call_later(self._release, hold)
 
     async def _release(self, hold: int) -> None:
         if hold != self._holds or self._held is None:
             return
         held, self._held = self._held, None
         for index, key in enumerate(held):
-            if self._held is not None:       # a held screen key switched again: the rest wait for that screen
+            if self._held is not None:       # the key just handled holds the rest in turn
                 self._held.extend(held[index:])
                 return
             await self.on_event(key)

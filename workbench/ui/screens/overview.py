@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -136,19 +138,28 @@ class OverviewScreen(WorkbenchScreen):
         if not d.runs:
             runs.add_row("", "no sync run yet", *[""] * (len(RUN_COLUMNS) - 2))
 
-        att = Text()
+        parts: list[Text | Table] = []
         for item in d.attention:
-            if att:
-                att.append("\n")
-            att.append(f"✗ {item.code}", style="bold red")
-            att.append(f" ×{item.count} ({item.where}) — {item.title}\n", style="bold")
-            if item.cause:
-                att.append(f"  cause: {item.cause}\n")
-            att.append(f"  remedy: {item.remedy}")
+            head = Text()
+            head.append(f"✗ {item.code}", style="bold red")
+            head.append(f" ×{item.count} ({item.where}) — {item.title}", style="bold")
+            parts += [head, _labelled([("cause:", item.cause), ("remedy:", item.remedy)])]
         if not d.attention:
-            att.append("✓ no failures in the last run or in verification", style="green")
+            parts.append(Text("✓ no failures in the last run or in verification", style="green"))
         if d.cancelled:
-            att.append(f"\n■ {d.cancelled} mailbox(es) cancelled by a person in the last run — not a failure; "
-                       "the next run picks them up", style="yellow")
+            parts.append(Text(f"■ {d.cancelled} mailbox(es) cancelled by a person in the last run — not a failure; "
+                              "the next run picks them up", style="yellow"))
+        att = Group(*parts)
         self.query_one("#ov-attention", Static).update(att)
         self.query_one("#ov-attention-box").border_subtitle = f"journal: {d.journal_rows:,} entries"
+
+
+def _labelled(lines: list[tuple[str, str | None]]) -> Table:
+    """``label: text`` lines whose text wraps under itself, not under the label (a hanging indent)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for label, text in lines:
+        if text:
+            grid.add_row(Text("  " + label), Text(text))
+    return grid
