@@ -8,6 +8,7 @@ through the same httpx client (and so the same trust) as Graph requests.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,10 @@ class MsalHttp:
         """The httpx client belongs to the backend, which closes it."""
 
 
+#: a token is used until this long before it expires (msal refreshes its cached tokens 5 minutes early too)
+TOKEN_EARLY_SECONDS = 300
+
+
 class TokenSource:
     """One confidential client per backend; ``token()`` is safe to call from several threads."""
 
@@ -82,6 +87,7 @@ class TokenSource:
                  http: httpx.Client) -> None:
         self.authority, self.scope = authority, scope
         self._lock = threading.Lock()
+        self._kept: tuple[dict[str, Any], float] | None = None       # (msal's last result, valid until)
         self._app: msal.ConfidentialClientApplication | None = None
         self._args = dict(client_id=client_id, authority=authority, client_credential=client_credential,
                           http_client=MsalHttp(http), instance_discovery=False)
@@ -97,14 +103,21 @@ class TokenSource:
         return self._app
 
     def token(self) -> dict[str, Any]:
-        """msal's result for the app (``access_token``), from its cache while valid."""
+        """msal's result for the app (``access_token``), from its cache while valid. The last result is kept
+        here until ``TOKEN_EARLY_SECONDS`` before it expires (msal's own margin), so the requests of a run's
+        lanes do not queue on the lock for msal's cache search (10% of the lanes' time at 16 lanes)."""
+        kept = self._kept
+        if kept is not None and time.monotonic() < kept[1]:
+            return kept[0]
         with self._lock:
             try:
                 result = self._client().acquire_token_for_client([self.scope])
             except httpx.HTTPError as exc:
                 raise from_exception(exc, where=self.authority) from None
-        if not isinstance(result, dict) or "access_token" not in result:
-            raise from_token_error(result or {}, authority=self.authority)
+            if not isinstance(result, dict) or "access_token" not in result:
+                raise from_token_error(result or {}, authority=self.authority)
+            life = float(result.get("expires_in") or 0) - TOKEN_EARLY_SECONDS
+            self._kept = (result, time.monotonic() + life) if life > 0 else None
         return result
 
     def bearer(self) -> str:

@@ -6,14 +6,17 @@ One ``GraphBackend`` holds one httpx client (trust, pooling, timeouts), one msal
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Sequence
 from urllib.parse import quote
+
+import httpx
 
 from workbench.errors import WorkbenchError
 from workbench.graph.auth import TokenSource, credential, resource_scope
 from workbench.graph.mailbox import GraphMailbox, user_path
 from workbench.graph.probe import probe_mailbox
-from workbench.graph.transport import MAX_BATCH, Transport, http_client
+from workbench.graph.transport import MAX_BATCH, Transport, http_client, trust
 from workbench.graph.webhooks import derive_client_state
 from workbench.mailbox import BackendInfo, BackendLimits, Probe, Subscription
 from workbench.settings import ExchangeSettings
@@ -31,6 +34,8 @@ class GraphBackend:
         self.settings, self.transport, self.tokens = settings, transport, tokens
         self.limits = BackendLimits(max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT)
         self.request_timeout = request_timeout
+        self._lock = threading.Lock()
+        self._pools: list[httpx.Client] = []        # the opened mailboxes' own (``Transport.of_its_own``)
         #: the secret Graph echoes in every notification of our subscriptions (the listener checks it); derived
         #: from the app's credential (``workbench.graph.webhooks.derive_client_state``), so it survives restarts
         self.client_state = client_state
@@ -65,7 +70,10 @@ class GraphBackend:
                                    mailbox=address) or {}
         if not body.get("id"):
             raise WorkbenchError("GRAPH_PROTOCOL", f"mailbox {address}: the contacts folder has no id")
-        return GraphMailbox(self.transport, address, body["id"], self.limits.max_in_flight)
+        own = self.transport.of_its_own(self.limits.max_in_flight)
+        with self._lock:
+            self._pools.append(own.http)
+        return GraphMailbox(own, address, body["id"], self.limits.max_in_flight)
 
     def probe(self, email: str) -> Probe:
         return probe_mailbox(self.transport, email)
@@ -127,7 +135,10 @@ class GraphBackend:
                 raise _subscription_error(err) from None
 
     def close(self) -> None:
-        self.transport.http.close()
+        with self._lock:
+            pools, self._pools = self._pools, []
+        for http in (*pools, self.transport.http):
+            http.close()
 
 
 def _subscription_error(err: WorkbenchError) -> WorkbenchError:
@@ -145,12 +156,16 @@ def open_graph(settings: ExchangeSettings, *, secret: str | None = None, timeout
     """A GraphBackend for ``settings``; the client secret (when no certificate is set) from ``workbench.secrets``
     unless given. ``retry_max_wait`` bounds the Retry-After waits inside one $batch."""
     connections = max_connections or MAX_IN_FLIGHT * max(1, int(settings.max_concurrent_mailboxes))
-    http = http_client(settings.graph_ca_bundle, timeout, connections)
+    verify = trust(settings.graph_ca_bundle)
+
+    def pool(n: int) -> httpx.Client:
+        return http_client(verify, timeout, n)
+    http = pool(connections)
     try:
         cred = credential(settings.graph_certificate_path, settings.graph_client_id, secret)
         authority = f"{settings.graph_authority_host.rstrip('/')}/{settings.graph_tenant_id}"
         tokens = TokenSource(authority, settings.graph_client_id, cred, resource_scope(settings.graph_endpoint), http)
-        transport = Transport(settings.graph_endpoint, http, tokens.bearer, max_wait=retry_max_wait)
+        transport = Transport(settings.graph_endpoint, http, tokens.bearer, max_wait=retry_max_wait, pool=pool)
     except BaseException:
         http.close()
         raise

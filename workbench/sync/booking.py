@@ -7,8 +7,9 @@ each batch's ``after`` (its mailbox counts it, progress) and wakes whoever waits
 mailbox thread waits for the store between two sends, and one commit serves several batches.
 
 Crash points: a batch is booked when its ticket is done. A process killed before that loses the bookkeeping of
-the batches sent and not booked yet: per sending thread its batch in flight and at most ``execute.WAITING`` (2)
-waiting (a lane waits for batch N's ticket before it sends N+3); the next run adopts what they wrote by CRM id. When the merged
+the batches sent and not booked yet: per sending thread its batch in flight and at most
+``execute.waiting_window`` waiting (2 to 8 batches, about 160 items; with 2 a lane waits for batch N's ticket
+before it sends N+3); the next run adopts what they wrote by CRM id. When the merged
 transaction fails on the data, the batches are booked again one by one, so a bad batch's error stays its own.
 """
 from __future__ import annotations
