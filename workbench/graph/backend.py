@@ -1,7 +1,8 @@
 """The Graph implementation of the mailbox-backend protocol: Exchange Online with an app-only identity.
 
 One ``GraphBackend`` holds one httpx client (trust, pooling, timeouts), one msal token source and one
-``Transport``; ``open(address)`` resolves the operator's contacts folder (which proves the app may open it).
+``Transport``, and a pool for each mailbox run at once; ``open(address)`` resolves the operator's contacts folder
+(which proves the app may open it).
 """
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ class GraphBackend:
         self.limits = BackendLimits(max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT)
         self.request_timeout = request_timeout
         self._lock = threading.Lock()
-        self._pools: list[httpx.Client] = []        # the opened mailboxes' own (``Transport.of_its_own``)
+        #: HTTP pools for the mailboxes, as many as mailboxes run at once, made when first needed: with one
+        #: pool for every lane of every mailbox the lanes queued on httpcore's pool lock (docs/graph.md). A
+        #: fixed number, not one per mailbox: the agent opens a mailbox for every job over one backend.
+        self._stripes: list[Transport | None] = [None] * max(1, int(settings.max_concurrent_mailboxes))
+        self._stripe_of: dict[str, int] = {}            # mailbox address -> its pool's index
         #: the secret Graph echoes in every notification of our subscriptions (the listener checks it); derived
         #: from the app's credential (``workbench.graph.webhooks.derive_client_state``), so it survives restarts
         self.client_state = client_state
@@ -70,10 +75,17 @@ class GraphBackend:
                                    mailbox=address) or {}
         if not body.get("id"):
             raise WorkbenchError("GRAPH_PROTOCOL", f"mailbox {address}: the contacts folder has no id")
-        own = self.transport.of_its_own(self.limits.max_in_flight)
+        return GraphMailbox(self._stripe(address), address, body["id"], self.limits.max_in_flight)
+
+    def _stripe(self, address: str) -> Transport:
+        """A mailbox's pool: the mailboxes get them in turn in the order they are first opened, and keep theirs
+        (a run opens each mailbox to read it, then again to write), so the mailboxes a run works on at once,
+        started in order, get different ones."""
         with self._lock:
-            self._pools.append(own.http)
-        return GraphMailbox(own, address, body["id"], self.limits.max_in_flight)
+            n = self._stripe_of.setdefault(address.lower(), len(self._stripe_of) % len(self._stripes))
+            if self._stripes[n] is None:
+                self._stripes[n] = self.transport.of_its_own()
+            return self._stripes[n]
 
     def probe(self, email: str) -> Probe:
         return probe_mailbox(self.transport, email)
@@ -136,8 +148,8 @@ class GraphBackend:
 
     def close(self) -> None:
         with self._lock:
-            pools, self._pools = self._pools, []
-        for http in (*pools, self.transport.http):
+            stripes, self._stripes = self._stripes, [None] * len(self._stripes)
+        for http in (*(t.http for t in stripes if t is not None), self.transport.http):
             http.close()
 
 
@@ -158,9 +170,9 @@ def open_graph(settings: ExchangeSettings, *, secret: str | None = None, timeout
     connections = max_connections or MAX_IN_FLIGHT * max(1, int(settings.max_concurrent_mailboxes))
     verify = trust(settings.graph_ca_bundle)
 
-    def pool(n: int) -> httpx.Client:
-        return http_client(verify, timeout, n)
-    http = pool(connections)
+    def pool() -> httpx.Client:
+        return http_client(verify, timeout, connections)
+    http = pool()
     try:
         cred = credential(settings.graph_certificate_path, settings.graph_client_id, secret)
         authority = f"{settings.graph_authority_host.rstrip('/')}/{settings.graph_tenant_id}"

@@ -1,4 +1,4 @@
-"""One httpx client per backend: trust, timeouts, pooling, the bearer token, one request or one $batch.
+"""An httpx client (trust, timeouts, pooling), the bearer token, one request or one $batch.
 
 A request is sent once: the retry policy above the backend decides what to resend. The one exception is
 ``$batch``: parts answered 429/503 with Retry-After are sent again, alone, after the longest hint of the
@@ -71,22 +71,20 @@ class Transport:
 
     def __init__(self, endpoint: str, http: httpx.Client, bearer: Callable[[], str], *,
                  max_wait: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                 pool: Callable[[int], httpx.Client] | None = None) -> None:
+                 pool: Callable[[], httpx.Client] | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.http, self._bearer, self.max_wait, self._sleep = http, bearer, max_wait, sleep
-        self._pool = pool               # makes an httpx client of N connections like ``http`` (``of_its_own``)
+        self._pool = pool               # makes an httpx client like ``http`` (``of_its_own``)
         self._count_lock = threading.Lock()
         self.requests = 0
 
-    def of_its_own(self, max_connections: int) -> "Transport":
-        """The same endpoint, token and waits over an HTTP pool of its own (``max_connections``), with the same
-        trust; the caller closes its ``http``. For one mailbox's lanes: with one pool for every lane of every
-        mailbox the lanes queued on its lock (httpcore checks each idle connection under it, at every request's
-        start and end): a third of their time at 4 mailboxes x 4 lanes."""
+    def of_its_own(self) -> "Transport":
+        """The same endpoint, token, waits and pool size over an HTTP pool of its own, with the same trust; the
+        caller closes its ``http``."""
         if self._pool is None:
             raise ValueError("this transport was made without a pool factory")
-        return Transport(self.endpoint, self._pool(max_connections), self._bearer, max_wait=self.max_wait,
-                         sleep=self._sleep, pool=self._pool)
+        return Transport(self.endpoint, self._pool(), self._bearer, max_wait=self.max_wait, sleep=self._sleep,
+                         pool=self._pool)
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {"Authorization": self._bearer(), "Prefer": IMMUTABLE_IDS, "Accept": "application/json"}
