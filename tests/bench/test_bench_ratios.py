@@ -36,15 +36,15 @@ KNOWN_GAPS = {
     ("sync_initial", "less_time_than_loop"): "5.4-7.5x less time than the per-item loop at 4x150, load 8-12 "
                                              "(target >= 10x)",
     # issue 14, Graph: requests are 15-19x fewer than the per-item loop (met). With pools per mailbox run at once,
-    # the token kept and a lane's window of ~160 items waiting for the writer, at 10x500 run_sync is 1.32-1.73x
-    # plain $batch (<= 1.5 in about half the runs) and 1.90-3.71x less time than the loop (before: 2.02-2.44x and
+    # the token kept and a lane's window of ~160 items waiting for the writer, at 10x500 run_sync is 1.32-2.66x
+    # plain $batch (<= 1.5 in 8 of 20 runs) and 1.90-3.71x less time than the loop (before: 2.02-2.44x and
     # 1.70-2.01x); at 20x500 1.33x and 2.64x.
     # At 4x150 a run is ~0.5 s, of which msal's import and the plan and start are most: 0.96-3.05x plain $batch,
     # 0.94-1.08x the loop's speed (before: 1.39-3.21x and 0.90-1.98x)
     ("sync_initial_graph", "less_time_than_post_loop"): "run_sync 0.94-1.08x the per-item POST loop's speed at "
                                                         "4x150 (target >= 2x; 1.90-3.71x at 10x500)",
     ("sync_initial_graph", "run_sync_over_batch_limit"): "run_sync 0.96-3.05x plain $batch creates at 4x150 "
-                                                         "(target <= 1.5x; 1.32-1.73x at 10x500)",
+                                                         "(target <= 1.5x; 1.32-2.66x at 10x500)",
     # issue 17: the search reads one range of sorted terms (2.1-2.4x the ILIKE scan at 1,000,000, load 9-14), but
     # at 50,000 its fixed cost per query (fold the text, one row group, the page's rows and team; ~50-70 ms cold)
     # is above the whole scan's (~30-45 ms)
