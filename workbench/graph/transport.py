@@ -36,10 +36,9 @@ def trust(ca_bundle: str) -> ssl.SSLContext:
         raise WorkbenchError("CERT_FILE_INVALID", f"graph_ca_bundle={str(path)!r}: {exc}") from None
 
 
-def http_client(ca_bundle: str | ssl.SSLContext, timeout: float, max_connections: int) -> httpx.Client:
-    """httpx with our trust only (trust_env off: no proxy or CA bundle from the environment); HTTP/2 when h2
-    is installed. ``ca_bundle``: the setting, or the context ``trust`` made of it (it costs a file read)."""
-    verify = ca_bundle if isinstance(ca_bundle, ssl.SSLContext) else trust(ca_bundle)
+def http_client(verify: ssl.SSLContext, timeout: float, max_connections: int) -> httpx.Client:
+    """httpx with our trust only (``verify``, from ``trust``; trust_env off: no proxy or CA bundle from the
+    environment); HTTP/2 when h2 is installed."""
     return httpx.Client(verify=verify, timeout=timeout, trust_env=False,
                         http2=importlib.util.find_spec("h2") is not None,
                         limits=httpx.Limits(max_connections=max_connections,
@@ -70,8 +69,8 @@ class Transport:
     """Requests to one Graph endpoint with one token source; counts requests for the run's statistics."""
 
     def __init__(self, endpoint: str, http: httpx.Client, bearer: Callable[[], str], *,
-                 max_wait: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                 pool: Callable[[], httpx.Client] | None = None) -> None:
+                 pool: Callable[[], httpx.Client], max_wait: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.http, self._bearer, self.max_wait, self._sleep = http, bearer, max_wait, sleep
         self._pool = pool               # makes an httpx client like ``http`` (``of_its_own``)
@@ -81,10 +80,8 @@ class Transport:
     def of_its_own(self) -> "Transport":
         """The same endpoint, token, waits and pool size over an HTTP pool of its own, with the same trust; the
         caller closes its ``http``."""
-        if self._pool is None:
-            raise ValueError("this transport was made without a pool factory")
-        return Transport(self.endpoint, self._pool(), self._bearer, max_wait=self.max_wait, sleep=self._sleep,
-                         pool=self._pool)
+        return Transport(self.endpoint, self._pool(), self._bearer, pool=self._pool, max_wait=self.max_wait,
+                         sleep=self._sleep)
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {"Authorization": self._bearer(), "Prefer": IMMUTABLE_IDS, "Accept": "application/json"}

@@ -11,7 +11,7 @@ import httpx
 
 from workbench.errors import WorkbenchError
 from workbench.graph.errors_map import from_exception
-from workbench.graph.transport import http_client
+from workbench.graph.transport import http_client, trust
 from workbench.settings import ExchangeSettings
 
 VALIDATION_TIMEOUT = 10.0           # seconds Graph waits for the answer
@@ -20,7 +20,7 @@ VALIDATION_TIMEOUT = 10.0           # seconds Graph waits for the answer
 def handshake(settings: ExchangeSettings, timeout: float = VALIDATION_TIMEOUT) -> str:
     """The step's detail when the listener echoed the token; raises WorkbenchError otherwise."""
     url, token = settings.notification_url, secrets.token_urlsafe(24)
-    with http_client(settings.graph_ca_bundle, timeout, 1) as client:
+    with http_client(trust(settings.graph_ca_bundle), timeout, 1) as client:
         try:
             reply = client.post(url, params={"validationToken": token}, content=b"",
                                 headers={"Content-Type": "text/plain; charset=utf-8"})
