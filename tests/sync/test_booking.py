@@ -74,3 +74,37 @@ def test_a_batch_whose_data_fails_keeps_its_error_and_the_others_are_booked(tmp_
     assert sorted(counted) == ["C-0", "C-1", "C-3"]   # the failed batch is never counted
     assert sorted(r[0] for r in store.rows("SELECT contact_id FROM links")) == ["C-0", "C-1", "C-3"]
     assert store.scalar("SELECT count(*) FROM sync_log WHERE item_id = 'I-2'") == 0      # nothing half-written
+
+
+def _state(store: Store) -> dict:
+    return {r[0]: r[1:] for r in store.rows("SELECT operator_id, mailbox_address, failure_streak, last_error_code, "
+                                            "last_success_at IS NOT NULL FROM mailbox_state")}
+
+
+def test_a_mailbox_mark_rides_with_the_next_batch_or_the_flush_never_in_a_transaction_of_its_own(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    write = HeldWrites(store)
+    write.release.set()
+    booker = Booker(write, run_id=3)
+    first = booker.mark("OP-1", "one@example.com")
+    assert write.calls == 0 and _state(store) == {}            # waits for a batch: no transaction yet
+    booker.submit("OP-2", outcome("OP-2", "C-1", "I-1"), lambda: None).settle()
+    assert first.error is None
+    assert write.calls == 1                                      # booked with OP-2's batch
+    assert _state(store) == {"OP-1": ("one@example.com", 0, None, True)}
+    last = booker.mark("OP-2", "two@example.com")
+    booker.flush()
+    assert last.error is None and write.calls == 2
+    assert _state(store)["OP-2"] == ("two@example.com", 0, None, True)
+
+
+def test_mailbox_marks_reset_a_failure_streak_or_count_it_up_in_one_statement_pair(tmp_path):
+    from workbench.store import sync_tables as st
+    store = Store(tmp_path / "s.duckdb")
+    with store.write() as con:
+        st.mark_mailbox(con, "OP-1", "a@example.com", ok=False, code="THROTTLED")
+        st.mark_mailboxes(con, [("OP-1", None, False, "EWS_UNREACHABLE"), ("OP-2", "b@example.com", True, None)])
+    assert _state(store) == {"OP-1": ("a@example.com", 2, "EWS_UNREACHABLE", False), "OP-2": ("b@example.com", 0, None, True)}
+    with store.write() as con:
+        st.mark_mailboxes(con, [("OP-1", "a2@example.com", True, None), ("OP-2", None, False, "SCOPE_DENIED")])
+    assert _state(store) == {"OP-1": ("a2@example.com", 0, None, True), "OP-2": ("b@example.com", 1, "SCOPE_DENIED", True)}

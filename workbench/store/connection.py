@@ -49,11 +49,13 @@ from workbench.store.faults import FileMark, store_fault
 from workbench.store.kept_open import FILES, OpenFile
 
 DEFAULT_LOCK_TIMEOUT = 30.0
-# While this process holds the store the interpreter offers the GIL to a waiting thread every 0.5 ms, not 5.
-# Every DuckDB call and file operation releases the GIL, and beside CPU-bound threads (exchangelib and the
-# sandbox parsing XML) the holder waited ~15 ms to get it back each time, while every other user of the
-# store waited for the holder (measured: four statements beside three busy threads, 187 ms -> 50 ms).
-HOLDER_SWITCH_SECONDS = 0.0005
+# While this process holds the store the interpreter offers the GIL to a waiting thread every 0.1 ms, not 5.
+# Every DuckDB call and file operation releases the GIL (and DuckDB's Python client takes it back between a
+# statement's execution tasks), and beside CPU-bound threads (exchangelib building XML) the holder waited for
+# it each time, while every other user of the store waited for the holder. Measured: four statements beside
+# three busy threads, 187 ms at 5 ms -> 50 ms at 0.5 ms; one 500-item booking (6 statements, 62 ms alone)
+# beside four busy threads 603 ms at 5 ms, 168 ms at 0.5 ms, 115 ms at 0.1 ms.
+HOLDER_SWITCH_SECONDS = 0.0001
 _HOLDER_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 

@@ -267,20 +267,33 @@ def journal(con, run_id: int | None, entries: Iterable[Mapping[str, Any]]) -> in
 
 
 def mark_mailbox(con, operator_id: str, mailbox: str | None, *, ok: bool, code: str | None) -> None:
-    """A mailbox's sync outcome: success resets the failure streak, a failure counts it up. An UPDATE and an
-    INSERT of a missing row (DuckDB's INSERT ... ON CONFLICT DO UPDATE took 20-35 ms for this one row)."""
+    """A mailbox's sync outcome: success resets the failure streak, a failure counts it up."""
+    mark_mailboxes(con, [(operator_id, mailbox, ok, code)])
+
+
+#: one mailbox's sync outcome: (operator_id, mailbox address, ok, catalogue code of a failure)
+Mark = tuple[str, str | None, bool, str | None]
+MARK_TYPES = [*_text("operator_id", "mailbox"), ("ok", "BOOLEAN"), *_text("code")]
+
+
+def mark_mailboxes(con, marks: Sequence[Mark]) -> None:
+    """``mark_mailbox`` for several mailboxes: one UPDATE and one INSERT of the rows missing (DuckDB's INSERT
+    ... ON CONFLICT DO UPDATE took 20-35 ms for one row); a success also records the address synced."""
+    batch = _Batch.of(marks, MARK_TYPES, ("operator_id",))
+    if batch is None:
+        return
     stamp = now()
-    if ok:
-        done = ("last_success_at = ?, failure_streak = 0, last_error_code = NULL, "
-                "mailbox_address = coalesce(?, mailbox_address)", [stamp, mailbox])
-    else:
-        done = ("failure_streak = failure_streak + 1, last_error_code = ?", [code])
-    con.execute(f"UPDATE mailbox_state SET last_sync_at = ?, {done[0]} WHERE operator_id = ?",
-                [stamp, *done[1], operator_id])
-    con.execute("INSERT INTO mailbox_state (operator_id, mailbox_address, last_sync_at, last_success_at, failure_streak, "
-                "last_error_code) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
-                "(SELECT 1 FROM mailbox_state WHERE operator_id = ?)",
-                [operator_id, mailbox, stamp, stamp if ok else None, 0 if ok else 1, None if ok else code, operator_id])
+    con.execute("UPDATE mailbox_state SET last_sync_at = CAST(? AS TIMESTAMP), "
+                "last_success_at = CASE WHEN n.ok THEN CAST(? AS TIMESTAMP) ELSE last_success_at END, "
+                "failure_streak = CASE WHEN n.ok THEN 0 ELSE failure_streak + 1 END, "
+                "last_error_code = CASE WHEN n.ok THEN NULL ELSE n.code END, "
+                "mailbox_address = CASE WHEN n.ok THEN coalesce(n.mailbox, mailbox_address) ELSE mailbox_address END "
+                f"FROM {batch.sql} n WHERE mailbox_state.operator_id = n.operator_id", [stamp, stamp, *batch.params])
+    con.execute("INSERT INTO mailbox_state (operator_id, mailbox_address, last_sync_at, last_success_at, "
+                "failure_streak, last_error_code) SELECT n.operator_id, n.mailbox, CAST(? AS TIMESTAMP), "
+                "CASE WHEN n.ok THEN CAST(? AS TIMESTAMP) END, CASE WHEN n.ok THEN 0 ELSE 1 END, "
+                f"CASE WHEN n.ok THEN NULL ELSE n.code END FROM {batch.sql} n "
+                "ANTI JOIN mailbox_state s ON s.operator_id = n.operator_id", [stamp, stamp, *batch.params])
 
 
 def book_snapshot(con, run_id: int | None, operator_id: str, mailbox: str, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -36,7 +36,8 @@ from workbench.store.deferred import deferred
 from workbench.sync import faults, lifecycle, notify
 from workbench.sync.execute import execute
 from workbench.sync.journal import plan_entries
-from workbench.sync.mailboxes import each
+from workbench.sync.booking import Ticket
+from workbench.sync.mailboxes import each, stop_on_error
 from workbench.sync.plan import Plan, operator_mailboxes, read_plan
 from workbench.sync.results import MailboxResult, ProgressEvent, RunResult
 from workbench.sync.revalidate import only, stale_entry, still_valid
@@ -145,15 +146,21 @@ def _execute_all(ctx: RunContext, plan: Plan, boxes: list[Box], workers: int) ->
                                    if not b.stopped)
     ctx.counters.started = ctx.clock()      # items/s counts from the first write: snapshot and plan write nothing
     touched: dict[str, list[str]] = {}
+    marks: list[tuple[Box, Ticket]] = []
 
     def one(box: Box) -> None:
         touched[box.result.operator_id] = execute(ctx, box, plan.for_operator(box.result.operator_id))
         if box.abandoned:
             return
         box.result.settle()
-        ctx.books.write(lambda con: st.mark_mailbox(con, box.result.operator_id, box.result.mailbox,
-                                                    ok=True, code=None))
+        marks.append((box, ctx.booker.mark(box.result.operator_id, box.result.mailbox)))
     each(ctx, boxes, one, workers=workers)
+    ctx.booker.flush()
+    for box, ticket in marks:
+        if ticket.error is not None and not box.abandoned:
+            stop_on_error(ctx, box, ticket.error)
+            if box.error is not None:
+                raise box.error
     return {c for ids in touched.values() for c in ids}
 
 

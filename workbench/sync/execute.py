@@ -147,7 +147,7 @@ def _run_batch(ctx: RunContext, box: Box, batch: Batch, changes: Changes, total:
     t0 = ctx.clock()
     out = Outcome()
     batch.executor.run(ctx, box, rows, out)
-    out.booked = ledger.book(out.log, changes, ctx.settings.delete_to)
+    out.booked = ledger.book(out.log, changes, ctx.settings.delete_to, ctx.books.run_id)
     batch_entries(out, changes, operator_id=r.operator_id, kind=batch.executor.kind, batch_no=batch.no,
                   items=len(rows), seconds=ctx.clock() - t0, pass_name=pass_name)
     return ctx.booker.submit(r.operator_id, out, lambda: _booked(ctx, box, batch, total, out, len(rows)))

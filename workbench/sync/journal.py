@@ -23,6 +23,7 @@ class Outcome:
     snap: list[dict] = field(default_factory=list)
     snap_delete: list[str] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
+    marks: list[st.Mark] = field(default_factory=list)     # mailboxes whose sync ended (mailbox_state)
     ok: int = 0
     failed: int = 0
     stale: int = 0
@@ -86,6 +87,7 @@ def commit_all(con: Any, run_id: int | None, outcomes: Sequence[tuple[str, Outco
                                          [i for o, out in outcomes if o == op for i in out.snap_delete])
                                        for op in mailboxes])
     st.journal(con, run_id, every("log"))
+    st.mark_mailboxes(con, every("marks"))
     booked = [out.booked for _, out in outcomes if out.booked is not None]
     ledger.record(con, run_id, ledger.Booked([c for b in booked for c in b.changes],
                                              [d for b in booked for d in b.deletes]))

@@ -42,9 +42,10 @@ def _deleted_values(row: Any) -> tuple[dict[str, Any], list[str], bool]:
     return fields_of(row, "crm"), [], bool(present(row.crm_private))
 
 
-def book(entries: Sequence[dict], changes: dict[int, list[Any]], delete_to: str) -> Booked:
+def book(entries: Sequence[dict], changes: dict[int, list[Any]], delete_to: str, run_id: int | None = None) -> Booked:
     """Rows for the batch's ``ok`` entries that still carry their plan row (``_row``) and action id;
-    ``changes``: the batch's field changes by action id (``Plan.changes_of``)."""
+    ``changes``: the batch's field changes by action id (``Plan.changes_of``); rows are stamped with ``run_id``
+    here, on the sending thread, so the writer need not copy them."""
     out = Booked()
     stamp = now()
     for entry in entries:
@@ -54,11 +55,11 @@ def book(entries: Sequence[dict], changes: dict[int, list[Any]], delete_to: str)
         if row.action in LEDGER_ACTIONS:
             values, cats, private = _deleted_values(row)
             went = delete_to if row.action == "delete-exchange" else None
-            out.deletes.append((None, stamp, row.operator_id, row.contact_id, present(row.item_id), row.action,
+            out.deletes.append((run_id, stamp, row.operator_id, row.contact_id, present(row.item_id), row.action,
                                 present(row.reason), went, cats, private, *(values[f] for f in CONTACT_FIELDS)))
             continue
         for c in changes.get(entry.get("_action_id"), ()):
-            out.changes.append((None, stamp, c.operator_id, present(c.contact_id), present(c.item_id), c.action, c.field,
+            out.changes.append((run_id, stamp, c.operator_id, present(c.contact_id), present(c.item_id), c.action, c.field,
                                 present(c.crm_value), present(c.exchange_value), present(c.before), present(c.after), present(c.winner),
                                 bool(present(c.conflict))))
     return out
@@ -71,4 +72,5 @@ def record(con: Any, run_id: int | None, booked: Booked | None) -> None:
         return
     for table, types, rows in (("contact_changes", CHANGE_TYPES, booked.changes),
                                ("delete_ledger", LEDGER_TYPES, booked.deletes)):
-        st.insert_rows(con, table, types, ((run_id, *r[1:]) for r in rows))
+        same = all(r[0] == run_id for r in rows)
+        st.insert_rows(con, table, types, rows if same else [(run_id, *r[1:]) for r in rows])

@@ -30,20 +30,26 @@ def stop_box(ctx: RunContext, box: Box, status: str, code: str, detail: str) -> 
         ctx.to_notify.append((box, code, detail))
 
 
+def stop_on_error(ctx: RunContext, box: Box, exc: BaseException) -> None:
+    """What an error raised for a mailbox does: a stop or a catalogue error stops it; anything else is a bug,
+    which the run re-raises once every worker is done."""
+    if isinstance(exc, Stop):
+        stop_box(ctx, box, stop_status(exc.code), exc.code, exc.detail)
+    elif isinstance(exc, WorkbenchError):
+        stop_box(ctx, box, "failed", exc.code, exc.detail)
+    else:
+        box.error = exc
+
+
 def _guarded(ctx: RunContext, fn: Callable[[Box], Any]) -> Callable[[Box], None]:
     def job(box: Box) -> None:
         if box.stopped:
             return
         try:
             fn(box)
-        except Stop as stop:
-            if not box.abandoned:
-                stop_box(ctx, box, stop_status(stop.code), stop.code, stop.detail)
-        except WorkbenchError as err:
-            if not box.abandoned:
-                stop_box(ctx, box, "failed", err.code, err.detail)
-        except BaseException as exc:      # a bug: the run re-raises it once every worker is done
-            box.error = exc
+        except BaseException as exc:
+            if not box.abandoned or not isinstance(exc, (Stop, WorkbenchError)):
+                stop_on_error(ctx, box, exc)
     return job
 
 

@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from workbench.fields import CONTACT_FIELDS, hash_sql, normalise
@@ -118,10 +120,19 @@ class Plan:
         return list(self.operators["operator_id"])
 
     def for_operator(self, operator_id: str) -> "Plan":
-        a = self.actions[self.actions["operator_id"] == operator_id]
-        c = self.changes[self.changes["operator_id"] == operator_id]
-        o = self.operators[self.operators["operator_id"] == operator_id]
-        return Plan(self.settings, a.reset_index(drop=True), c.reset_index(drop=True), o.reset_index(drop=True))
+        """One operator's part (split once for every operator: a run asks for each mailbox's part several times,
+        and three filters of a 5,000-action plan cost ~10 ms of the GIL each time). A plan is never changed."""
+        return self._parts.get(operator_id) or Plan(self.settings, self.actions.iloc[:0], self.changes.iloc[:0],
+                                                   self.operators.iloc[:0])
+
+    @cached_property
+    def _parts(self) -> dict[str, "Plan"]:
+        def split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+            return {str(op): part.reset_index(drop=True) for op, part in frame.groupby("operator_id", sort=False)}
+        a, c, o = split(self.actions), split(self.changes), split(self.operators)
+        empty = (self.actions.iloc[:0], self.changes.iloc[:0], self.operators.iloc[:0])
+        return {op: Plan(self.settings, a.get(op, empty[0]), c.get(op, empty[1]), o.get(op, empty[2]))
+                for op in {*a, *c, *o}}
 
     def changes_of(self, action_ids: Iterable[int]) -> dict[int, list[Any]]:
         """The field changes of ``action_ids`` as row tuples, by action id, in field order: one pass over
@@ -455,43 +466,45 @@ def _objects(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_CHANGE_COLUMNS = ["action_id", "operator_id", "contact_id", "item_id", "action", "field", "crm_value",
+                   "exchange_value", "before", "after", "winner", "conflict"]
+_FIELD_ACTIONS = ("create-exchange", "update-exchange", "create-crm", "update-crm", "conflict")
+
+
 def _changes(actions: pd.DataFrame) -> pd.DataFrame:
-    """Field-level before/after for every action that carries field values."""
-    columns = ["action_id", "operator_id", "contact_id", "item_id", "action", "field", "crm_value",
-               "exchange_value", "before", "after", "winner", "conflict"]
-    relevant = actions[actions["action"].isin(
-        ("create-exchange", "update-exchange", "create-crm", "update-crm", "conflict"))]
+    """Field-level before/after for every action that carries field values, in action then field order:
+    every (action, field) pair as one row of flat numpy arrays, kept where the field is written or differs
+    (pandas operations per field cost 0.4 s for 5,000 creates, these 0.05 s)."""
+    relevant = actions[actions["action"].isin(_FIELD_ACTIONS)]
     if relevant.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    parts = []
-    for f in _F:
-        crm = relevant[f"crm_{f}"].map(normalise)
-        ex = relevant[f"ex_{f}"].map(normalise)
-        act = relevant["action"]
-        keep = ((act == "create-exchange") & (crm != "")) | ((act == "create-crm") & (ex != "")) | (
-            act.isin(("update-exchange", "update-crm", "conflict")) & (crm != ex))
-        if not keep.any():
-            continue
-        sub = relevant[keep]
-        crm, ex, act = crm[keep], ex[keep], act[keep]
-        to_ex = act.isin(("create-exchange", "update-exchange"))
-        to_crm = act.isin(("create-crm", "update-crm"))
-        before = ex.where(act == "update-exchange", crm.where(act == "update-crm", None))
-        before = before.where(act.isin(("update-exchange", "update-crm")), None)
-        after = crm.where(to_ex, ex.where(to_crm, None)).where(to_ex | to_crm, None)
-        parts.append(pd.DataFrame({
-            "action_id": sub["action_id"], "operator_id": sub["operator_id"], "contact_id": sub["contact_id"],
-            "item_id": sub["item_id"], "action": act, "field": f,
-            "crm_value": crm.where(act != "create-crm", None), "exchange_value": ex.where(act != "create-exchange", None),
-            "before": before, "after": after,
-            "winner": sub["winner"], "conflict": sub["conflict"],
-        }))
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    out = _objects(pd.concat(parts, ignore_index=True))
-    order = {f: i for i, f in enumerate(_F)}
-    out["_o"] = out["field"].map(order)
-    return out.sort_values(["action_id", "_o"]).drop(columns="_o").reset_index(drop=True)[columns]
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _CHANGE_COLUMNS})
+    k = len(_F)
+
+    def each_field(prefix: str) -> np.ndarray:
+        """(action, field) pairs, row-major: the normalised values of the ``prefix`` side."""
+        return np.array([[normalise(v) for v in relevant[f"{prefix}{f}"].to_numpy(dtype=object)] for f in _F],
+                        dtype=object).T.ravel()
+
+    def per_pair(col: str) -> np.ndarray:
+        return np.repeat(relevant[col].to_numpy(dtype=object), k)
+    crm, ex, act = each_field("crm_"), each_field("ex_"), per_pair("action")
+    to_ex = (act == "create-exchange") | (act == "update-exchange")
+    to_crm = (act == "create-crm") | (act == "update-crm")
+    keep = (((act == "create-exchange") & (crm != "")) | ((act == "create-crm") & (ex != ""))
+            | ((act == "update-exchange") | (act == "update-crm") | (act == "conflict")) & (crm != ex))
+    if not keep.any():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _CHANGE_COLUMNS})
+    none = np.full(len(act), None, dtype=object)
+    out = pd.DataFrame({
+        "action_id": np.repeat(relevant["action_id"].to_numpy(), k)[keep],
+        **{c: per_pair(c)[keep] for c in ("operator_id", "contact_id", "item_id")},
+        "action": act[keep], "field": np.tile(np.array(_F, dtype=object), len(relevant))[keep],
+        "crm_value": np.where(act == "create-crm", none, crm)[keep],
+        "exchange_value": np.where(act == "create-exchange", none, ex)[keep],
+        "before": np.where(act == "update-exchange", ex, np.where(act == "update-crm", crm, none))[keep],
+        "after": np.where(to_ex, crm, np.where(to_crm, ex, none))[keep],
+        "winner": per_pair("winner")[keep], "conflict": np.repeat(relevant["conflict"].to_numpy(), k)[keep]})
+    return _objects(out)
 
 
 @dataclass(frozen=True)
