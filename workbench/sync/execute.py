@@ -71,31 +71,39 @@ def execute(ctx: RunContext, box: Box, plan: Plan, *, pass_name: str = "") -> li
         box.mailbox = call(ctx, box, "open mailbox", ctx.backend.open, box.result.mailbox)
     changes = plan.changes_of(plan.writes["action_id"])
     touched: list[str] = []
-    for executor in EXECUTORS:
-        group = [b for b in todo if b.executor is executor]
-        if group:
-            touched += _run_kind(ctx, box, group, changes, len(todo), pass_name)
+    kinds = [g for g in ([b for b in todo if b.executor is e] for e in EXECUTORS) if g]
+    for n, group in enumerate(kinds, 1):
+        sent = box.release if n == len(kinds) else (lambda: None)
+        touched += _run_kind(ctx, box, group, changes, len(todo), pass_name, sent)
     return touched
 
 
 def _run_kind(ctx: RunContext, box: Box, group: list[Batch], changes: Changes, total: int,
-              pass_name: str) -> list[str]:
+              pass_name: str, sent: Callable[[], None]) -> list[str]:
     """Batches of one kind on ``in_flight`` lanes: the mailbox's own thread for one, else daemon threads (an
     abandoned mailbox never holds the process open). After the first stop or error no new batch starts; the
-    batches sent are booked, then the error of the first failed batch is raised."""
+    batches sent are booked, then the error of the first failed batch is raised. ``sent()`` once the last
+    lane has sent its last batch, before the bookings are waited for."""
     queue = deque(group)
     lock = threading.Lock()
     touched: dict[int, list[str]] = {}
     errors: dict[int, BaseException] = {}
+    lanes = min(ctx.in_flight, len(group))
+    sending = [lanes]
 
     def take() -> Batch | None:
         with lock:
-            return queue.popleft() if queue and not errors else None
+            if queue and not errors:
+                return queue.popleft()
+            sending[0] -= 1
+            last = sending[0] == 0
+        if last:
+            sent()
+        return None
 
     def lane() -> None:
         _lane(ctx, box, take, changes, total, pass_name, lock, touched, errors)
 
-    lanes = min(ctx.in_flight, len(group))
     if lanes <= 1:
         lane()
     else:

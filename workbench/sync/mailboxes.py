@@ -62,7 +62,8 @@ def each(ctx: RunContext, boxes: Sequence[Box], fn: Callable[[Box], Any], *, wor
         lost.append((box, code))
     watch = Watch(clock=ctx.clock, cancelled=lambda: ctx.cancel.cancelled, deadline_of=lambda b: b.deadline,
                   on_abandon=abandon, stuck_grace=ctx.stuck_grace, cancel_grace=CANCEL_GRACE)
-    run_each([b for b in boxes if not b.stopped], _guarded(ctx, fn), workers=workers, watch=watch)
+    run_each([b for b in boxes if not b.stopped], _guarded(ctx, fn), workers=workers, watch=watch,
+             bind=lambda box, release: setattr(box, "release", release))
     for box, code in lost:
         detail = ("cancelled by a person; the request in flight was abandoned" if code == "SYNC_CANCELLED"
                   else f"worker still busy {ctx.stuck_grace:g}s past the mailbox deadline; abandoned")

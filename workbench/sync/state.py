@@ -42,6 +42,7 @@ class Box:
     stopped: bool = False
     abandoned: bool = False          # the watchdog gave up on its worker: nothing may change its result
     error: BaseException | None = None   # an unexpected exception (a bug) in its worker, re-raised by the run
+    release: Callable[[], None] = field(default=lambda: None)   # its worker frees its slot (``workers.py``)
 
 
 class Counters:

@@ -1,6 +1,8 @@
 """Mailbox workers under a watchdog: the run always ends.
 
-Each mailbox's job runs on a daemon thread, at most ``workers`` at once. The caller's thread is the
+Each mailbox's job runs on a daemon thread, at most ``workers`` at once. A job that has sent its last
+request and only waits for its bookkeeping may free its slot (``release``): the next mailbox starts sending
+then, instead of one booking later (at most ``workers`` such jobs wait at once). The caller's thread is the
 watchdog: it never blocks on a worker. A worker still running past its mailbox deadline plus one
 request's worth of grace is *abandoned* (its mailbox fails with SYNC_WORKER_STUCK: a library or the
 network held it where no deadline check runs); after a cancel, workers get ``cancel_grace`` seconds
@@ -38,12 +40,14 @@ class Watch(Generic[T]):
 class _Running(Generic[T]):
     item: T
     done: threading.Event
+    released: bool = False
 
 
 def run_each(items: Sequence[T], job: Callable[[T], None], *, workers: int, watch: Watch[T],
-             name: str = "sync-mailbox") -> None:
+             name: str = "sync-mailbox", bind: Callable[[T, Callable[[], None]], None] | None = None) -> None:
     """Run ``job(item)`` for every item on at most ``workers`` threads; return when each has finished or
-    been abandoned. ``job`` handles its own errors (an exception escaping it is a bug and ends that job)."""
+    been abandoned. ``job`` handles its own errors (an exception escaping it is a bug and ends that job).
+    ``bind(item, release)``: before its job starts, an item gets the callable that frees its slot."""
     pending: deque[T] = deque(items)
     running: list[_Running[T]] = []
     wake = threading.Event()
@@ -58,12 +62,23 @@ def run_each(items: Sequence[T], job: Callable[[T], None], *, workers: int, watc
             finally:
                 done.set()
                 wake.set()
+        slot = _Running(item, done)
+
+        def release() -> None:
+            slot.released = True
+            wake.set()
+        if bind is not None:
+            bind(item, release)
         thread = threading.Thread(target=body, daemon=True, name=name)
-        running.append(_Running(item, done))
+        running.append(slot)
         thread.start()
 
+    def room() -> bool:
+        width = max(1, workers)
+        return len(running) - sum(r.released for r in running) < width and len(running) < 2 * width
+
     while pending or running:
-        while pending and len(running) < max(1, workers):
+        while pending and room():
             start(pending.popleft())
         wake.wait(TICK)
         wake.clear()
