@@ -25,7 +25,7 @@ from workbench.sync.plan import Plan
 from workbench.sync.results import ProgressEvent
 from workbench.sync.state import Box, RunContext
 
-Changes = dict[int, list[Any]]      # field changes by action id (``Plan.changes_of``)
+Changes = dict[int, list[tuple]]    # field changes by action id (``Plan.changes_of``)
 
 
 #: batches a lane may have waiting for the writer while it sends the next one (a crash may lose their

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from workbench.errors import WorkbenchError
 from workbench.store import sync_tables as st
 from workbench.sync import ledger
-from workbench.sync.plan import Plan
+from workbench.sync.plan import FIELD_AT, Plan
 
 
 @dataclass
@@ -46,15 +46,15 @@ def entry(row: Any, outcome: str, code: str | None = None, detail: str | None = 
             "_action_id": row.action_id, "_row": row}
 
 
-def _summary(row: Any, changes: list[Any]) -> str:
+def _summary(row: Any, changes: list[tuple]) -> str:
     text = row.reason or ""
     if changes:
-        fields = ", ".join(c.field for c in changes)
+        fields = ", ".join(c[FIELD_AT] for c in changes)
         text = f"{text}; fields: {fields}" if text else f"fields: {fields}"
     return text
 
 
-def batch_entries(out: Outcome, changes: dict[int, list[Any]], *, operator_id: str, kind: str, batch_no: int,
+def batch_entries(out: Outcome, changes: dict[int, list[tuple]], *, operator_id: str, kind: str, batch_no: int,
                   items: int, seconds: float, pass_name: str = "") -> None:
     """Finish a batch's journal: the batch number and changed fields on each entry, and the batch's own row."""
     for e in out.log:

@@ -15,13 +15,12 @@ from typing import Any, Sequence
 from workbench.fields import CONTACT_FIELDS, present
 from workbench.store import now
 from workbench.store import sync_tables as st
-from workbench.sync.plan import fields_of
+from workbench.sync.plan import CHANGE_COLUMNS, fields_of
 
 LEDGER_ACTIONS = ("delete-exchange", "unlink-crm")
 _V = "VARCHAR"
-CHANGE_TYPES = [("run_id", "BIGINT"), ("logged_at", "TIMESTAMP"),
-                *((n, _V) for n in ("operator_id", "contact_id", "item_id", "action", "field", "crm_value",
-                                    "exchange_value", "before", "after", "winner")), ("conflict", "BOOLEAN")]
+CHANGE_TYPES = [("run_id", "BIGINT"), ("logged_at", "TIMESTAMP"), *((n, _V) for n in CHANGE_COLUMNS[:-1]),
+                ("conflict", "BOOLEAN")]
 LEDGER_TYPES = [("run_id", "BIGINT"), ("deleted_at", "TIMESTAMP"),
                 *((n, _V) for n in ("operator_id", "contact_id", "item_id", "action", "reason", "went_to")),
                 ("categories", "VARCHAR[]"), ("private", "BOOLEAN"), *((f, _V) for f in CONTACT_FIELDS)]
@@ -42,7 +41,7 @@ def _deleted_values(row: Any) -> tuple[dict[str, Any], list[str], bool]:
     return fields_of(row, "crm"), [], bool(present(row.crm_private))
 
 
-def book(entries: Sequence[dict], changes: dict[int, list[Any]], delete_to: str, run_id: int | None = None) -> Booked:
+def book(entries: Sequence[dict], changes: dict[int, list[tuple]], delete_to: str, run_id: int | None = None) -> Booked:
     """Rows for the batch's ``ok`` entries that still carry their plan row (``_row``) and action id;
     ``changes``: the batch's field changes by action id (``Plan.changes_of``); rows are stamped with ``run_id``
     here, on the sending thread, so the writer need not copy them."""
@@ -58,10 +57,7 @@ def book(entries: Sequence[dict], changes: dict[int, list[Any]], delete_to: str,
             out.deletes.append((run_id, stamp, row.operator_id, row.contact_id, present(row.item_id), row.action,
                                 present(row.reason), went, cats, private, *(values[f] for f in CONTACT_FIELDS)))
             continue
-        for c in changes.get(entry.get("_action_id"), ()):
-            out.changes.append((run_id, stamp, c.operator_id, present(c.contact_id), present(c.item_id), c.action, c.field,
-                                present(c.crm_value), present(c.exchange_value), present(c.before), present(c.after), present(c.winner),
-                                bool(present(c.conflict))))
+        out.changes.extend((run_id, stamp, *c) for c in changes.get(entry.get("_action_id"), ()))
     return out
 
 

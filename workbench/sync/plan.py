@@ -57,6 +57,12 @@ ACTIONS = ("create-exchange", "update-exchange", "delete-exchange", "create-crm"
 WRITE_ACTIONS = EXCHANGE_WRITES + CRM_WRITES + STORE_ONLY
 
 
+#: a field change as ``Plan.changes_of`` gives it (the order ``contact_changes`` stores it after the run stamp)
+CHANGE_COLUMNS = ("operator_id", "contact_id", "item_id", "action", "field", "crm_value", "exchange_value",
+                  "before", "after", "winner", "conflict")
+FIELD_AT = CHANGE_COLUMNS.index("field")
+
+
 @dataclass(frozen=True)
 class PlanSettings:
     """The settings the planner reads (a subset of ``ExchangeSettings``)."""
@@ -134,13 +140,16 @@ class Plan:
         return {op: Plan(self.settings, a.get(op, empty[0]), c.get(op, empty[1]), o.get(op, empty[2]))
                 for op in {*a, *c, *o}}
 
-    def changes_of(self, action_ids: Iterable[int]) -> dict[int, list[Any]]:
-        """The field changes of ``action_ids`` as row tuples, by action id, in field order: one pass over
-        ``changes`` for a whole batch (a filter per action costs ~0.3 ms of the GIL each)."""
+    def changes_of(self, action_ids: Iterable[int]) -> dict[int, list[tuple]]:
+        """The field changes of ``action_ids`` as plain tuples of ``CHANGE_COLUMNS`` (missing values None), by
+        action id, in field order: one column-wise pass over ``changes`` for a whole batch (a filter per action
+        cost ~0.3 ms of the GIL each, named row tuples twice the time of plain ones)."""
         mine = self.changes[self.changes["action_id"].isin(set(action_ids))]
-        out: dict[int, list[Any]] = {}
-        for c in mine.itertuples(index=False):
-            out.setdefault(int(c.action_id), []).append(c)
+        cols = [mine[c].astype(object).where(mine[c].notna(), None).tolist() for c in CHANGE_COLUMNS[:-1]]
+        cols.append(mine["conflict"].fillna(False).astype(bool).tolist())
+        out: dict[int, list[tuple]] = {}
+        for aid, change in zip(mine["action_id"].tolist(), zip(*cols)):
+            out.setdefault(int(aid), []).append(change)
         return out
 
     def guard_tripped(self, operator_id: str) -> bool:
