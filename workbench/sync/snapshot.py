@@ -12,6 +12,7 @@ from workbench.mailbox import MailboxBackend
 from workbench.retry import CancelToken
 from workbench.store import Store, in_session
 from workbench.store import sync_tables as st
+from workbench.store.deferred import deferred
 from workbench.sync.calls import call
 from workbench.sync.mailboxes import each
 from workbench.sync.plan import operator_mailboxes
@@ -25,7 +26,9 @@ def snapshot(ctx: RunContext, box: Box) -> None:
     box.mailbox = call(ctx, box, "open mailbox", ctx.backend.open, r.mailbox)
     rows = call(ctx, box, "read contacts", box.mailbox.snapshot, ctx.batch_size)
     ctx.counters.request(max(0, -(-len(rows) // ctx.batch_size)))   # GetItem pages besides the FindItem
-    ctx.books.write(lambda con: st.book_snapshot(con, ctx.books.run_id, r.operator_id, r.mailbox, rows))
+    # the rows' hashes and typed lists are built before the store's gate is taken (``deferred``)
+    books = deferred(lambda con: st.book_snapshot(con, ctx.books.run_id, r.operator_id, r.mailbox, rows))
+    ctx.books.write(books.run)
 
 
 class Reads:

@@ -12,8 +12,6 @@ MAX_BODY = 4 * 1024 * 1024          # Graph refuses larger JSON bodies (413)
 
 
 class GraphHTTPServer(LoopbackHTTPServer):
-    tcp_nodelay = True                  # headers and body go out in two writes
-
     def __init__(self, port: int, handle: Callable[[Request], Response], tls: ssl.SSLContext | None):
         self.handle = handle
         super().__init__(port, GraphRequestHandler, tls)
